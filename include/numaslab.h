@@ -1,0 +1,85 @@
+/* numaslab.h - public API of the numaslab allocator.
+ *
+ * The ns_* functions are the allocator's own entry points: they work whether
+ * or not libnumaslab overrides malloc (link libnumaslab.a or use the shared
+ * library).  When libnumaslab.so is loaded (LD_PRELOAD or linked), the
+ * standard malloc family resolves to the same code.
+ *
+ * Semantics follow C11/POSIX/glibc: on failure the allocation functions
+ * return NULL with errno = ENOMEM (EINVAL for a bad alignment, which
+ * ns_posix_memalign returns instead of setting errno).
+ */
+#ifndef NUMASLAB_H
+#define NUMASLAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NS_VERSION_MAJOR 0
+#define NS_VERSION_MINOR 1
+#define NS_VERSION_PATCH 0
+
+/* The standard allocation API under the ns_ prefix. */
+void *ns_malloc(size_t size);
+void ns_free(void *ptr);
+void *ns_calloc(size_t count, size_t size);
+void *ns_realloc(void *ptr, size_t size);
+void *ns_reallocarray(void *ptr, size_t count, size_t size);
+int ns_posix_memalign(void **out, size_t alignment, size_t size);
+void *ns_aligned_alloc(size_t alignment, size_t size);
+void *ns_memalign(size_t alignment, size_t size);
+void *ns_valloc(size_t size);
+void *ns_pvalloc(size_t size);
+size_t ns_malloc_usable_size(const void *ptr);
+int ns_malloc_trim(size_t pad);
+
+/* Allocate on NUMA node `node` (0-based, as numactl numbers them); NULL with
+ * errno = EINVAL if the node does not exist.  Free with ns_free/free. */
+void *ns_malloc_onnode(size_t size, int node);
+
+/* The NUMA node that owns the block at ptr, or -1 if ptr is not ours. */
+int ns_node_of(const void *ptr);
+
+/* Give every unused page back to the OS now: flush the calling thread's
+ * cache, drain remote frees, release empty SuperSlabs and cached large
+ * mappings.  Returns the number of bytes unmapped. */
+size_t ns_release(void);
+
+/* Statistics, merged on demand.  All byte counts are bytes of address space
+ * mapped from or given back to the OS unless the name says otherwise. */
+typedef struct ns_node_stats {
+    uint64_t superslabs;        /* SuperSlabs currently mapped           */
+    uint64_t superslab_bytes;   /* their bytes (2 MiB each)              */
+    uint64_t slabs;             /* slabs currently carved                */
+    uint64_t large_count;       /* live large mappings                   */
+    uint64_t large_bytes;       /* their reserved bytes                  */
+    uint64_t large_cached;      /* freed large mappings kept for reuse   */
+    uint64_t large_cached_bytes;
+    uint64_t small_in_use;      /* bytes of blocks handed out of slabs   */
+    uint64_t remote_frees;      /* blocks freed by threads of other nodes*/
+    uint64_t remote_drained;    /* of those, moved back into free lists  */
+    uint64_t released_bytes;    /* bytes given back to the OS (total)    */
+} ns_node_stats_t;
+
+typedef struct ns_stats {
+    int nodes;                  /* number of NUMA nodes in use           */
+    uint64_t mapped_bytes;      /* all bytes mapped (SuperSlabs + large) */
+    uint64_t in_use_bytes;      /* small in use + live large             */
+    uint64_t threads;           /* threads with a cache now              */
+    ns_node_stats_t node[64];   /* first 64 nodes                        */
+} ns_stats_t;
+
+/* Fill *out; returns 0, or EINVAL if out is NULL. */
+int ns_stats_get(ns_stats_t *out);
+/* Print a human-readable summary to f (no allocation through numaslab). */
+void ns_stats_print(FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NUMASLAB_H */

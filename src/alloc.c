@@ -1,0 +1,233 @@
+/* alloc.c - the allocation entry points: malloc, calloc, realloc, the
+ * aligned family, ns_malloc_onnode.  errno is set here, at the boundary.
+ *
+ * Aligned requests up to 64 KiB come from a size class whose size is a
+ * multiple of the alignment: blocks start at slab starts (64 KiB aligned, or
+ * 8 KiB in unit 0, which only classes up to 8 KiB use) plus multiples of the
+ * class size, so they are aligned without any header or offset.  Larger
+ * alignments use a large mapping (2 MiB aligned, or more).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "api.h"
+#include "internal.h"
+#include "numa/numa.h"
+#include "superslab/superslab.h"
+
+#define MAX_REQUEST ((size_t)1 << 46)
+
+static uint32_t current_node(void)
+{
+    tcache_t *tc = tcache_get();
+    return tc ? (uint32_t)tc->node : topo_current_node();
+}
+
+void *api_malloc_large(size_t size)
+{
+    if (size > MAX_REQUEST || !ns_init()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = large_alloc(size, 0, current_node(), false);
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+NS_API void *ns_malloc(size_t size)
+{
+    return api_malloc(size);
+}
+
+/* Usable size of a block of ours, or 0 after reporting an invalid pointer. */
+size_t ns_block_size(const void *p, const char *fn)
+{
+    uintptr_t a = (uintptr_t)p, e = addrmap_lookup(a);
+    if (e & NS_MAP_LARGE) {
+        large_t *l = (large_t *)(e & ~NS_MAP_TAGS);
+        if (l->base == a && l->state == NS_LARGE_LIVE)
+            return l->usable;
+    } else if (e & NS_MAP_SS) {
+        slab_t *s = slab_of(a);
+        uint64_t off = a - s->start;
+        if (off < s->span && ((off * s->magic) >> 40) * s->size == off)
+            return s->size;
+    }
+    ns_report_invalid(fn, p, "invalid pointer");
+    return 0;
+}
+
+NS_API void *ns_calloc(size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total) || total > MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total > NS_SMALL_MAX) {
+        if (!ns_init()) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        void *p = large_alloc(total, 0, current_node(), true);
+        if (!p)
+            errno = ENOMEM;
+        return p;
+    }
+    void *p = api_malloc(total);
+    if (p)
+        memset(p, 0, total);
+    return p;
+}
+
+static void *aligned_small(size_t align, size_t size)
+{
+    unsigned cls = sizeclass_of(size > align ? size : align);
+    while (sizeclass_size[cls] & (align - 1))
+        cls++;
+    return tcache_alloc(cls);
+}
+
+/* align: a power of two */
+static void *alloc_aligned(size_t align, size_t size)
+{
+    if (align <= 16)
+        return api_malloc(size);
+    if (size > MAX_REQUEST || align > MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (align <= NS_SMALL_ALIGN_MAX && size <= NS_SMALL_MAX && align <= NS_SMALL_MAX)
+        return aligned_small(align, size);
+    if (!ns_init()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = large_alloc(size, align, current_node(), false);
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+static bool pow2(size_t x) { return x && !(x & (x - 1)); }
+
+NS_API int ns_posix_memalign(void **out, size_t align, size_t size)
+{
+    if (!pow2(align) || align % sizeof(void *))
+        return EINVAL;
+    int saved = errno;
+    void *p = alloc_aligned(align, size);
+    if (!p)
+        return ENOMEM;
+    errno = saved;
+    *out = p;
+    return 0;
+}
+
+NS_API void *ns_aligned_alloc(size_t align, size_t size)
+{
+    if (!pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_aligned(align, size);
+}
+
+/* glibc's memalign rounds an alignment that is not a power of two up to
+ * the next one; programs written against glibc rely on it. */
+NS_API void *ns_memalign(size_t align, size_t size)
+{
+    if (align > MAX_REQUEST) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!pow2(align))
+        align = align <= 1 ? 1 : (size_t)1 << (64 - __builtin_clzl(align - 1));
+    return alloc_aligned(align, size);
+}
+
+NS_API void *ns_valloc(size_t size)
+{
+    return alloc_aligned(NS_PAGE_SIZE, size);
+}
+
+NS_API void *ns_pvalloc(size_t size)
+{
+    if (size > MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t rounded = size ? (size + NS_PAGE_SIZE - 1) & ~(NS_PAGE_SIZE - 1) : NS_PAGE_SIZE;
+    return alloc_aligned(NS_PAGE_SIZE, rounded);
+}
+
+NS_API void *ns_realloc(void *p, size_t size)
+{
+    if (!p)
+        return api_malloc(size);
+    if (size == 0) {       /* glibc: free and return NULL */
+        api_free(p);
+        return NULL;
+    }
+    size_t old = ns_block_size(p, "realloc");
+    if (old == 0)
+        return NULL;
+    if (size > MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uintptr_t e = addrmap_lookup((uintptr_t)p);
+    if (e & NS_MAP_LARGE) {
+        if (size > NS_SMALL_MAX && large_resize((large_t *)(e & ~NS_MAP_TAGS), size) == 0)
+            return p;
+    } else if (size <= old && size >= old / 2) {
+        return p;          /* shrink in place while the waste stays below half */
+    }
+    void *q = api_malloc(size);
+    if (!q)
+        return NULL;       /* errno set; p untouched */
+    memcpy(q, p, old < size ? old : size);
+    api_free(p);
+    return q;
+}
+
+NS_API void *ns_reallocarray(void *p, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ns_realloc(p, total);
+}
+
+NS_API void *ns_malloc_onnode(size_t size, int node)
+{
+    if (!ns_init()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (node < 0 || (uint32_t)node >= topo_nodes()) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (size > NS_SMALL_MAX) {
+        void *p = large_alloc(size, 0, (uint32_t)node, false);
+        if (!p)
+            errno = ENOMEM;
+        return p;
+    }
+    tcache_t *tc = tcache_get();
+    if (tc && (uint32_t)tc->node == (uint32_t)node)
+        return api_malloc(size);
+    /* another node: one block straight from that node's bin */
+    uint32_t got;
+    void **b = bin_refill(node_pool((uint32_t)node), sizeclass_of(size), 1, &got);
+    if (!got) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    b[1] = NULL;
+    return b;
+}

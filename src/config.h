@@ -1,0 +1,61 @@
+/* config.h - build levels and the size constants every module relies on.
+ *
+ * Build levels are plain constants used in ordinary `if`, so every
+ * configuration still compiles:
+ *   NS_DEBUG            internal assertions (CMake Debug builds)
+ *   NS_FAULT_INJECTION  the OS layer can be told to fail (test builds only)
+ */
+#ifndef NS_CONFIG_H
+#define NS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef NS_DEBUG
+static const bool ns_config_debug = true;
+#else
+static const bool ns_config_debug = false;
+#endif
+
+#ifdef NS_FAULT_INJECTION
+static const bool ns_config_fault_injection = true;
+#else
+static const bool ns_config_fault_injection = false;
+#endif
+
+#define NS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define NS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define NS_API __attribute__((visibility("default")))
+#define NS_NOINLINE __attribute__((noinline))
+#define NS_CACHELINE 64
+
+/* Page and huge page. */
+#define NS_PAGE_SIZE ((size_t)4096)
+
+/* SuperSlab: 2 MiB, 2 MiB aligned, one huge page.  It is cut into 32 units
+ * of 64 KiB; a slab is a run of 1..16 units serving one size class.  The
+ * header (superslab_t) lives in the first NS_SS_HEADER bytes of unit 0; the
+ * rest of unit 0 can host a one-unit slab. */
+#define NS_SS_SHIFT 21
+#define NS_SS_SIZE ((size_t)1 << NS_SS_SHIFT)
+#define NS_SS_MASK (NS_SS_SIZE - 1)
+#define NS_UNIT_SHIFT 16
+#define NS_UNIT_SIZE ((size_t)1 << NS_UNIT_SHIFT)
+#define NS_UNITS (NS_SS_SIZE / NS_UNIT_SIZE)
+#define NS_SS_HEADER ((size_t)8192)
+#define NS_MAX_SLAB_UNITS 16
+
+/* Requests up to NS_SMALL_MAX come from size classes in slabs; larger ones
+ * get their own mapping (src/superslab/large.c).  256 KiB: the biggest class
+ * still gets 4 blocks in a 16-unit (1 MiB) slab; above it a slab would hold
+ * fewer blocks than a thread cache wants, and a cached dedicated mapping
+ * costs no more (see the README's "Large threshold" measurement). */
+#define NS_SMALL_MAX ((size_t)256 * 1024)
+/* Alignments above this go to the large path (slab starts are 64 KiB aligned). */
+#define NS_SMALL_ALIGN_MAX NS_UNIT_SIZE
+
+/* User address space covered by the address map (x86-64 and arm64: 47 bits). */
+#define NS_VA_BITS 47
+
+#endif /* NS_CONFIG_H */

@@ -1,0 +1,56 @@
+/* internal.h - what the files in src/ offer each other: options, errors, statistics,
+ * start-up.  Prototypes grouped by the file that defines them. */
+#ifndef NS_INTERNAL_H
+#define NS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "types.h"
+
+/* ------------------------------------------------------------ options.c
+ * The option table: one row per option, read once from NUMASLAB_<NAME> at
+ * start-up.  X(field, type, default, min, max, name, help)
+ *   BOOL accepts 1/0, true/false, on/off, yes/no; SIZE accepts K/M/G
+ *   suffixes (powers of 1024); a bad value warns once and keeps the default. */
+#define NS_OPTIONS(X)                                                                              \
+    X(abort_on_error, BOOL, 1, 0, 1, "ABORT_ON_ERROR",                                             \
+      "after reporting an invalid pointer or a double free, abort (0: report, leak the block, go on)") \
+    X(decay_ms, INT, 1000, 0, 3600000, "DECAY_MS",                                                 \
+      "milliseconds an empty SuperSlab or a freed large mapping is kept for reuse before it goes back to the OS") \
+    X(large_cache, SIZE, 64 << 20, 0, (int64_t)1 << 40, "LARGE_CACHE",                             \
+      "bytes of freed large mappings kept per node for reuse (their pages stay resident)")         \
+    X(tcache_bytes, SIZE, 64 << 10, 0, 16 << 20, "TCACHE_BYTES",                                   \
+      "bytes one thread may cache per size class (at least 2 blocks, at most 512); 0 disables thread caches") \
+    X(stats, BOOL, 0, 0, 1, "STATS", "print statistics to stderr when the process exits")          \
+    X(verbose, BOOL, 0, 0, 1, "VERBOSE", "print warnings, such as an unreadable option value, to stderr")
+
+typedef struct ns_options {
+#define NS_OPT_FIELD(field, type, def, min, max, name, help) int64_t field;
+    NS_OPTIONS(NS_OPT_FIELD)
+#undef NS_OPT_FIELD
+} ns_options_t;
+
+extern ns_options_t ns_opt;
+void options_init(void);
+/* Row i of the table for the tool and the README; false past the end. */
+bool options_describe(unsigned i, const char **name, const char **type, int64_t *def, int64_t *min,
+                      int64_t *max, const char **help);
+
+/* -------------------------------------------------------------- error.c
+ * One line to stderr with write(2), no stdio, no allocation. */
+void ns_report_invalid(const char *fn, const void *p, const char *what); /* aborts if configured */
+void ns_fatal(const char *msg, const void *p) __attribute__((noreturn));
+void ns_warn(const char *msg, const char *detail);
+
+/* -------------------------------------------------------------- stats.c */
+void ns_stat_released(node_pool_t *pool, size_t bytes);
+void stats_at_exit(void);
+
+/* --------------------------------------------------------------- init.c */
+extern _Atomic int ns_init_state;       /* 0 none, 1 running, 2 done */
+bool ns_init(void);                      /* false: cannot start (ENOMEM) */
+uint64_t ns_now_ms(void);
+
+#endif

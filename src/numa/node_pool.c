@@ -1,0 +1,374 @@
+/* node_pool.c - the pool of one NUMA node: its bins (per size class: the
+ * slabs' free lists and the partial-slab list) and its SuperSlabs.
+ *
+ * Lock order: bin.lock -> ss_lock -> (address map, meta).  large_lock
+ * (large.c) is never held with a bin or ss lock.  A thread holds at most one
+ * bin lock.
+ *
+ * Bin invariants (under bin.lock):
+ *   - a slab is on `partial` iff it has a free or uncarved block, or it is
+ *     entirely free and kept as the bin's spare;
+ *   - a full slab is on no list; a block coming back (flush, remote drain)
+ *     puts it at the head of `partial`, so nearly full slabs are reused first
+ *     and nearly empty ones drift to the tail, drain and are released;
+ *   - a slab with used == 0 is released unless it is the bin's only slab or
+ *     its remote NOTIFIED bit is set (remote.c).
+ * SuperSlab lists (under ss_lock): by_used[u] holds SuperSlabs with u used
+ * units (1..31); full ones are on no list; empty ones are on `empty`,
+ * newest first, and go back to the OS after NUMASLAB_DECAY_MS, or at once
+ * past a small reserve.  New slabs come from the fullest SuperSlab with
+ * room, so lightly used SuperSlabs drain and can be released whole.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "../hugepage/hugepage.h"
+#include "../internal.h"
+#include "../superslab/superslab.h"
+#include "../tiny/tiny.h"
+#include "numa.h"
+
+node_pool_t **ns_pools;
+static uint32_t npools;
+
+#define SS_FULL_BUCKET NS_UNITS
+#define SS_EMPTY_BUCKET (NS_UNITS + 1)
+#define SS_SCAN_PER_BUCKET 4
+
+int node_pools_init(uint32_t nodes)
+{
+    node_pool_t **pools = meta_alloc(sizeof(node_pool_t *) * nodes);
+    if (!pools)
+        return ENOMEM;
+    for (uint32_t n = 0; n < nodes; n++) {
+        node_pool_t *p = meta_alloc(sizeof(node_pool_t));
+        if (!p)
+            return ENOMEM;
+        p->node = n;
+        pthread_mutex_init(&p->ss_lock, NULL);
+        pthread_mutex_init(&p->large_lock, NULL);
+        for (unsigned c = 0; c < NS_CLASSES; c++) {
+            pthread_mutex_init(&p->bins[c].lock, NULL);
+            p->bins[c].cls = c;
+        }
+        pools[n] = p;
+    }
+    npools = nodes;
+    ns_pools = pools;
+    return 0;
+}
+
+/* ------------------------------------------------------ SuperSlab lists */
+static void ss_unlink(node_pool_t *pool, superslab_t *ss)
+{
+    if (ss->bucket == SS_FULL_BUCKET)
+        return;
+    superslab_t **head = ss->bucket == SS_EMPTY_BUCKET ? &pool->empty : &pool->by_used[ss->bucket];
+    if (ss->prev) ss->prev->next = ss->next; else *head = ss->next;
+    if (ss->next) ss->next->prev = ss->prev;
+    else if (ss->bucket == SS_EMPTY_BUCKET) pool->empty_tail = ss->prev;
+    ss->prev = ss->next = NULL;
+}
+
+static void ss_link(node_pool_t *pool, superslab_t *ss)
+{
+    uint32_t b = ss->used_units == 0 ? SS_EMPTY_BUCKET : ss->used_units == NS_UNITS ? SS_FULL_BUCKET : ss->used_units;
+    ss->bucket = b;
+    if (b == SS_FULL_BUCKET)
+        return;
+    superslab_t **head = b == SS_EMPTY_BUCKET ? &pool->empty : &pool->by_used[b];
+    ss->prev = NULL;
+    ss->next = *head;
+    if (*head) (*head)->prev = ss;
+    else if (b == SS_EMPTY_BUCKET) pool->empty_tail = ss;
+    *head = ss;
+    if (b == SS_EMPTY_BUCKET)
+        ss->empty_since_ms = ns_now_ms();
+}
+
+/* Unlink empty SuperSlabs to unmap: all, those past the decay period, or
+ * those beyond the reserve.  ss_lock held; returns a list (next links). */
+static superslab_t *ss_collect_empty(node_pool_t *pool, bool all)
+{
+    uint64_t now = ns_now_ms();
+    uint64_t reserve = 2 + pool->nsuperslabs / 8, nempty = 0;
+    for (superslab_t *e = pool->empty; e; e = e->next)
+        nempty++;
+    superslab_t *out = NULL;
+    while (pool->empty_tail) {
+        superslab_t *t = pool->empty_tail;
+        if (!all && nempty <= reserve && now - t->empty_since_ms < (uint64_t)ns_opt.decay_ms)
+            break;
+        ss_unlink(pool, t);
+        pool->nsuperslabs--;
+        nempty--;
+        t->next = out;
+        out = t;
+    }
+    return out;
+}
+
+static size_t ss_unmap_list(node_pool_t *pool, superslab_t *list)
+{
+    size_t bytes = 0;
+    while (list) {
+        superslab_t *next = list->next;
+        superslab_unmap(list);
+        bytes += NS_SS_SIZE;
+        list = next;
+    }
+    if (bytes)
+        ns_stat_released(pool, bytes);
+    return bytes;
+}
+
+/* A new slab of class cls on this node: fullest SuperSlab with room first,
+ * then an empty one, then a new mapping.  NULL when the OS has no memory. */
+static slab_t *pool_new_slab(node_pool_t *pool, unsigned cls)
+{
+    unsigned units = sizeclass_units[cls];
+    bool unit0_ok = units == 1;
+    slab_t *s = NULL;
+    pthread_mutex_lock(&pool->ss_lock);
+    superslab_t *ss = NULL;
+    int u = -1;
+    for (unsigned b = NS_UNITS - 1; b >= 1 && u < 0; b--) {
+        unsigned scanned = 0;
+        for (superslab_t *c = pool->by_used[b]; c && scanned < SS_SCAN_PER_BUCKET; c = c->next, scanned++) {
+            if ((u = superslab_find_units(c, units, unit0_ok)) >= 0) {
+                ss = c;
+                break;
+            }
+        }
+    }
+    if (!ss && pool->empty) {
+        ss = pool->empty;
+        u = superslab_find_units(ss, units, unit0_ok);
+    }
+    if (!ss) {
+        ss = superslab_new(pool->node);
+        if (ss) {
+            pool->nsuperslabs++;
+            ss->bucket = SS_FULL_BUCKET;   /* on no list yet */
+            u = superslab_find_units(ss, units, unit0_ok);
+        }
+    }
+    if (ss) {
+        ss_unlink(pool, ss);
+        s = slab_carve(ss, (unsigned)u, units, cls, sizeclass_size[cls]);
+        ss_link(pool, ss);
+    }
+    pthread_mutex_unlock(&pool->ss_lock);
+    return s;
+}
+
+static void pool_free_slab(node_pool_t *pool, slab_t *s)
+{
+    superslab_t *ss = superslab_of(s->start);
+    pthread_mutex_lock(&pool->ss_lock);
+    ss_unlink(pool, ss);
+    slab_uncarve(ss, s);
+    ss_link(pool, ss);
+    superslab_t *dead = ss->used_units == 0 ? ss_collect_empty(pool, false) : NULL;
+    pthread_mutex_unlock(&pool->ss_lock);
+    ss_unmap_list(pool, dead);
+}
+
+/* ---------------------------------------------------------------- bins */
+static void partial_push(bin_t *b, slab_t *s)
+{
+    s->prev = NULL;
+    s->next = b->partial;
+    if (b->partial) b->partial->prev = s;
+    b->partial = s;
+    s->in_partial = 1;
+    b->npartial++;
+}
+
+static void partial_remove(bin_t *b, slab_t *s)
+{
+    if (s->prev) s->prev->next = s->next; else b->partial = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    s->in_partial = 0;
+    b->npartial--;
+}
+
+/* Blocks came back to s (bin lock held): fix its list membership and
+ * release it if it is empty and not needed. */
+static void slab_got_blocks(node_pool_t *pool, bin_t *b, slab_t *s, bool keep_spare)
+{
+    if (!s->in_partial)
+        partial_push(b, s);
+    if (s->used == 0 && (!keep_spare || b->npartial > 1) &&
+        !(atomic_load_explicit(&s->remote, memory_order_acquire) & NS_REMOTE_NOTIFIED)) {
+        partial_remove(b, s);
+        b->slabs--;
+        pool_free_slab(pool, s);
+    }
+}
+
+static void slab_take_remote(bin_t *b, slab_t *s, bool clear)
+{
+    void *tail;
+    uint32_t n;
+    void *list = remote_take(s, clear, &tail, &n);
+    if (!list)
+        return;
+    *(void **)tail = s->free;
+    s->free = list;
+    s->used -= n;
+    b->used_blocks -= n;
+    b->remote_drained += n;
+}
+
+static void drain_pending(node_pool_t *pool, bin_t *b, bool keep_spare)
+{
+    slab_t *s = remote_take_pending(b);
+    while (s) {
+        slab_t *next = s->pending_next;   /* before the bit is cleared */
+        slab_take_remote(b, s, true);
+        slab_got_blocks(pool, b, s, keep_spare);
+        s = next;
+    }
+}
+
+void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
+{
+    bin_t *b = &pool->bins[cls];
+    void *head = NULL;
+    uint32_t n = 0;
+    pthread_mutex_lock(&b->lock);
+    drain_pending(pool, b, true);
+    while (n < want) {
+        slab_t *s = b->partial;
+        if (!s) {
+            s = pool_new_slab(pool, cls);
+            if (!s)
+                break;
+            b->slabs++;
+            partial_push(b, s);
+        }
+        if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
+            slab_take_remote(b, s, false);
+        uint32_t before = n;
+        while (n < want && s->free) {
+            void **blk = s->free;
+            s->free = blk[0];
+            blk[0] = head;
+            head = blk;
+            n++;
+        }
+        uint32_t carve = want - n;
+        if (carve > s->capacity - s->bump)
+            carve = s->capacity - s->bump;
+        for (uint32_t i = carve; i-- > 0;) {   /* lowest address ends up first */
+            void **blk = (void **)(s->start + (uintptr_t)(s->bump + i) * s->size);
+            blk[0] = head;
+            head = blk;
+        }
+        s->bump += carve;
+        n += carve;
+        s->used += n - before;
+        if (!s->free && s->bump == s->capacity)
+            partial_remove(b, s);
+    }
+    b->used_blocks += n;
+    pthread_mutex_unlock(&b->lock);
+    *got = n;
+    return head;
+}
+
+void bin_flush(node_pool_t *pool, unsigned cls, void *list, uint32_t n)
+{
+    bin_t *b = &pool->bins[cls];
+    pthread_mutex_lock(&b->lock);
+    while (list) {
+        void **blk = list;
+        list = blk[0];
+        slab_t *s = slab_of((uintptr_t)blk);
+        if (NS_UNLIKELY(s->cls != cls || s->node != pool->node || slab_block_index(s, (uintptr_t)blk) < 0 ||
+                        s->used == 0))
+            ns_fatal("heap corruption: a cached block does not belong to its class", blk);
+        blk[0] = s->free;
+        s->free = blk;
+        s->used--;
+        b->used_blocks--;
+        slab_got_blocks(pool, b, s, true);
+    }
+    (void)n;
+    pthread_mutex_unlock(&b->lock);
+}
+
+bool bin_holds(void *p)
+{
+    slab_t *s = slab_of((uintptr_t)p);
+    bin_t *b = &node_pool(s->node)->bins[s->cls];
+    bool found = false;
+    pthread_mutex_lock(&b->lock);
+    if (slab_of((uintptr_t)p) == s && s->units) {
+        uint32_t limit = s->capacity;
+        for (void **f = s->free; f && limit--; f = f[0])
+            if (f == p) {
+                found = true;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&b->lock);
+    return found;
+}
+
+size_t node_pool_release(node_pool_t *pool, bool all)
+{
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        bin_t *b = &pool->bins[c];
+        if (!b->partial && !atomic_load_explicit(&b->pending, memory_order_relaxed))
+            continue;
+        pthread_mutex_lock(&b->lock);
+        drain_pending(pool, b, !all);
+        if (all) {
+            slab_t *s = b->partial;
+            while (s) {
+                slab_t *next = s->next;
+                if (s->used == 0)
+                    slab_got_blocks(pool, b, s, false);
+                s = next;
+            }
+        }
+        pthread_mutex_unlock(&b->lock);
+    }
+    pthread_mutex_lock(&pool->ss_lock);
+    superslab_t *dead = ss_collect_empty(pool, all);
+    pthread_mutex_unlock(&pool->ss_lock);
+    size_t bytes = ss_unmap_list(pool, dead);
+    return bytes + large_release_cached(pool, ns_now_ms(), all);
+}
+
+void node_pools_lock_all(void)
+{
+    for (uint32_t n = 0; n < npools; n++)
+        for (unsigned c = 0; c < NS_CLASSES; c++)
+            pthread_mutex_lock(&ns_pools[n]->bins[c].lock);
+    for (uint32_t n = 0; n < npools; n++) {
+        pthread_mutex_lock(&ns_pools[n]->ss_lock);
+        pthread_mutex_lock(&ns_pools[n]->large_lock);
+    }
+}
+
+void node_pools_unlock_all(bool child)
+{
+    for (uint32_t n = 0; n < npools; n++) {
+        node_pool_t *p = ns_pools[n];
+        if (child) {
+            pthread_mutex_init(&p->large_lock, NULL);
+            pthread_mutex_init(&p->ss_lock, NULL);
+            for (unsigned c = 0; c < NS_CLASSES; c++)
+                pthread_mutex_init(&p->bins[c].lock, NULL);
+        } else {
+            pthread_mutex_unlock(&p->large_lock);
+            pthread_mutex_unlock(&p->ss_lock);
+            for (unsigned c = 0; c < NS_CLASSES; c++)
+                pthread_mutex_unlock(&p->bins[c].lock);
+        }
+    }
+}

@@ -1,0 +1,199 @@
+/* large.c - blocks above NS_SMALL_MAX, each in a mapping of its own.
+ *
+ * A mapping is a whole number of 2 MiB granules, 2 MiB aligned (or more for
+ * bigger alignments), so the address map tells it apart from everything
+ * else; the block starts at the mapping's start, and its large_t record
+ * lives in metadata, not in front of it.  Mappings of 2 MiB and more ask for
+ * transparent huge pages; smaller ones refuse them (a 300 KiB block must not
+ * become a 2 MiB resident page).
+ *
+ * Reuse: a freed mapping goes to its node's cache (newest first) instead of
+ * back to the OS, keeping its pages, so a program that allocates and frees
+ * multi-MiB blocks in a loop pays neither mmap nor page faults.  The cache
+ * holds at most NUMASLAB_LARGE_CACHE bytes per node; a mapping older than
+ * NUMASLAB_DECAY_MS is unmapped on the next pass (ns_release: all of them).
+ *
+ * Locking: the cache, the counters and large_t.state/usable belong to the
+ * node pool's large_lock; it is taken before the address map's and meta's
+ * locks and never together with a bin or ss lock.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "../hugepage/hugepage.h"
+#include "../internal.h"
+#include "../numa/numa.h"
+#include "superslab.h"
+
+static size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+
+static void unlink_cached(node_pool_t *pool, large_t *l)
+{
+    if (l->prev) l->prev->next = l->next; else pool->lcache = l->next;
+    if (l->next) l->next->prev = l->prev; else pool->lcache_tail = l->prev;
+    l->prev = l->next = NULL;
+    pool->lcache_count--;
+    pool->lcache_bytes -= l->reserved;
+}
+
+static void destroy(node_pool_t *pool, large_t *l)
+{
+    addrmap_clear(l->base, l->reserved);
+    hp_unmap((void *)l->base, l->reserved);
+    ns_stat_released(pool, l->reserved);
+    meta_free(l, sizeof(*l));
+}
+
+void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
+{
+    if (size > ((size_t)1 << 46))
+        return NULL;
+    size_t need = round_up(size ? size : 1, NS_PAGE_SIZE);
+    size_t reserved = round_up(need, NS_SS_SIZE);
+    node_pool_t *pool = node_pool(node);
+    large_t *l = NULL;
+
+    if (align <= NS_SS_SIZE) {
+        pthread_mutex_lock(&pool->large_lock);
+        for (large_t *c = pool->lcache; c; c = c->next) {
+            if (c->reserved >= reserved && c->reserved <= 2 * reserved &&
+                (!l || c->reserved < l->reserved))
+                l = c;
+            if (l && l->reserved == reserved)
+                break;
+        }
+        if (l) {
+            unlink_cached(pool, l);
+            l->state = NS_LARGE_LIVE;
+            l->usable = need;
+            pool->large_count++;
+            pool->large_bytes += l->reserved;
+            pool->large_usable += need;
+        }
+        pthread_mutex_unlock(&pool->large_lock);
+        if (l) {
+            if (zero)
+                memset((void *)l->base, 0, need < l->touched ? need : l->touched);
+            if (need > l->touched)
+                l->touched = need;
+            return (void *)l->base;
+        }
+    }
+
+    void *m;
+    if (hp_map(reserved, align > NS_SS_SIZE ? align : NS_SS_SIZE, need >= NS_SS_SIZE, &m) != 0)
+        return NULL;
+    topo_bind(m, reserved, node);
+    l = meta_alloc(sizeof(*l));
+    if (!l) {
+        hp_unmap(m, reserved);
+        return NULL;
+    }
+    l->base = (uintptr_t)m;
+    l->reserved = reserved;
+    l->usable = need;
+    l->touched = need;
+    l->node = node;
+    l->state = NS_LARGE_LIVE;
+    if (addrmap_set(l->base, reserved, (uintptr_t)l | NS_MAP_LARGE) != 0) {
+        hp_unmap(m, reserved);
+        meta_free(l, sizeof(*l));
+        return NULL;
+    }
+    pthread_mutex_lock(&pool->large_lock);
+    pool->large_count++;
+    pool->large_bytes += reserved;
+    pool->large_usable += need;
+    pthread_mutex_unlock(&pool->large_lock);
+    return m;
+}
+
+void large_free(large_t *l, void *p)
+{
+    node_pool_t *pool = node_pool(l->node);
+    large_t *evict = NULL;
+    pthread_mutex_lock(&pool->large_lock);
+    if (l->state != NS_LARGE_LIVE || (uintptr_t)p != l->base) {
+        bool dbl = l->state == NS_LARGE_CACHED && (uintptr_t)p == l->base;
+        pthread_mutex_unlock(&pool->large_lock);
+        ns_report_invalid("free", p, dbl ? "double free" : "interior pointer of a large block");
+        return;
+    }
+    pool->large_count--;
+    pool->large_bytes -= l->reserved;
+    pool->large_usable -= l->usable;
+    uint64_t budget = (uint64_t)ns_opt.large_cache;
+    if (l->reserved * 2 > budget) {
+        l->state = 0;
+        pthread_mutex_unlock(&pool->large_lock);
+        destroy(pool, l);
+        return;
+    }
+    l->state = NS_LARGE_CACHED;
+    l->cached_ms = ns_now_ms();
+    l->prev = NULL;
+    l->next = pool->lcache;
+    if (pool->lcache) pool->lcache->prev = l; else pool->lcache_tail = l;
+    pool->lcache = l;
+    pool->lcache_count++;
+    pool->lcache_bytes += l->reserved;
+    /* over budget or too old: unmap from the oldest end */
+    while (pool->lcache_tail && (pool->lcache_bytes > budget ||
+                                 l->cached_ms - pool->lcache_tail->cached_ms > (uint64_t)ns_opt.decay_ms)) {
+        large_t *t = pool->lcache_tail;
+        unlink_cached(pool, t);
+        t->state = 0;
+        t->next = evict;
+        evict = t;
+    }
+    pthread_mutex_unlock(&pool->large_lock);
+    while (evict) {
+        large_t *next = evict->next;
+        destroy(pool, evict);
+        evict = next;
+    }
+}
+
+int large_resize(large_t *l, size_t size)
+{
+    size_t need = round_up(size ? size : 1, NS_PAGE_SIZE);
+    if (need > l->reserved)
+        return -1;
+    node_pool_t *pool = node_pool(l->node);
+    pthread_mutex_lock(&pool->large_lock);
+    pool->large_usable += need;
+    pool->large_usable -= l->usable;
+    l->usable = need;
+    pthread_mutex_unlock(&pool->large_lock);
+    /* shrinking: give back whole 2 MiB units past the new end */
+    size_t keep = round_up(need, NS_SS_SIZE);
+    if (l->touched > keep) {
+        hp_purge((void *)(l->base + keep), round_up(l->touched, NS_SS_SIZE) - keep);
+        l->touched = keep;
+    }
+    if (need > l->touched)
+        l->touched = need;
+    return 0;
+}
+
+size_t large_release_cached(node_pool_t *pool, uint64_t now_ms, bool all)
+{
+    large_t *evict = NULL;
+    size_t bytes = 0;
+    pthread_mutex_lock(&pool->large_lock);
+    while (pool->lcache_tail && (all || now_ms - pool->lcache_tail->cached_ms >= (uint64_t)ns_opt.decay_ms)) {
+        large_t *t = pool->lcache_tail;
+        unlink_cached(pool, t);
+        t->state = 0;
+        t->next = evict;
+        evict = t;
+        bytes += t->reserved;
+    }
+    pthread_mutex_unlock(&pool->large_lock);
+    while (evict) {
+        large_t *next = evict->next;
+        destroy(pool, evict);
+        evict = next;
+    }
+    return bytes;
+}

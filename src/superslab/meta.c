@@ -1,0 +1,84 @@
+/* meta.c - the allocator's own metadata: thread caches, large_t records,
+ * node pools.  Objects are rounded to 64 bytes and carved from 1 MiB chunks
+ * mapped from the OS; freed objects go to a free list per rounded size.  A
+ * handful of distinct sizes exist, so the size table is tiny.  All under
+ * meta_lock (taken after every other lock, takes none).
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "../hugepage/hugepage.h"
+#include "superslab.h"
+
+#define META_CHUNK ((size_t)1 << 20)
+#define META_SIZES 16
+
+static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t free_size[META_SIZES];    /* rounded object size, 0: unused */
+static void *free_list[META_SIZES];
+static char *chunk_cur, *chunk_end;
+
+static void **list_for(size_t size)
+{
+    for (int i = 0; i < META_SIZES; i++) {
+        if (free_size[i] == size)
+            return &free_list[i];
+        if (free_size[i] == 0) {
+            free_size[i] = size;
+            return &free_list[i];
+        }
+    }
+    return NULL;    /* more distinct sizes than expected: no recycling */
+}
+
+void *meta_alloc(size_t size)
+{
+    size = (size + 63) & ~(size_t)63;
+    void *p = NULL;
+    pthread_mutex_lock(&meta_lock);
+    void **list = list_for(size);
+    if (list && *list) {
+        p = *list;
+        *list = *(void **)p;
+    } else {
+        if ((size_t)(chunk_end - chunk_cur) < size) {
+            size_t csize = size > META_CHUNK ? (size + META_CHUNK - 1) & ~(META_CHUNK - 1) : META_CHUNK;
+            void *m;
+            if (hp_map(csize, NS_PAGE_SIZE, false, &m) == 0) {
+                chunk_cur = m;
+                chunk_end = chunk_cur + csize;
+            }
+        }
+        if ((size_t)(chunk_end - chunk_cur) >= size) {
+            p = chunk_cur;
+            chunk_cur += size;
+        }
+    }
+    pthread_mutex_unlock(&meta_lock);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+void meta_free(void *p, size_t size)
+{
+    if (!p)
+        return;
+    size = (size + 63) & ~(size_t)63;
+    pthread_mutex_lock(&meta_lock);
+    void **list = list_for(size);
+    if (list) {
+        *(void **)p = *list;
+        *list = p;
+    }
+    pthread_mutex_unlock(&meta_lock);
+}
+
+void meta_lock_all(void) { pthread_mutex_lock(&meta_lock); }
+void meta_unlock_all(bool child)
+{
+    if (child)
+        pthread_mutex_init(&meta_lock, NULL);
+    else
+        pthread_mutex_unlock(&meta_lock);
+}

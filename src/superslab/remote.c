@@ -1,0 +1,57 @@
+/* remote.c - the remote-free stack of a slab (many producers, one consumer).
+ *
+ * A thread on another node frees a block by pushing it onto slab.remote; it
+ * never puts it in its own cache.  The holder of the slab's bin lock (the
+ * owner) takes the whole stack with one atomic operation and moves the
+ * blocks into slab.free before it pops from that list.
+ *
+ * Waking the owner.  A slab that was full is on no list, so blocks pushed to
+ * it would never be seen.  The low bit of slab.remote (NOTIFIED) says "this
+ * slab is on, or is being put on, bin.pending".  The push that finds the bit
+ * clear sets it and then pushes the slab onto bin.pending; the owner drains
+ * bin.pending at every refill.  Only the owner, after popping the slab from
+ * bin.pending, clears the bit (remote_take(clear = true)); any other drain
+ * keeps it (clear = false).  So a slab is on bin.pending at most once, and
+ * while the bit is set the slab is not released (node_pool.c checks it):
+ * the notifier may still be about to write slab.pending_next.
+ */
+#include "superslab.h"
+
+void remote_push(slab_t *s, void *block, bin_t *bin)
+{
+    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    do {
+        *(uintptr_t *)block = old & ~NS_REMOTE_NOTIFIED;
+    } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)block | NS_REMOTE_NOTIFIED,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    if (old & NS_REMOTE_NOTIFIED)
+        return;
+    slab_t *head = atomic_load_explicit(&bin->pending, memory_order_relaxed);
+    do {
+        s->pending_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&bin->pending, &head, s, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+void *remote_take(slab_t *s, bool clear, void **tail, uint32_t *n)
+{
+    uintptr_t v = clear ? atomic_exchange_explicit(&s->remote, 0, memory_order_acq_rel)
+                        : atomic_fetch_and_explicit(&s->remote, NS_REMOTE_NOTIFIED, memory_order_acq_rel);
+    void *list = (void *)(v & ~NS_REMOTE_NOTIFIED);
+    uint32_t count = 0;
+    void *last = NULL;
+    for (void *b = list; b; b = *(void **)b) {
+        last = b;
+        count++;
+    }
+    *tail = last;
+    *n = count;
+    return list;
+}
+
+slab_t *remote_take_pending(bin_t *bin)
+{
+    if (atomic_load_explicit(&bin->pending, memory_order_relaxed) == NULL)
+        return NULL;
+    return atomic_exchange_explicit(&bin->pending, NULL, memory_order_acquire);
+}

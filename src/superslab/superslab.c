@@ -1,0 +1,94 @@
+/* superslab.c - SuperSlab and slab lifecycle.
+ *
+ * A SuperSlab is mapped 2 MiB aligned with MADV_HUGEPAGE, bound to its node
+ * before the header is first written, and registered in the address map.
+ * Its 32 units of 64 KiB are handed out as slabs of 1..16 units; unit 0
+ * starts with the header, so only one-unit slabs use it (their blocks start
+ * at NS_SS_HEADER, 8 KiB aligned).
+ *
+ * Locking: the free mask and unit_slab[] belong to the node pool's ss_lock;
+ * a slab's fields to its bin lock (see types.h).  This file takes no lock:
+ * node_pool.c calls it with the right one held.
+ */
+#include "../hugepage/hugepage.h"
+#include "../numa/numa.h"
+#include "superslab.h"
+
+/* Covers free units and the header: no block can be freed into it (span 0). */
+slab_t ss_no_slab;
+
+superslab_t *superslab_new(uint32_t node)
+{
+    void *m;
+    if (hp_map(NS_SS_SIZE, NS_SS_SIZE, true, &m) != 0)
+        return NULL;
+    topo_bind(m, NS_SS_SIZE, node);          /* before the first touch */
+    superslab_t *ss = m;
+    for (unsigned u = 0; u < NS_UNITS; u++)
+        ss->unit_slab[u] = &ss_no_slab;
+    ss->node = node;
+    ss->free_mask = 0xffffffffu;
+    ss->used_units = 0;
+    if (addrmap_set((uintptr_t)ss, NS_SS_SIZE, (uintptr_t)ss | NS_MAP_SS) != 0) {
+        hp_unmap(m, NS_SS_SIZE);
+        return NULL;
+    }
+    return ss;
+}
+
+void superslab_unmap(superslab_t *ss)
+{
+    addrmap_clear((uintptr_t)ss, NS_SS_SIZE);
+    hp_unmap(ss, NS_SS_SIZE);
+}
+
+/* First unit u such that units u..u+k-1 are free, or -1. */
+int superslab_find_units(const superslab_t *ss, unsigned k, bool unit0_ok)
+{
+    uint32_t mask = ss->free_mask;
+    if (!unit0_ok)
+        mask &= ~1u;
+    uint32_t runs = mask;
+    for (unsigned i = 1; i < k && runs; i++)
+        runs &= mask >> i;
+    return runs ? __builtin_ctz(runs) : -1;
+}
+
+slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, uint32_t size)
+{
+    slab_t *s = &ss->slabs[u];
+    uintptr_t base = (uintptr_t)ss + ((uintptr_t)u << NS_UNIT_SHIFT);
+    uintptr_t start = u == 0 ? base + NS_SS_HEADER : base;
+    size_t bytes = base + ((size_t)units << NS_UNIT_SHIFT) - start;
+    s->start = start;
+    s->size = size;
+    s->capacity = (uint32_t)(bytes / size);
+    s->span = s->capacity * size;
+    s->magic = ((uint64_t)1 << 40) / size + 1;
+    s->node = (uint16_t)ss->node;
+    s->cls = (uint8_t)cls;
+    s->units = (uint8_t)units;
+    s->first_unit = (uint8_t)u;
+    s->free = NULL;
+    s->bump = 0;
+    s->used = 0;
+    s->prev = s->next = NULL;
+    s->in_partial = 0;
+    s->pending_next = NULL;
+    atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
+    for (unsigned i = u; i < u + units; i++)
+        ss->unit_slab[i] = s;
+    ss->free_mask &= ~(((units == 32 ? 0u : 1u << units) - 1u) << u);
+    ss->used_units += units;
+    return s;
+}
+
+void slab_uncarve(superslab_t *ss, slab_t *s)
+{
+    unsigned u = s->first_unit, units = s->units;
+    for (unsigned i = u; i < u + units; i++)
+        ss->unit_slab[i] = &ss_no_slab;
+    ss->free_mask |= ((units == 32 ? 0u : 1u << units) - 1u) << u;
+    ss->used_units -= units;
+    s->units = 0;
+}

@@ -1,0 +1,93 @@
+/* superslab.h - SuperSlabs and slabs, the address map, large mappings, the
+ * remote-free stacks and the metadata allocator.  The only header code
+ * outside src/superslab includes for these. */
+#ifndef NS_SUPERSLAB_H
+#define NS_SUPERSLAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../types.h"
+
+/* ------------------------------------------------------------ addrmap.c
+ * Two levels: a root of 2^13 leaf pointers (static, zero until used) and
+ * leaves of 2^13 entries, one per 2 MiB granule (64 KiB each, mapped when a
+ * granule in their 16 GiB range first becomes ours).  Lookup is two loads
+ * and never fails or allocates; "not ours" is 0. */
+#define NS_MAP_LEAF_BITS 13
+#define NS_MAP_ROOT_BITS (NS_VA_BITS - NS_SS_SHIFT - NS_MAP_LEAF_BITS)
+extern uintptr_t *addrmap_root[(size_t)1 << NS_MAP_ROOT_BITS];
+
+static inline uintptr_t addrmap_lookup(uintptr_t a)
+{
+    if (NS_UNLIKELY(a >> NS_VA_BITS))
+        return 0;
+    uintptr_t *leaf = __atomic_load_n(&addrmap_root[a >> (NS_SS_SHIFT + NS_MAP_LEAF_BITS)], __ATOMIC_ACQUIRE);
+    if (NS_UNLIKELY(leaf == NULL))
+        return 0;
+    return __atomic_load_n(&leaf[(a >> NS_SS_SHIFT) & (((uintptr_t)1 << NS_MAP_LEAF_BITS) - 1)], __ATOMIC_RELAXED);
+}
+/* Map every granule of [base, base+size) to value; 0 or ENOMEM. */
+int addrmap_set(uintptr_t base, size_t size, uintptr_t value);
+void addrmap_clear(uintptr_t base, size_t size);
+void addrmap_lock(void);
+void addrmap_unlock(bool child);   /* child: after fork, re-initialise */
+
+/* ------------------------------------------------------------- meta.c
+ * Internal metadata (thread caches, large_t, node pools): fixed-size objects
+ * from page-backed chunks, recycled through a free list per size.  Zeroed.
+ * Never calls malloc.  NULL when the OS refuses memory. */
+void *meta_alloc(size_t size);
+void meta_free(void *p, size_t size);
+void meta_lock_all(void);
+void meta_unlock_all(bool child);
+
+/* ---------------------------------------------------------- superslab.c */
+extern slab_t ss_no_slab;          /* covers free units: capacity 0 */
+
+static inline superslab_t *superslab_of(uintptr_t a)
+{
+    return (superslab_t *)(a & ~(uintptr_t)NS_SS_MASK);
+}
+static inline slab_t *slab_of(uintptr_t a)
+{
+    return superslab_of(a)->unit_slab[(a >> NS_UNIT_SHIFT) & (NS_UNITS - 1)];
+}
+/* Block index of address a in slab s, or -1 if a is not a carved block's
+ * start.  Caller holds the bin lock (reads bump). */
+static inline long slab_block_index(const slab_t *s, uintptr_t a)
+{
+    uint64_t off = a - s->start;
+    if (off >= s->span)
+        return -1;
+    uint64_t idx = (off * s->magic) >> 40;
+    if (idx * s->size != off || idx >= s->bump)
+        return -1;
+    return (long)idx;
+}
+
+superslab_t *superslab_new(uint32_t node);        /* NULL: ENOMEM   */
+void superslab_unmap(superslab_t *ss);
+int superslab_find_units(const superslab_t *ss, unsigned k, bool unit0_ok); /* -1 */
+slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, uint32_t size);
+void slab_uncarve(superslab_t *ss, slab_t *s);
+
+/* ------------------------------------------------------------- remote.c
+ * Lock-free stack per slab of blocks freed by threads of other nodes.
+ * remote_push: any thread; the first push after a drain by the owner
+ * (NOTIFIED clear) also pushes the slab onto bin->pending.
+ * remote_take: the bin lock holder; `clear` only for a slab just popped
+ * from bin->pending (see remote.c for why).  Returns the list, *n = count. */
+void remote_push(slab_t *s, void *block, bin_t *bin);
+void *remote_take(slab_t *s, bool clear, void **tail, uint32_t *n);
+slab_t *remote_take_pending(bin_t *bin);
+
+/* -------------------------------------------------------------- large.c */
+void *large_alloc(size_t size, size_t align, uint32_t node, bool zero);
+void large_free(large_t *l, void *p);   /* reports invalid / double frees */
+/* try to resize in place: 0 or -1 (caller moves) */
+int large_resize(large_t *l, size_t size);
+size_t large_release_cached(node_pool_t *pool, uint64_t now_ms, bool all);
+
+#endif

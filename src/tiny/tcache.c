@@ -1,0 +1,329 @@
+/* tcache.c - thread caches: refill, flush, adaptive capacity, thread exit.
+ *
+ * Each thread has a tcache_t with a LIFO list per size class holding blocks
+ * of one node only (tcache.node).  malloc pops, free pushes (tiny.h); the
+ * functions here run when a list is empty (refill a batch from the node's
+ * bin), full (flush the colder half back), or when the block or the thread
+ * is unusual.
+ *
+ * Capacity adapts per class (jemalloc's idea, driven by slow-path events
+ * only, so the fast path pays nothing): every TICK slow-path events the
+ * thread looks at each class; one that refilled or flushed often doubles
+ * its capacity (up to NUMASLAB_TCACHE_BYTES worth of blocks, 2..512), one
+ * that saw no event and holds blocks gives back half of them and halves its
+ * capacity.  Caches are bounded, thread exit flushes them, and after fork
+ * the child returns the caches of threads that no longer exist.
+ *
+ * Sentinels: a thread starts with ns_tc = &tc_init (no blocks, capacity 0,
+ * node -1), so both fast paths miss and land here, where the real cache is
+ * created.  After its cache is destroyed at exit, a thread uses &tc_dead:
+ * every call goes straight to the bins (destructors that run later still
+ * allocate and free correctly).
+ *
+ * Other threads touch a tcache only through the list of live caches
+ * (list_lock): statistics read counts, fork's child flushes dead threads'.
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "../internal.h"
+#include "../numa/numa.h"
+#include "tiny.h"
+
+#define TICK 256
+#define CAP_MAX 512
+#define CAP_MIN 2
+#define CAP_START 64
+#define HOT_EVENTS 4
+
+static tcache_t tc_init = {.node = -1, .kind = NS_TC_INIT};
+static tcache_t tc_dead = {.node = -1, .kind = NS_TC_DEAD};
+__thread tcache_t *ns_tc __attribute__((tls_model("initial-exec"))) = &tc_init;
+uintptr_t ns_key;
+
+static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+static tcache_t *live;
+static uint64_t nlive;
+static pthread_key_t exit_key;
+static bool exit_key_ok;
+
+static uint32_t cap_max(unsigned cls)
+{
+    if (ns_opt.tcache_bytes == 0)
+        return 0;
+    uint64_t c = (uint64_t)ns_opt.tcache_bytes / sizeclass_size[cls];
+    return c < CAP_MIN ? CAP_MIN : c > CAP_MAX ? CAP_MAX : (uint32_t)c;
+}
+
+void tcache_global_init(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, tcache_thread_exit) == 0;
+}
+
+static tcache_t *tcache_create(void)
+{
+    tcache_t *tc = meta_alloc(sizeof(*tc));
+    if (!tc)
+        return NULL;
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        uint32_t m = cap_max(c);
+        tc->bins[c].cap = m < CAP_START ? m : CAP_START;
+    }
+    tc->node = (int32_t)topo_current_node();
+    tc->kind = NS_TC_LIVE;
+    pthread_mutex_lock(&list_lock);
+    tc->next = live;
+    if (live) live->prev = tc;
+    live = tc;
+    nlive++;
+    pthread_mutex_unlock(&list_lock);
+    ns_tc = tc;
+    if (exit_key_ok)
+        pthread_setspecific(exit_key, tc);   /* may allocate: ns_tc is set */
+    return tc;
+}
+
+static void unlink_live(tcache_t *tc)
+{
+    if (tc->prev) tc->prev->next = tc->next; else live = tc->next;
+    if (tc->next) tc->next->prev = tc->prev;
+    tc->prev = tc->next = NULL;
+    nlive--;
+}
+
+/* Give back all but `keep` blocks of class cls (the colder ones: the list
+ * is LIFO, so its tail holds the blocks freed longest ago). */
+static void flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
+{
+    tbin_t *b = &tc->bins[cls];
+    if (b->count <= keep)
+        return;
+    void **cut = NULL, *list;
+    if (keep == 0) {
+        list = b->head;
+        b->head = NULL;
+    } else {
+        cut = b->head;
+        for (uint32_t i = 1; i < keep; i++)
+            cut = cut[0];
+        list = cut[0];
+        cut[0] = NULL;
+    }
+    uint32_t n = b->count - keep;
+    b->count = keep;
+    bin_flush(node_pool((uint32_t)tc->node), cls, list, n);
+}
+
+void tcache_flush_all(tcache_t *tc)
+{
+    if (tc->kind != NS_TC_LIVE)
+        return;
+    for (unsigned c = 0; c < NS_CLASSES; c++)
+        flush_keep(tc, c, 0);
+}
+
+static uint64_t last_decay_ms;
+
+static void tick(tcache_t *tc)
+{
+    tc->tick_events = 0;
+    tc->ticks++;
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        tbin_t *b = &tc->bins[c];
+        uint32_t m = cap_max(c);
+        if (tc->events[c] >= HOT_EVENTS) {
+            b->cap = b->cap * 2 > m ? m : b->cap * 2;
+        } else if (tc->events[c] == 0 && b->count > 0) {
+            flush_keep(tc, c, b->count / 2);
+            b->cap = b->cap / 2 < CAP_MIN ? (m < CAP_MIN ? m : CAP_MIN) : b->cap / 2;
+        }
+        tc->events[c] = 0;
+    }
+    /* time-based return of empty SuperSlabs and cached large mappings */
+    uint64_t now = ns_now_ms();
+    uint64_t last = __atomic_load_n(&last_decay_ms, __ATOMIC_RELAXED);
+    if (now - last >= (uint64_t)ns_opt.decay_ms / 2 &&
+        __atomic_compare_exchange_n(&last_decay_ms, &last, now, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        for (uint32_t n = 0; n < topo_nodes(); n++)
+            node_pool_release(node_pool(n), false);
+}
+
+static inline void event(tcache_t *tc, unsigned cls)
+{
+    if (tc->events[cls] < UINT16_MAX)
+        tc->events[cls]++;
+    if (++tc->tick_events >= TICK)
+        tick(tc);
+}
+
+/* A thread that moved to another node: return everything it caches and
+ * take blocks from the new node from now on. */
+static void check_node(tcache_t *tc)
+{
+    uint32_t node = topo_current_node();
+    if (NS_UNLIKELY(node != (uint32_t)tc->node)) {
+        tcache_flush_all(tc);
+        tc->node = (int32_t)node;
+    }
+}
+
+void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
+{
+    if (tc->kind != NS_TC_LIVE) {
+        if (!ns_init()) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        tc = tc->kind == NS_TC_INIT ? tcache_create() : NULL;
+        if (!tc) {          /* no cache (exiting thread, or no memory for one) */
+            uint32_t got;
+            void **p = bin_refill(node_pool(topo_current_node()), cls, 1, &got);
+            if (!got) {
+                errno = ENOMEM;
+                return NULL;
+            }
+            p[1] = NULL;
+            return p;
+        }
+    }
+    tbin_t *b = &tc->bins[cls];
+    if (!b->head) {
+        check_node(tc);
+        uint32_t want = b->cap / 2 ? b->cap / 2 : 1, got;
+        void *list = bin_refill(node_pool((uint32_t)tc->node), cls, want, &got);
+        if (!got) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        b->head = list;
+        b->count = got;
+        event(tc, cls);
+    }
+    void **p = b->head;
+    b->head = p[0];
+    b->count--;
+    p[1] = NULL;
+    return p;
+}
+
+static bool tcache_holds(tcache_t *tc, unsigned cls, void *p)
+{
+    uint32_t n = tc->bins[cls].count;
+    for (void **b = tc->bins[cls].head; b && n--; b = b[0])
+        if (b == p)
+            return true;
+    return false;
+}
+
+void tcache_free_slow(tcache_t *tc, void *ptr)
+{
+    if (!ptr)
+        return;
+    uintptr_t a = (uintptr_t)ptr, e = addrmap_lookup(a);
+    if (e & NS_MAP_LARGE) {
+        large_free((large_t *)(e & ~NS_MAP_TAGS), ptr);
+        return;
+    }
+    if (!(e & NS_MAP_SS)) {
+        ns_report_invalid("free", ptr, "invalid pointer (not allocated by numaslab)");
+        return;
+    }
+    slab_t *s = slab_of(a);
+    uint64_t off = a - s->start;
+    if (off >= s->span || ((off * s->magic) >> 40) * s->size != off) {
+        ns_report_invalid("free", ptr, "invalid pointer (inside numaslab memory but not the start of a block)");
+        return;
+    }
+    void **p = ptr;
+    uintptr_t key = ns_key ^ a;
+    if ((uintptr_t)p[1] == key && ((tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p))) {
+        ns_report_invalid("free", ptr, "double free");
+        return;
+    }
+    unsigned cls = s->cls;
+    if (tc->kind != NS_TC_LIVE) {
+        if (tc->kind == NS_TC_INIT && ns_init())
+            tc = tcache_create();
+        else
+            tc = NULL;
+        if (!tc) {
+            p[0] = NULL;
+            p[1] = (void *)key;
+            bin_flush(node_pool(s->node), cls, p, 1);
+            return;
+        }
+    }
+    if (s->node != (uint32_t)tc->node) {
+        p[1] = (void *)key;
+        remote_push(s, p, &node_pool(s->node)->bins[cls]);
+        return;
+    }
+    tbin_t *b = &tc->bins[cls];
+    if (b->count >= b->cap) {
+        flush_keep(tc, cls, b->cap / 2);
+        event(tc, cls);
+        if (b->count >= b->cap) {   /* capacity 0: caching is off */
+            p[0] = NULL;
+            p[1] = (void *)key;
+            bin_flush(node_pool(s->node), cls, p, 1);
+            return;
+        }
+    }
+    p[0] = b->head;
+    p[1] = (void *)key;
+    b->head = p;
+    b->count++;
+}
+
+tcache_t *tcache_get(void)
+{
+    return ns_tc->kind == NS_TC_LIVE ? ns_tc : NULL;
+}
+
+void tcache_thread_exit(void *arg)
+{
+    tcache_t *tc = arg;
+    if (!tc || tc->kind != NS_TC_LIVE)
+        return;
+    tcache_flush_all(tc);
+    pthread_mutex_lock(&list_lock);
+    unlink_live(tc);
+    pthread_mutex_unlock(&list_lock);
+    tc->kind = NS_TC_DEAD;
+    if (ns_tc == tc)
+        ns_tc = &tc_dead;
+    meta_free(tc, sizeof(*tc));
+}
+
+/* fork: the child has one thread; the caches of the others hold blocks no
+ * one will use again, so return them to their slabs. */
+void tcache_fork_child(void)
+{
+    tcache_t *tc = live;
+    while (tc) {
+        tcache_t *next = tc->next;
+        if (tc != ns_tc) {
+            tcache_flush_all(tc);
+            unlink_live(tc);
+            meta_free(tc, sizeof(*tc));
+        }
+        tc = next;
+    }
+}
+
+void tcache_lock_list(void) { pthread_mutex_lock(&list_lock); }
+void tcache_unlock_list(bool child)
+{
+    if (child)
+        pthread_mutex_init(&list_lock, NULL);
+    else
+        pthread_mutex_unlock(&list_lock);
+}
+
+uint64_t tcache_count(void)
+{
+    pthread_mutex_lock(&list_lock);
+    uint64_t n = nlive;
+    pthread_mutex_unlock(&list_lock);
+    return n;
+}

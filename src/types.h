@@ -1,0 +1,156 @@
+/* types.h - the structs shared across modules.  Constants and structs only.
+ *
+ * Glossary
+ *   SuperSlab  2 MiB aligned region from the OS, bound to one NUMA node; its
+ *              header (superslab_t) sits at its start.  Cut into 32 units.
+ *   unit       64 KiB piece of a SuperSlab; free units are tracked by a mask.
+ *   slab       1..16 contiguous units serving one size class (slab_t).
+ *   block      what malloc returns: one slot of a slab.  A free block holds
+ *              the next pointer in word 0 and the double-free key in word 1.
+ *   bin        per node and size class: the lock that owns the free lists of
+ *              that class's slabs on that node, and the list of its partially
+ *              used slabs (bin_t).
+ *   node pool  per NUMA node: its bins, its SuperSlabs, its large-mapping
+ *              cache (node_pool_t).
+ *   tcache     per thread: a LIFO list of free blocks per class (tcache_t).
+ *   remote     a lock-free stack of blocks per slab, pushed by threads of
+ *              other nodes; drained by the bin lock holder (remote.c).
+ *   large      a block above NS_SMALL_MAX in a mapping of its own (large_t).
+ *
+ * Where a block can be (exactly one at a time): a tcache list, a slab's
+ * free list, a slab's remote stack, the user's hands, or not yet carved
+ * (at index >= slab.bump).
+ */
+#ifndef NS_TYPES_H
+#define NS_TYPES_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define NS_CLASSES 96          /* see src/tiny/sizeclass.c for the table */
+
+/* ------------------------------------------------------------------ slab */
+/* Slab metadata, in its SuperSlab's header.  The first cache line is what
+ * free() reads; it is written only while the slab is carved or released
+ * (under its bin lock), never while blocks of it are live.  `free`, `bump`,
+ * `used` and the list links belong to the bin lock of (node, cls).  `remote`
+ * is the only field other threads write without that lock.
+ * Invariant: used == bump - |free|; a block in `remote` still counts in
+ * `used` until the bin lock holder drains it into `free`. */
+typedef struct slab {
+    /* read by the free fast path */
+    uintptr_t start;            /* address of block 0                      */
+    uint64_t magic;             /* (off * magic) >> 40 == off / size       */
+    uint32_t size;              /* block size                              */
+    uint32_t span;              /* bytes from start to the slab's end      */
+    uint32_t capacity;          /* blocks that fit                         */
+    uint16_t node;              /* node of the SuperSlab                   */
+    uint8_t cls;                /* size class                              */
+    uint8_t units;              /* length in units (0: not a slab)         */
+    /* bin-lock protected */
+    void *free;                 /* free list (word 0 = next)               */
+    uint32_t bump;              /* blocks carved so far                    */
+    uint32_t used;              /* carved blocks not in `free`             */
+    struct slab *prev, *next;   /* bin partial list                        */
+    uint8_t in_partial;
+    uint8_t first_unit;
+    /* written by other threads (own cache line) */
+    _Alignas(NS_CACHELINE) _Atomic uintptr_t remote; /* stack | NOTIFIED  */
+    struct slab *pending_next;  /* link in bin.pending, set by notifier    */
+} slab_t;
+
+#define NS_REMOTE_NOTIFIED ((uintptr_t)1)
+
+/* ------------------------------------------------------------- SuperSlab */
+typedef struct superslab {
+    slab_t *unit_slab[NS_UNITS];/* unit -> slab covering it (or ss_no_slab)*/
+    uint32_t node;
+    uint32_t free_mask;         /* bit u: unit u free (node ss_lock)       */
+    uint32_t used_units;
+    uint32_t bucket;            /* list it is on: used units, or EMPTY     */
+    struct superslab *prev, *next;
+    uint64_t empty_since_ms;
+    slab_t slabs[NS_UNITS];     /* slabs[u]: the slab starting at unit u   */
+} superslab_t;
+
+_Static_assert(sizeof(superslab_t) <= NS_SS_HEADER, "SuperSlab header must fit in NS_SS_HEADER");
+_Static_assert(NS_UNITS == 32, "free_mask is 32 bits");
+_Static_assert(NS_SS_HEADER % 4096 == 0, "unit-0 slab data starts page aligned");
+
+/* ----------------------------------------------------------------- large */
+typedef struct large {
+    uintptr_t base;             /* the block (and the mapping's start)     */
+    size_t reserved;            /* bytes mapped, a multiple of 2 MiB       */
+    size_t usable;              /* bytes the user may use, page multiple   */
+    size_t touched;             /* high-water mark of usable (RSS bound)   */
+    uint64_t cached_ms;         /* when it entered the cache               */
+    struct large *prev, *next;  /* node cache list, newest first           */
+    uint32_t node;
+    uint8_t state;              /* NS_LARGE_LIVE / NS_LARGE_CACHED         */
+    uint8_t fresh;              /* never handed out: still zero            */
+} large_t;
+
+enum { NS_LARGE_LIVE = 1, NS_LARGE_CACHED = 2 };
+
+/* -------------------------------------------------------------- address map
+ * An entry is 0 (not ours), a SuperSlab's address | NS_MAP_SS, or a large_t
+ * address | NS_MAP_LARGE. */
+#define NS_MAP_SS ((uintptr_t)1)
+#define NS_MAP_LARGE ((uintptr_t)2)
+#define NS_MAP_TAGS ((uintptr_t)3)
+
+/* -------------------------------------------------------------------- bin */
+typedef struct bin {
+    pthread_mutex_t lock;
+    slab_t *partial;            /* slabs with free or uncarved blocks      */
+    uint32_t npartial;
+    uint32_t cls;
+    uint64_t slabs;             /* slabs carved for this class now         */
+    uint64_t used_blocks;       /* blocks handed out of slabs              */
+    uint64_t remote_drained;
+    _Atomic(slab_t *) pending;  /* slabs whose remote stack got blocks     */
+    _Atomic uint64_t remote_frees;
+} __attribute__((aligned(NS_CACHELINE))) bin_t;
+
+/* -------------------------------------------------------------- node pool */
+typedef struct node_pool {
+    bin_t bins[NS_CLASSES];
+    /* SuperSlabs: ss_lock */
+    pthread_mutex_t ss_lock;
+    superslab_t *by_used[NS_UNITS]; /* lists of SuperSlabs with 1..31 used units, index = used */
+    superslab_t *empty;         /* empty SuperSlabs, newest first          */
+    superslab_t *empty_tail;
+    uint64_t nsuperslabs;
+    uint64_t released_bytes;
+    /* large mappings: large_lock */
+    pthread_mutex_t large_lock;
+    large_t *lcache, *lcache_tail;  /* freed mappings, newest first        */
+    uint64_t lcache_count, lcache_bytes;
+    uint64_t large_count, large_bytes, large_usable;
+    uint32_t node;
+} node_pool_t;
+
+/* ----------------------------------------------------------------- tcache */
+typedef struct tbin {
+    void *head;                 /* LIFO list, word 0 = next                */
+    uint32_t count;
+    uint32_t cap;               /* push beyond cap -> flush (slow path)    */
+} tbin_t;
+
+typedef struct tcache {
+    tbin_t bins[NS_CLASSES];    /* the fast path: only this and `node`     */
+    int32_t node;               /* node of all blocks in bins; -1: sentinel*/
+    uint32_t kind;              /* NS_TC_LIVE / NS_TC_INIT / NS_TC_DEAD    */
+    /* slow path only */
+    uint16_t events[NS_CLASSES];/* refills + flushes since the last tick   */
+    uint32_t tick_events;
+    uint64_t ticks;
+    struct tcache *prev, *next; /* all live caches (init.c list lock)      */
+} tcache_t;
+
+enum { NS_TC_LIVE = 0, NS_TC_INIT = 1, NS_TC_DEAD = 2 };
+
+#endif /* NS_TYPES_H */
