@@ -44,7 +44,6 @@ static const bool ns_config_fault_injection = false;
 #define NS_UNIT_SIZE ((size_t)1 << NS_UNIT_SHIFT)
 #define NS_UNITS (NS_SS_SIZE / NS_UNIT_SIZE)
 #define NS_SS_HEADER ((size_t)8192)
-#define NS_MAX_SLAB_UNITS 16
 
 /* Requests up to NS_SMALL_MAX come from size classes in slabs; larger ones
  * get their own mapping (src/superslab/large.c).  256 KiB: the biggest class

@@ -43,6 +43,15 @@ bool options_describe(unsigned i, const char **name, const char **type, int64_t 
 void ns_report_invalid(const char *fn, const void *p, const char *what); /* aborts if configured */
 void ns_fatal(const char *msg, const void *p) __attribute__((noreturn));
 void ns_warn(const char *msg, const char *detail);
+/* Internal assertion: checked in Debug builds (NS_DEBUG), compiled out
+ * otherwise; a failure is fatal with the failed expression. */
+#define ns_assert(cond)                                                          \
+    do {                                                                         \
+        if (ns_config_debug && !(cond))                                          \
+            ns_fatal("assertion failed: " #cond " at " __FILE__ ":" NS_STR(__LINE__), NULL); \
+    } while (0)
+#define NS_STR2(x) #x
+#define NS_STR(x) NS_STR2(x)
 
 /* -------------------------------------------------------------- stats.c */
 void ns_stat_released(node_pool_t *pool, size_t bytes);

@@ -127,7 +127,9 @@ static size_t ss_unmap_list(node_pool_t *pool, superslab_t *list)
 static slab_t *pool_new_slab(node_pool_t *pool, unsigned cls)
 {
     unsigned units = sizeclass_units[cls];
-    bool unit0_ok = units == 1;
+    /* unit 0 starts with the header: only for one-unit classes that still
+     * get several blocks in what is left of it */
+    bool unit0_ok = units == 1 && sizeclass_size[cls] * 4 <= NS_UNIT_SIZE - NS_SS_HEADER;
     slab_t *s = NULL;
     pthread_mutex_lock(&pool->ss_lock);
     superslab_t *ss = NULL;
@@ -154,6 +156,7 @@ static slab_t *pool_new_slab(node_pool_t *pool, unsigned cls)
         }
     }
     if (ss) {
+        ns_assert(u >= 0 && ss->node == pool->node);
         ss_unlink(pool, ss);
         s = slab_carve(ss, (unsigned)u, units, cls, sizeclass_size[cls]);
         ss_link(pool, ss);
@@ -177,6 +180,7 @@ static void pool_free_slab(node_pool_t *pool, slab_t *s)
 /* ---------------------------------------------------------------- bins */
 static void partial_push(bin_t *b, slab_t *s)
 {
+    ns_assert(!s->in_partial && s->units > 0);
     s->prev = NULL;
     s->next = b->partial;
     if (b->partial) b->partial->prev = s;
@@ -187,6 +191,7 @@ static void partial_push(bin_t *b, slab_t *s)
 
 static void partial_remove(bin_t *b, slab_t *s)
 {
+    ns_assert(s->in_partial && b->npartial > 0);
     if (s->prev) s->prev->next = s->next; else b->partial = s->next;
     if (s->next) s->next->prev = s->prev;
     s->prev = s->next = NULL;
@@ -270,6 +275,7 @@ void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
         s->bump += carve;
         n += carve;
         s->used += n - before;
+        ns_assert(s->used <= s->bump && s->bump <= s->capacity);
         if (!s->free && s->bump == s->capacity)
             partial_remove(b, s);
     }

@@ -12,6 +12,7 @@
  */
 #include "../hugepage/hugepage.h"
 #include "../numa/numa.h"
+#include "../internal.h"
 #include "superslab.h"
 
 /* Covers free units and the header: no block can be freed into it (span 0). */
@@ -56,6 +57,7 @@ int superslab_find_units(const superslab_t *ss, unsigned k, bool unit0_ok)
 
 slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, uint32_t size)
 {
+    ns_assert(u + units <= NS_UNITS && (u > 0 || units == 1));
     slab_t *s = &ss->slabs[u];
     uintptr_t base = (uintptr_t)ss + ((uintptr_t)u << NS_UNIT_SHIFT);
     uintptr_t start = u == 0 ? base + NS_SS_HEADER : base;

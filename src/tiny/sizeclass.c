@@ -14,8 +14,10 @@
  * an aligned request always finds a class whose size is a multiple of the
  * alignment within one doubling.
  *
- * sizeclass_units: the slab length in 64 KiB units, the smallest power of
- * two that holds at least 8 blocks, at most 16 units (1 MiB).
+ * sizeclass_units: the slab length in 64 KiB units: the smallest run that
+ * wastes at most 12.5 % of itself at its end (at least one block).  Small
+ * classes get one unit; a big class gets a few blocks, not a megabyte of
+ * them, so a program that touches many big classes once stays small.
  *
  * The tables are constants so that malloc can use them before start-up ran;
  * tests/unit/test_sizeclass.c recomputes them from the rule above.
@@ -49,7 +51,7 @@ const uint8_t sizeclass_units[NS_CLASSES] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2,
-    4, 4, 4, 4, 4, 4, 4, 4, 8, 8, 8, 8, 8, 8, 8, 8,
-    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 2, 1, 1, 1,
+    2, 1, 3, 2, 3, 1, 1, 1, 3, 2, 3, 3, 5, 1, 1, 1,
+    5, 4, 3, 3, 5, 2, 2, 2, 5, 5, 3, 3, 7, 4, 4, 4,
 };

@@ -111,6 +111,7 @@ static void flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
     }
     uint32_t n = b->count - keep;
     b->count = keep;
+    ns_assert(tc->node >= 0);
     bin_flush(node_pool((uint32_t)tc->node), cls, list, n);
 }
 

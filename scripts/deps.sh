@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install what numaslab needs to build and test on Debian 12 (run as root).
+# Safe to re-run: installs only what is missing.
+set -euo pipefail
+PKGS=(cmake make gcc g++ pkg-config libcmocka-dev libnuma-dev libhwloc-dev
+      python3 redis-server redis-tools)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "numaslab: installing ${missing[*]}" >&2
+    if [[ $(id -u) != 0 ]]; then
+        echo "numaslab: not root: install these packages first: ${missing[*]}" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
