@@ -63,6 +63,8 @@ typedef struct ns_node_stats {
     uint64_t small_in_use;      /* bytes of blocks handed out of slabs   */
     uint64_t remote_frees;      /* blocks freed by threads of other nodes*/
     uint64_t remote_drained;    /* of those, moved back into free lists  */
+    uint64_t spills;            /* allocations for this node that went to
+                                   the nearest node because it was full  */
     uint64_t released_bytes;    /* bytes given back to the OS (total)    */
 } ns_node_stats_t;
 

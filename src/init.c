@@ -65,11 +65,20 @@ static uintptr_t random_key(void)
     return k | 1;      /* never equal to a pointer's bits: odd */
 }
 
+/* The topology loads after start-up, when the libraries it needs have run
+ * their constructors; until then (and on one-node machines for good) every
+ * thread is on node 0.  hwloc's own allocations are served by node 0. */
+__attribute__((constructor)) static void numaslab_constructor(void)
+{
+    if (ns_init())
+        topo_load();
+}
+
 static bool run_init(void)
 {
     options_init();
     ns_key = random_key();
-    if (topo_init() != 0 || node_pools_init(topo_nodes()) != 0)
+    if (node_pools_init() != 0)
         return false;
     tcache_global_init();
     return true;

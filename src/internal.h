@@ -13,7 +13,9 @@
  * The option table: one row per option, read once from NUMASLAB_<NAME> at
  * start-up.  X(field, type, default, min, max, name, help)
  *   BOOL accepts 1/0, true/false, on/off, yes/no; SIZE accepts K/M/G
- *   suffixes (powers of 1024); a bad value warns once and keeps the default. */
+ *   suffixes (powers of 1024); STR keeps the environment string (its
+ *   address, as an integer; 0 = unset) for the module that reads it to
+ *   check; a bad value warns once and keeps the default. */
 #define NS_OPTIONS(X)                                                                              \
     X(abort_on_error, BOOL, 1, 0, 1, "ABORT_ON_ERROR",                                             \
       "after reporting an invalid pointer or a double free, abort (0: report, leak the block, go on)") \
@@ -23,8 +25,13 @@
       "bytes of freed large mappings kept per node for reuse (their pages stay resident)")         \
     X(tcache_bytes, SIZE, 64 << 10, 0, 16 << 20, "TCACHE_BYTES",                                   \
       "bytes one thread may cache per size class (at least 2 blocks, at most 512); 0 disables thread caches") \
-    X(stats, BOOL, 0, 0, 1, "STATS", "print statistics to stderr when the process exits")          \
-    X(verbose, BOOL, 0, 0, 1, "VERBOSE", "print warnings, such as an unreadable option value, to stderr")
+    X(nodes, STR, 0, 0, 0, "NODES",                                                                \
+      "NUMA nodes to allocate from, as a list like 0,2-3 (default: all); threads on other nodes use the nearest listed one") \
+    X(strict, BOOL, 0, 0, 1, "STRICT",                                                             \
+      "bind memory to its node with MPOL_BIND (a full node fails) instead of MPOL_PREFERRED (a full node spills)") \
+    X(interleave, BOOL, 0, 0, 1, "INTERLEAVE",                                                     \
+      "interleave large allocations (above 256 KiB) page by page over the nodes in use, for shared read-mostly data") \
+    X(stats, BOOL, 0, 0, 1, "STATS", "print statistics to stderr when the process exits")
 
 typedef struct ns_options {
 #define NS_OPT_FIELD(field, type, def, min, max, name, help) int64_t field;

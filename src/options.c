@@ -10,10 +10,11 @@
 
 #include "internal.h"
 
-enum { T_BOOL, T_INT, T_SIZE };
+enum { T_BOOL, T_INT, T_SIZE, T_STR };
 #define T_OF_BOOL T_BOOL
 #define T_OF_INT T_INT
 #define T_OF_SIZE T_SIZE
+#define T_OF_STR T_STR
 
 ns_options_t ns_opt = {
 #define NS_OPT_DEFAULT(field, type, def, min, max, name, help) .field = (def),
@@ -86,6 +87,10 @@ void options_init(void)
         if (!s)
             continue;
         int64_t v;
+        if (r->type == T_STR) {
+            *(int64_t *)((char *)&ns_opt + r->offset) = (int64_t)(intptr_t)s;
+            continue;
+        }
         bool ok = r->type == T_BOOL ? parse_bool(s, &v) : parse_int(s, r->type == T_SIZE, &v);
         if (ok && (v < r->min || v > r->max))
             ok = false;
@@ -107,7 +112,7 @@ bool options_describe(unsigned i, const char **name, const char **type, int64_t 
 {
     if (i >= sizeof rows / sizeof rows[0])
         return false;
-    static const char *types[] = {"bool", "int", "size"};
+    static const char *types[] = {"bool", "int", "size", "string"};
     *name = rows[i].name;
     *type = types[rows[i].type];
     *def = rows[i].def;

@@ -27,8 +27,9 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
         o->small_in_use += b->used_blocks * sizeclass_size[c];
         o->remote_drained += b->remote_drained;
         pthread_mutex_unlock(&b->lock);
+        o->remote_frees += atomic_load_explicit(&b->remote_frees, memory_order_relaxed);
     }
-    o->remote_frees = o->remote_drained;   /* pushed but not yet drained are not counted */
+    o->spills = __atomic_load_n(&pool->spills, __ATOMIC_RELAXED);
     pthread_mutex_lock(&pool->ss_lock);
     o->superslabs = pool->nsuperslabs;
     o->superslab_bytes = pool->nsuperslabs * NS_SS_SIZE;
@@ -83,11 +84,11 @@ static void print_to_fd(int fd, FILE *f)
     for (int n = 0; n < st.nodes && n < 64; n++) {
         ns_node_stats_t *s = &st.node[n];
         OUT("numaslab: node %d: superslabs %llu (%.1f MiB), slabs %llu, small in use %.1f MiB, "
-            "large %llu (%.1f MiB, %llu cached), remote frees %llu, released %.1f MiB\n",
+            "large %llu (%.1f MiB, %llu cached), remote frees %llu (drained %llu), spills %llu, released %.1f MiB\n",
             n, (unsigned long long)s->superslabs, s->superslab_bytes / 1048576.0, (unsigned long long)s->slabs,
             s->small_in_use / 1048576.0, (unsigned long long)s->large_count, s->large_bytes / 1048576.0,
             (unsigned long long)s->large_cached, (unsigned long long)s->remote_frees,
-            s->released_bytes / 1048576.0);
+            (unsigned long long)s->remote_drained, (unsigned long long)s->spills, s->released_bytes / 1048576.0);
     }
 #undef OUT
     if (f) {

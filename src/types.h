@@ -130,6 +130,7 @@ typedef struct node_pool {
     large_t *lcache, *lcache_tail;  /* freed mappings, newest first        */
     uint64_t lcache_count, lcache_bytes;
     uint64_t large_count, large_bytes, large_usable;
+    uint64_t spills;            /* allocations for this node served by another (atomic) */
     uint32_t node;
 } node_pool_t;
 
@@ -148,6 +149,7 @@ typedef struct tcache {
     uint16_t events[NS_CLASSES];/* refills + flushes since the last tick   */
     uint32_t tick_events;
     uint64_t ticks;
+    uint64_t spill_until_ms;    /* spilled to a nearer node: stay until then */
     struct tcache *prev, *next; /* all live caches (init.c list lock)      */
 } tcache_t;
 

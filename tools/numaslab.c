@@ -106,7 +106,9 @@ static int cmd_topo(void)
 /* ------------------------------------------------------------- options */
 static void fmt_value(const char *type, int64_t v, char *out, size_t cap)
 {
-    if (strcmp(type, "size") == 0 && v >= 1024 && v % 1024 == 0) {
+    if (strcmp(type, "string") == 0)
+        snprintf(out, cap, "%s", v ? (const char *)(intptr_t)v : "unset");
+    else if (strcmp(type, "size") == 0 && v >= 1024 && v % 1024 == 0) {
         const char *suf[] = {"K", "M", "G", "T"};
         int i = -1;
         while (v >= 1024 && v % 1024 == 0 && i < 3) { v /= 1024; i++; }
@@ -128,10 +130,15 @@ static int cmd_options(int argc, char **argv)
         fmt_value(type, def, d, sizeof d);
         fmt_value(type, min, lo, sizeof lo);
         fmt_value(type, max, hi, sizeof hi);
-        if (md)
-            printf("| `NUMASLAB_%s` | %s | `%s` | %s..%s | %s |\n", name, type, d, lo, hi, help);
+        char range[80];
+        if (strcmp(type, "string") == 0)
+            snprintf(range, sizeof range, "-");
         else
-            printf("NUMASLAB_%-16s %-5s default %-6s range %s..%s\n    %s\n", name, type, d, lo, hi, help);
+            snprintf(range, sizeof range, "%s..%s", lo, hi);
+        if (md)
+            printf("| `NUMASLAB_%s` | %s | `%s` | %s | %s |\n", name, type, d, range, help);
+        else
+            printf("NUMASLAB_%-16s %-6s default %-6s range %s\n    %s\n", name, type, d, range, help);
     }
     return 0;
 }

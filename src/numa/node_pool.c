@@ -28,19 +28,19 @@
 #include "../tiny/tiny.h"
 #include "numa.h"
 
-node_pool_t **ns_pools;
-static uint32_t npools;
+node_pool_t *ns_pools[NS_MAX_NODES];
+static _Atomic uint32_t npools;
 
 #define SS_FULL_BUCKET NS_UNITS
 #define SS_EMPTY_BUCKET (NS_UNITS + 1)
 #define SS_SCAN_PER_BUCKET 4
 
-int node_pools_init(uint32_t nodes)
+/* Pools are created once and never freed; a pool is fully initialised
+ * before npools covers it (release), and the topology naming its node is
+ * published after that. */
+int node_pools_grow(uint32_t slots)
 {
-    node_pool_t **pools = meta_alloc(sizeof(node_pool_t *) * nodes);
-    if (!pools)
-        return ENOMEM;
-    for (uint32_t n = 0; n < nodes; n++) {
+    for (uint32_t n = atomic_load(&npools); n < slots; n++) {
         node_pool_t *p = meta_alloc(sizeof(node_pool_t));
         if (!p)
             return ENOMEM;
@@ -51,11 +51,15 @@ int node_pools_init(uint32_t nodes)
             pthread_mutex_init(&p->bins[c].lock, NULL);
             p->bins[c].cls = c;
         }
-        pools[n] = p;
+        ns_pools[n] = p;
+        atomic_store_explicit(&npools, n + 1, memory_order_release);
     }
-    npools = nodes;
-    ns_pools = pools;
     return 0;
+}
+
+int node_pools_init(void)
+{
+    return node_pools_grow(1);
 }
 
 /* ------------------------------------------------------ SuperSlab lists */
@@ -147,7 +151,7 @@ static slab_t *pool_new_slab(node_pool_t *pool, unsigned cls)
         ss = pool->empty;
         u = superslab_find_units(ss, units, unit0_ok);
     }
-    if (!ss) {
+    if (!ss && topo_node_has_room(pool->node)) {
         ss = superslab_new(pool->node);
         if (ss) {
             pool->nsuperslabs++;
@@ -352,10 +356,11 @@ size_t node_pool_release(node_pool_t *pool, bool all)
 
 void node_pools_lock_all(void)
 {
-    for (uint32_t n = 0; n < npools; n++)
+    uint32_t npools_ = atomic_load(&npools);
+    for (uint32_t n = 0; n < npools_; n++)
         for (unsigned c = 0; c < NS_CLASSES; c++)
             pthread_mutex_lock(&ns_pools[n]->bins[c].lock);
-    for (uint32_t n = 0; n < npools; n++) {
+    for (uint32_t n = 0; n < npools_; n++) {
         pthread_mutex_lock(&ns_pools[n]->ss_lock);
         pthread_mutex_lock(&ns_pools[n]->large_lock);
     }
@@ -363,7 +368,8 @@ void node_pools_lock_all(void)
 
 void node_pools_unlock_all(bool child)
 {
-    for (uint32_t n = 0; n < npools; n++) {
+    uint32_t npools_ = atomic_load(&npools);
+    for (uint32_t n = 0; n < npools_; n++) {
         node_pool_t *p = ns_pools[n];
         if (child) {
             pthread_mutex_init(&p->large_lock, NULL);

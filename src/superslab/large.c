@@ -80,10 +80,23 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
         }
     }
 
+    if (!topo_node_has_room(node)) {         /* spill to the nearest node with room */
+        uint32_t pos = 0;
+        int n;
+        while ((n = topo_nearest(node, &pos)) >= 0 && !topo_node_has_room((uint32_t)n)) {}
+        if (n >= 0) {
+            __atomic_fetch_add(&pool->spills, 1, __ATOMIC_RELAXED);
+            node = (uint32_t)n;
+            pool = node_pool(node);
+        }
+    }
     void *m;
     if (hp_map(reserved, align > NS_SS_SIZE ? align : NS_SS_SIZE, need >= NS_SS_SIZE, &m) != 0)
         return NULL;
-    topo_bind(m, reserved, node);
+    if (ns_opt.interleave)
+        topo_bind_interleave(m, reserved);
+    else
+        topo_bind(m, reserved, node);
     l = meta_alloc(sizeof(*l));
     if (!l) {
         hp_unmap(m, reserved);

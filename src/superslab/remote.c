@@ -24,6 +24,7 @@ void remote_push(slab_t *s, void *block, bin_t *bin)
         *(uintptr_t *)block = old & ~NS_REMOTE_NOTIFIED;
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)block | NS_REMOTE_NOTIFIED,
                                                     memory_order_acq_rel, memory_order_relaxed));
+    atomic_fetch_add_explicit(&bin->remote_frees, 1, memory_order_relaxed);
     if (old & NS_REMOTE_NOTIFIED)
         return;
     slab_t *head = atomic_load_explicit(&bin->pending, memory_order_relaxed);

@@ -161,11 +161,37 @@ static inline void event(tcache_t *tc, unsigned cls)
  * take blocks from the new node from now on. */
 static void check_node(tcache_t *tc)
 {
+    if (tc->spill_until_ms) {
+        if (ns_now_ms() < tc->spill_until_ms)
+            return;
+        tc->spill_until_ms = 0;
+    }
     uint32_t node = topo_current_node();
     if (NS_UNLIKELY(node != (uint32_t)tc->node)) {
         tcache_flush_all(tc);
         tc->node = (int32_t)node;
     }
+}
+
+/* The thread's node has no room: move the cache to the nearest node that
+ * has some, for a while, and count the spill on the home node. */
+static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
+{
+    uint32_t home = (uint32_t)tc->node, pos = 0;
+    int n;
+    *got = 0;
+    while ((n = topo_nearest(home, &pos)) >= 0) {
+        if (!topo_node_has_room((uint32_t)n))
+            continue;
+        tcache_flush_all(tc);
+        tc->node = n;
+        tc->spill_until_ms = ns_now_ms() + 100;
+        __atomic_fetch_add(&node_pool(home)->spills, 1, __ATOMIC_RELAXED);
+        void *list = bin_refill(node_pool((uint32_t)n), cls, want, got);
+        if (*got)
+            return list;
+    }
+    return NULL;
 }
 
 void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
@@ -192,6 +218,8 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
         check_node(tc);
         uint32_t want = b->cap / 2 ? b->cap / 2 : 1, got;
         void *list = bin_refill(node_pool((uint32_t)tc->node), cls, want, &got);
+        if (!got && topo_get())
+            list = spill(tc, cls, want, &got);
         if (!got) {
             errno = ENOMEM;
             return NULL;
