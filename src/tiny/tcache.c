@@ -174,12 +174,14 @@ static void check_node(tcache_t *tc)
 }
 
 /* The thread's node has no room: move the cache to the nearest node that
- * has some, for a while, and count the spill on the home node. */
+ * has some, for 100 ms, and count the spill on the home node. */
 static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
 {
     uint32_t home = (uint32_t)tc->node, pos = 0;
     int n;
     *got = 0;
+    if (ns_opt.strict)          /* NUMASLAB_STRICT: a full node fails */
+        return NULL;
     while ((n = topo_nearest(home, &pos)) >= 0) {
         if (!topo_node_has_room((uint32_t)n))
             continue;
