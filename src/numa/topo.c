@@ -144,14 +144,15 @@ int topo_from_hwloc(hwloc_topology_t t, const char *nodes_opt, topo_t **out)
     bool any = false;
     if (nodes_opt && *nodes_opt && strcmp(nodes_opt, "all") != 0) {
         uint8_t want[NS_MAX_NODES] = {0};
-        if (!parse_list(nodes_opt, want, NS_MAX_NODES))
-            ns_warn("bad value NUMASLAB_NODES=", nodes_opt);
-        else
+        if (!parse_list(nodes_opt, want, NS_MAX_NODES)) {
+            ns_warn("bad value, using all nodes: NUMASLAB_NODES=", nodes_opt);
+        } else {
             for (uint32_t n = 0; n < slots; n++)
                 if (want[n] && tp->exists[n])
                     tp->used[n] = 1, any = true;
-        if (!any)
-            ns_warn("NUMASLAB_NODES names no existing node, using all: ", nodes_opt);
+            if (!any)
+                ns_warn("NUMASLAB_NODES names no existing node, using all: ", nodes_opt);
+        }
     }
     if (!any)
         for (uint32_t n = 0; n < slots; n++)
