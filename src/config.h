@@ -46,10 +46,9 @@ static const bool ns_config_fault_injection = false;
 #define NS_SS_HEADER ((size_t)8192)
 
 /* Requests up to NS_SMALL_MAX come from size classes in slabs; larger ones
- * get their own mapping (src/superslab/large.c).  256 KiB: the biggest class
- * still gets 4 blocks in a 16-unit (1 MiB) slab; above it a slab would hold
- * fewer blocks than a thread cache wants, and a cached dedicated mapping
- * costs no more (see the README's "Large threshold" measurement). */
+ * get their own mapping (src/superslab/large.c).  256 KiB: above it a slab
+ * would hold a block or two, and a cached dedicated mapping costs no more
+ * than a slab class (bench/numa/size_sweep, README "Large threshold"). */
 #define NS_SMALL_MAX ((size_t)256 * 1024)
 /* Alignments above this go to the large path (slab starts are 64 KiB aligned). */
 #define NS_SMALL_ALIGN_MAX NS_UNIT_SIZE

@@ -169,7 +169,9 @@ static slab_t *pool_new_slab(node_pool_t *pool, unsigned cls)
     return s;
 }
 
-static void pool_free_slab(node_pool_t *pool, slab_t *s)
+/* Returns the bytes unmapped (a SuperSlab that became empty and was past
+ * its decay or beyond the reserve). */
+static size_t pool_free_slab(node_pool_t *pool, slab_t *s)
 {
     superslab_t *ss = superslab_of(s->start);
     pthread_mutex_lock(&pool->ss_lock);
@@ -178,7 +180,7 @@ static void pool_free_slab(node_pool_t *pool, slab_t *s)
     ss_link(pool, ss);
     superslab_t *dead = ss->used_units == 0 ? ss_collect_empty(pool, false) : NULL;
     pthread_mutex_unlock(&pool->ss_lock);
-    ss_unmap_list(pool, dead);
+    return ss_unmap_list(pool, dead);
 }
 
 /* ---------------------------------------------------------------- bins */
@@ -205,7 +207,7 @@ static void partial_remove(bin_t *b, slab_t *s)
 
 /* Blocks came back to s (bin lock held): fix its list membership and
  * release it if it is empty and not needed. */
-static void slab_got_blocks(node_pool_t *pool, bin_t *b, slab_t *s, bool keep_spare)
+static size_t slab_got_blocks(node_pool_t *pool, bin_t *b, slab_t *s, bool keep_spare)
 {
     if (!s->in_partial)
         partial_push(b, s);
@@ -213,8 +215,9 @@ static void slab_got_blocks(node_pool_t *pool, bin_t *b, slab_t *s, bool keep_sp
         !(atomic_load_explicit(&s->remote, memory_order_acquire) & NS_REMOTE_NOTIFIED)) {
         partial_remove(b, s);
         b->slabs--;
-        pool_free_slab(pool, s);
+        return pool_free_slab(pool, s);
     }
+    return 0;
 }
 
 static void slab_take_remote(bin_t *b, slab_t *s, bool clear)
@@ -231,15 +234,17 @@ static void slab_take_remote(bin_t *b, slab_t *s, bool clear)
     b->remote_drained += n;
 }
 
-static void drain_pending(node_pool_t *pool, bin_t *b, bool keep_spare)
+static size_t drain_pending(node_pool_t *pool, bin_t *b, bool keep_spare)
 {
+    size_t bytes = 0;
     slab_t *s = remote_take_pending(b);
     while (s) {
         slab_t *next = s->pending_next;   /* before the bit is cleared */
         slab_take_remote(b, s, true);
-        slab_got_blocks(pool, b, s, keep_spare);
+        bytes += slab_got_blocks(pool, b, s, keep_spare);
         s = next;
     }
+    return bytes;
 }
 
 void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
@@ -330,18 +335,19 @@ bool bin_holds(void *p)
 
 size_t node_pool_release(node_pool_t *pool, bool all)
 {
+    size_t bytes = 0;
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         bin_t *b = &pool->bins[c];
         if (!b->partial && !atomic_load_explicit(&b->pending, memory_order_relaxed))
             continue;
         pthread_mutex_lock(&b->lock);
-        drain_pending(pool, b, !all);
+        bytes += drain_pending(pool, b, !all);
         if (all) {
             slab_t *s = b->partial;
             while (s) {
                 slab_t *next = s->next;
                 if (s->used == 0)
-                    slab_got_blocks(pool, b, s, false);
+                    bytes += slab_got_blocks(pool, b, s, false);
                 s = next;
             }
         }
@@ -350,7 +356,7 @@ size_t node_pool_release(node_pool_t *pool, bool all)
     pthread_mutex_lock(&pool->ss_lock);
     superslab_t *dead = ss_collect_empty(pool, all);
     pthread_mutex_unlock(&pool->ss_lock);
-    size_t bytes = ss_unmap_list(pool, dead);
+    bytes += ss_unmap_list(pool, dead);
     return bytes + large_release_cached(pool, ns_now_ms(), all);
 }
 

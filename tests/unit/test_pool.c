@@ -1,0 +1,474 @@
+/* test_pool.c - the node pool: bins (refill, flush, remote drain, used_blocks
+ * accounting), SuperSlab placement (fullest first), release of empty slabs
+ * and SuperSlabs, and running out of memory (fault injection: this test
+ * links numaslab_core_fi). */
+#include "unit_util.h"
+#include "hugepage/hugepage.h"
+
+static ns_options_t saved;
+
+static int setup(void **state)
+{
+    unit_start();
+    saved = ns_opt;
+    return 0;
+}
+
+static int each(void **state)
+{
+    ns_opt = saved;
+    hp_fault_set(0, 0);
+    ns_release();
+    return 0;
+}
+
+static node_pool_t *pool0(void) { return node_pool(0); }
+
+/* White box: the SuperSlab lists agree with the SuperSlabs' used units,
+ * and every slab on a partial list keeps used == bump - |free|. */
+static void check_pool_invariants(void)
+{
+    node_pool_t *p = pool0();
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        bin_t *b = &p->bins[c];
+        pthread_mutex_lock(&b->lock);
+        uint32_t n = 0;
+        for (slab_t *s = b->partial; s; s = s->next) {
+            n++;
+            assert_true(s->in_partial);
+            assert_int_equal(s->cls, c);
+            assert_true(s->units > 0);
+            uint32_t nfree = 0;
+            for (void **f = s->free; f; f = f[0]) {
+                assert_int_not_equal(slab_block_index(s, (uintptr_t)f), -1);
+                if (++nfree > s->capacity)
+                    fail_msg("class %u: free list of a slab longer than its capacity", c);
+            }
+            if (s->used != s->bump - nfree)
+                fail_msg("class %u slab %p: used %u != bump %u - free %u", c, (void *)s, s->used, s->bump, nfree);
+            assert_true(s->bump <= s->capacity);
+            assert_true(s->free != NULL || s->bump < s->capacity || s->used == 0);
+        }
+        assert_int_equal(n, b->npartial);
+        pthread_mutex_unlock(&b->lock);
+    }
+    pthread_mutex_lock(&p->ss_lock);
+    uint64_t listed = 0;
+    for (unsigned u = 1; u < NS_UNITS; u++)
+        for (superslab_t *ss = p->by_used[u]; ss; ss = ss->next) {
+            listed++;
+            assert_int_equal(ss->used_units, u);
+            assert_int_equal(ss->bucket, u);
+            assert_int_equal(__builtin_popcount(ss->free_mask), NS_UNITS - u);
+        }
+    superslab_t *last = NULL;
+    for (superslab_t *ss = p->empty; ss; ss = ss->next) {
+        listed++;
+        assert_int_equal(ss->used_units, 0);
+        assert_int_equal(ss->free_mask, 0xffffffffu);
+        last = ss;
+    }
+    assert_ptr_equal(p->empty_tail, last);
+    assert_true(listed <= p->nsuperslabs);
+    pthread_mutex_unlock(&p->ss_lock);
+}
+
+static void test_release_returns_superslabs(void **state)
+{
+    ns_node_stats_t s0 = node0_stats();
+    assert_int_equal(s0.superslabs, 0);   /* nothing of ours is live */
+    enum { N = 140000 };                   /* 64-byte blocks: > 4 SuperSlabs */
+    void **v = calloc(N, sizeof *v);
+    for (int i = 0; i < N; i++) {
+        v[i] = ns_malloc(64);
+        assert_non_null(v[i]);
+    }
+    ns_node_stats_t s1 = node0_stats();
+    print_message("%d blocks of 64 bytes: %lu SuperSlabs, %lu slabs\n", N, (unsigned long)s1.superslabs,
+                  (unsigned long)s1.slabs);
+    assert_true(s1.superslabs >= 5);
+    assert_true(s1.small_in_use >= (uint64_t)N * 64);
+    check_pool_invariants();
+    for (int i = 0; i < N; i++)
+        ns_free(v[i]);
+    ns_node_stats_t s2 = node0_stats();
+    /* empty SuperSlabs beyond a small reserve went back at once */
+    print_message("after free: %lu SuperSlabs, %lu slabs\n", (unsigned long)s2.superslabs, (unsigned long)s2.slabs);
+    assert_true(s2.superslabs <= 2 + s1.superslabs / 8 + 2);
+    assert_true(s2.released_bytes > s0.released_bytes);
+    check_pool_invariants();
+    size_t bytes = ns_release();
+    ns_node_stats_t s3 = node0_stats();
+    print_message("released: %lu before, %lu after the frees, ns_release %zu, %lu after\n",
+                  (unsigned long)s0.released_bytes, (unsigned long)s2.released_bytes, bytes,
+                  (unsigned long)s3.released_bytes);
+    assert_int_equal(s3.superslabs, 0);
+    assert_int_equal(s3.slabs, 0);
+    assert_int_equal(s3.small_in_use, 0);
+    assert_int_equal(s3.released_bytes - s0.released_bytes, s1.superslabs * NS_SS_SIZE);
+    /* whether ns_release() reports all it unmapped: test_release_return_value */
+    assert_true(s3.released_bytes >= s2.released_bytes + bytes);
+    for (int i = 0; i < N; i += 997)
+        assert_int_equal(addrmap_lookup((uintptr_t)v[i]), 0);
+    check_pool_invariants();
+    free(v);
+}
+
+static void test_empty_superslabs_decay(void **state)
+{
+    ns_opt.decay_ms = 30;
+    enum { N = 70000 };
+    void **v = calloc(N, sizeof *v);
+    for (int i = 0; i < N; i++)
+        v[i] = ns_malloc(64);
+    assert_true(node0_stats().superslabs >= 2);
+    for (int i = 0; i < N; i++)
+        ns_free(v[i]);
+    tcache_flush_all(ns_tc);
+    sleep_ms(100);
+    node_pool_release(pool0(), false);
+    /* only the bin's spare slab may keep its SuperSlab */
+    ns_node_stats_t s = node0_stats();
+    print_message("after decay: %lu SuperSlabs, %lu slabs\n", (unsigned long)s.superslabs, (unsigned long)s.slabs);
+    assert_true(s.superslabs <= 1);
+    assert_true(s.slabs <= 1);
+    check_pool_invariants();
+    free(v);
+}
+
+/* The SuperSlab the pool should pick for a new one-unit slab: the fullest
+ * with a free unit (several may tie). */
+static uint32_t fullest_with_room(superslab_t **ss, int n)
+{
+    uint32_t best = 0;
+    for (int i = 0; i < n; i++)
+        if (ss[i]->used_units < NS_UNITS && ss[i]->used_units > best)
+            best = ss[i]->used_units;
+    return best;
+}
+
+static void test_new_slab_from_fullest_superslab(void **state)
+{
+    enum { MAXB = 200000, MAXSS = 8 };
+    /* 1024-byte blocks: one-unit slabs, 64 blocks per unit */
+    void **v = calloc(MAXB, sizeof *v);
+    int n = 0;
+    while (node0_stats().superslabs < 3) {
+        assert_true(n < MAXB);
+        v[n++] = ns_malloc(1024);
+    }
+    /* fill the third one too */
+    superslab_t *ss[MAXSS];
+    int nss = 0;
+    for (;;) {
+        v[n] = ns_malloc(1024);
+        superslab_t *s = superslab_of((uintptr_t)v[n]);
+        n++;
+        if (node0_stats().superslabs > 3) {
+            break;
+        }
+        (void)s;
+    }
+    /* the SuperSlabs in use */
+    for (int i = 0; i < n; i++) {
+        superslab_t *s = superslab_of((uintptr_t)v[i]);
+        int k;
+        for (k = 0; k < nss && ss[k] != s; k++)
+            ;
+        if (k == nss) {
+            assert_true(nss < MAXSS);
+            ss[nss++] = s;
+        }
+    }
+    assert_int_equal(nss, 4);
+    /* free all blocks of some slabs: SuperSlab 0 loses 6 units, 1 loses 20,
+     * 2 loses 3 (the last one is only started) */
+    int drop[4] = {6, 20, 3, 0};
+    for (int k = 0; k < 3; k++) {
+        int dropped = 0;
+        /* odd units first (holes), then even ones */
+        for (unsigned pass = 0; pass < 2; pass++)
+            for (unsigned u = 1 + pass; u < NS_UNITS && dropped < drop[k]; u += 2) {
+                slab_t *sl = ss[k]->unit_slab[u];
+                if (sl->units == 0)
+                    continue;
+                for (int i = 0; i < n; i++)
+                    if (v[i] && slab_of((uintptr_t)v[i]) == sl) {
+                        ns_free(v[i]);
+                        v[i] = NULL;
+                    }
+                dropped++;
+            }
+    }
+    tcache_flush_all(ns_tc);   /* the freed blocks reach their slabs; empty slabs go */
+    check_pool_invariants();
+    uint64_t nss_before = node0_stats().superslabs;
+    for (int k = 0; k < 4; k++)
+        print_message("SuperSlab %d: %u used units\n", k, ss[k]->used_units);
+    assert_true(ss[1]->used_units <= NS_UNITS - 20);
+    /* new classes, one-unit slabs: each must land in the fullest SuperSlab with room */
+    unsigned sizes[] = {3000, 2000, 1500, 4000, 2500, 1200};
+    void *nv[6];
+    for (int i = 0; i < 6; i++) {
+        uint32_t want = fullest_with_room(ss, 4);
+        uint32_t used_before[4];
+        for (int k = 0; k < 4; k++)
+            used_before[k] = ss[k]->used_units;
+        nv[i] = ns_malloc(sizes[i]);
+        assert_non_null(nv[i]);
+        superslab_t *got = superslab_of((uintptr_t)nv[i]);
+        int k;
+        for (k = 0; k < 4 && ss[k] != got; k++)
+            ;
+        if (k == 4)
+            fail_msg("size %u: new slab in a new SuperSlab although %lu have room", sizes[i],
+                     (unsigned long)nss_before);
+        if (used_before[k] != want)
+            fail_msg("size %u: new slab in a SuperSlab with %u used units, the fullest with room has %u", sizes[i],
+                     used_before[k], want);
+    }
+    assert_int_equal(node0_stats().superslabs, nss_before);
+    check_pool_invariants();
+    for (int i = 0; i < 6; i++)
+        ns_free(nv[i]);
+    for (int i = 0; i < n; i++)
+        ns_free(v[i]);
+    free(v);
+}
+
+static void test_refill_flush_accounting(void **state)
+{
+    unsigned cls = sizeclass_of(2048);
+    bin_t *b = &pool0()->bins[cls];
+    uint64_t used0 = bin_used(cls);
+    uint32_t got = 0;
+    void *list = bin_refill(pool0(), cls, 100, &got);
+    assert_int_equal(got, 100);
+    assert_int_equal(bin_used(cls), used0 + 100);
+    /* 100 distinct real blocks of the class */
+    uint32_t n = 0;
+    for (void **p = list; p; p = p[0]) {
+        slab_t *s = slab_of((uintptr_t)p);
+        assert_int_equal(s->cls, cls);
+        assert_int_not_equal(slab_block_index(s, (uintptr_t)p), -1);
+        ((char *)p)[2047] = 1;
+        n++;
+        assert_true(n <= 100);
+    }
+    assert_int_equal(n, 100);
+    check_pool_invariants();
+    uint64_t slabs_mid = b->slabs;
+    assert_true(slabs_mid >= 100 / (NS_UNIT_SIZE / 2048));
+    bin_flush(pool0(), cls, list, 100);
+    assert_int_equal(bin_used(cls), used0);
+    check_pool_invariants();
+    /* the empty slabs went back, but one is kept as the spare */
+    if (used0 == 0)
+        assert_int_equal(b->slabs, 1);
+    /* the same blocks come back (the spare slab is reused first) */
+    list = bin_refill(pool0(), cls, 10, &got);
+    assert_int_equal(got, 10);
+    assert_int_equal(bin_used(cls), used0 + 10);
+    bin_flush(pool0(), cls, list, 10);
+    assert_int_equal(bin_used(cls), used0);
+    /* want 0: nothing */
+    list = bin_refill(pool0(), cls, 0, &got);
+    assert_int_equal(got, 0);
+    assert_null(list);
+    assert_int_equal(bin_used(cls), used0);
+}
+
+static void test_remote_blocks_drained_on_refill(void **state)
+{
+    unsigned cls = sizeclass_of(512);
+    bin_t *b = &pool0()->bins[cls];
+    uint64_t used0 = bin_used(cls), drained0 = b->remote_drained;
+    uint32_t got;
+    void *list = bin_refill(pool0(), cls, 300, &got);   /* > two slabs (128 blocks each) */
+    assert_int_equal(got, 300);
+    /* all but one block of each slab come back through the remote stacks
+     * (the one kept live keeps its slab from being released) */
+    void *blocks[300], *kept[8];
+    int np = 0, nk = 0;
+    for (void **p = list, **next; p; p = next) {
+        next = p[0];
+        slab_t *s = slab_of((uintptr_t)p);
+        int k;
+        for (k = 0; k < nk && slab_of((uintptr_t)kept[k]) != s; k++)
+            ;
+        if (k == nk) {
+            assert_true(nk < 8);
+            kept[nk++] = p;
+            continue;
+        }
+        blocks[np++] = p;
+        remote_push(s, p, b);
+    }
+    assert_true(nk >= 3);
+    assert_int_equal(np + nk, 300);
+    assert_int_equal(bin_used(cls), used0 + 300);        /* remote blocks still count */
+    assert_non_null(atomic_load(&b->pending));
+    /* the next refill drains them all first */
+    void *one = bin_refill(pool0(), cls, 1, &got);
+    assert_int_equal(got, 1);
+    assert_int_equal(b->remote_drained, drained0 + (uint64_t)np);
+    assert_int_equal(bin_used(cls), used0 + (uint64_t)nk + 1);
+    assert_null(atomic_load(&b->pending));
+    /* every drained block is in its slab's free list now, once */
+    int in_free = 0;
+    for (int i = 0; i < np; i++) {
+        if (blocks[i] == one)
+            continue;
+        if (!bin_holds(blocks[i]))
+            fail_msg("remote block %p not in its slab's free list after the drain", blocks[i]);
+        in_free++;
+    }
+    assert_true(in_free >= np - 1);
+    check_pool_invariants();
+    bin_flush(pool0(), cls, one, 1);
+    for (int k = 0; k < nk; k++) {
+        ((void **)kept[k])[0] = NULL;
+        bin_flush(pool0(), cls, kept[k], 1);
+    }
+    assert_int_equal(bin_used(cls), used0);
+    check_pool_invariants();
+    /* a slab whose blocks all come back remotely is released by ns_release */
+    list = bin_refill(pool0(), cls, 50, &got);
+    for (void **p = list, **next; p; p = next) {
+        next = p[0];
+        remote_push(slab_of((uintptr_t)p), p, b);
+    }
+    ns_release();
+    assert_int_equal(bin_used(cls), used0);
+    assert_null(atomic_load(&b->pending));
+    if (used0 == 0)
+        assert_int_equal(b->slabs, 0);
+    check_pool_invariants();
+}
+
+/* ns_release() returns the bytes it unmapped (numaslab.h), so the return
+ * value must match what the statistics count as released during the call,
+ * and malloc_trim must say whether anything was released. */
+static void test_release_return_value(void **state)
+{
+    for (int decay = 0; decay < 2; decay++) {
+        ns_opt.decay_ms = decay ? 1000 : 0;
+        enum { N = 70000 };
+        void **v = calloc(N, sizeof *v);
+        for (int i = 0; i < N; i++)
+            v[i] = ns_malloc(64);
+        for (int i = 0; i < N; i++)
+            ns_free(v[i]);
+        free(v);
+        uint64_t rel0 = node0_stats().released_bytes, nss = node0_stats().superslabs;
+        assert_true(nss >= 1);
+        size_t bytes = ns_release();
+        uint64_t rel1 = node0_stats().released_bytes;
+        assert_int_equal(node0_stats().superslabs, 0);
+        if (bytes != rel1 - rel0)
+            fail_msg("decay_ms=%ld: ns_release() returned %zu but unmapped %lu bytes (%lu SuperSlabs)",
+                     (long)ns_opt.decay_ms, bytes, (unsigned long)(rel1 - rel0), (unsigned long)nss);
+    }
+}
+
+/* malloc_trim: 1 when memory was released */
+static void test_malloc_trim_return(void **state)
+{
+    ns_opt.decay_ms = 0;
+    void *p = ns_malloc(64);
+    ns_free(p);
+    assert_int_equal(node0_stats().superslabs, 1);
+    int r = ns_malloc_trim(0);
+    assert_int_equal(node0_stats().superslabs, 0);
+    if (r != 1)
+        fail_msg("malloc_trim released a SuperSlab but returned %d", r);
+}
+
+static void test_oom_and_recovery(void **state)
+{
+    ns_release();
+    assert_int_equal(node0_stats().superslabs, 0);
+    unsigned cls = sizeclass_of(777);
+    assert_null(pool0()->bins[cls].partial);
+    hp_fault_set(0, -1);
+    uint32_t got = 99;
+    void *list = bin_refill(pool0(), cls, 1, &got);
+    assert_int_equal(got, 0);
+    assert_null(list);
+    assert_int_equal(bin_used(cls), 0);
+    /* through the API: NULL and ENOMEM, small and large */
+    errno = 0;
+    assert_null(ns_malloc(777));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(ns_malloc(5 * MiB));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(ns_calloc(1, 5000));
+    assert_int_equal(errno, ENOMEM);
+    assert_int_equal(node0_stats().superslabs, 0);
+    check_pool_invariants();
+    /* memory is back: everything works again */
+    hp_fault_set(0, 0);
+    list = bin_refill(pool0(), cls, 1, &got);
+    assert_int_equal(got, 1);
+    assert_non_null(list);
+    bin_flush(pool0(), cls, list, 1);
+    void *p = ns_malloc(777), *q = ns_malloc(5 * MiB);
+    assert_non_null(p);
+    assert_non_null(q);
+    ns_free(p);
+    ns_free(q);
+    /* one failure only: the next map after it succeeds */
+    ns_release();
+    hp_fault_set(0, 1);
+    errno = 0;
+    assert_null(ns_malloc(5 * MiB));
+    assert_int_equal(errno, ENOMEM);
+    p = ns_malloc(5 * MiB);
+    assert_non_null(p);
+    ns_free(p);
+    check_pool_invariants();
+}
+
+static void test_oom_midway_partial_refill(void **state)
+{
+    /* the first SuperSlab can be mapped, the next cannot: a refill that
+     * needs two slabs of a class returns what one gave */
+    ns_release();
+    unsigned cls = sizeclass_of(60000);   /* one-unit slabs of 1 block */
+    (void)cls;
+    unsigned c2 = sizeclass_of(1024);     /* 64 blocks per unit slab */
+    hp_fault_set(1, -1);                  /* one SuperSlab, then nothing */
+    uint32_t got;
+    /* 32 units: 31 slabs of 64 and one of 56 -> 2040 blocks fit */
+    void *list = bin_refill(pool0(), c2, 3000, &got);
+    hp_fault_set(0, 0);
+    print_message("refill with one SuperSlab available: got %u\n", got);
+    assert_true(got > 0 && got < 3000);
+    assert_int_equal(got, 31 * 64 + (NS_UNIT_SIZE - NS_SS_HEADER) / 1024);
+    assert_int_equal(bin_used(c2), got);
+    check_pool_invariants();
+    bin_flush(pool0(), c2, list, got);
+    assert_int_equal(bin_used(c2), 0);
+    ns_release();
+    assert_int_equal(node0_stats().superslabs, 0);
+}
+
+#define T(f) cmocka_unit_test_setup(f, each)
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        /* first: they need a heap with no SuperSlab */
+        T(test_oom_and_recovery),
+        T(test_oom_midway_partial_refill),
+        T(test_release_returns_superslabs),
+        T(test_empty_superslabs_decay),
+        T(test_new_slab_from_fullest_superslab),
+        T(test_refill_flush_accounting),
+        T(test_remote_blocks_drained_on_refill),
+        T(test_release_return_value),
+        T(test_malloc_trim_return),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

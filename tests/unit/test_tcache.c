@@ -1,0 +1,350 @@
+/* test_tcache.c - thread caches through ns_malloc/ns_free, inspected through
+ * ns_tc (this thread's cache) and the node pool's bins. */
+#include <pthread.h>
+
+#include "unit_util.h"
+
+static int setup(void **state)
+{
+    unit_start();
+    assert_non_null(tcache_get());
+    return 0;
+}
+
+static uint32_t cap_limit(unsigned cls)   /* tcache.c cap_max */
+{
+    uint64_t c = (uint64_t)ns_opt.tcache_bytes / sizeclass_size[cls];
+    return c < 2 ? 2 : c > 512 ? 512 : (uint32_t)c;
+}
+
+static void test_lifo_reuse(void **state)
+{
+    void *p = ns_malloc(100);
+    assert_non_null(p);
+    ns_free(p);
+    void *q = ns_malloc(100);
+    assert_ptr_equal(q, p);
+    /* same class, different request size (97..112 -> 112) */
+    ns_free(q);
+    q = ns_malloc(97);
+    assert_ptr_equal(q, p);
+    ns_free(q);
+    q = ns_malloc(112);
+    assert_ptr_equal(q, p);
+    /* LIFO order over several blocks */
+    void *a = ns_malloc(100), *b = ns_malloc(100), *c = ns_malloc(100);
+    ns_free(a);
+    ns_free(b);
+    ns_free(c);
+    assert_ptr_equal(ns_malloc(100), c);
+    assert_ptr_equal(ns_malloc(100), b);
+    assert_ptr_equal(ns_malloc(100), a);
+    ns_free(a);
+    ns_free(b);
+    ns_free(c);
+    ns_free(q);
+}
+
+static void test_blocks_from_this_node(void **state)
+{
+    enum { N = 3000 };
+    void **v = calloc(N, sizeof *v);
+    for (int i = 0; i < N; i++) {
+        v[i] = ns_malloc(48);
+        assert_non_null(v[i]);
+        assert_int_equal(ns_node_of(v[i]), 0);
+        assert_int_equal(slab_of((uintptr_t)v[i])->cls, sizeclass_of(48));
+        assert_int_equal(slab_of((uintptr_t)v[i])->node, (uint32_t)ns_tc->node);
+        assert_int_equal((uintptr_t)v[i] % 16, 0);
+    }
+    /* all distinct */
+    for (int i = 0; i < N; i++)
+        memset(v[i], 0xa5, 48);
+    for (int i = 0; i < N; i++) {
+        unsigned char *c = v[i];
+        for (int k = 0; k < 48; k++)
+            assert_int_equal(c[k], 0xa5);
+        memset(v[i], i & 0xff, 48);
+    }
+    for (int i = 0; i < N; i++) {
+        unsigned char *c = v[i];
+        for (int k = 0; k < 48; k++)
+            if (c[k] != (i & 0xff))
+                fail_msg("block %d overlaps another block", i);
+    }
+    for (int i = 0; i < N; i++)
+        ns_free(v[i]);
+    free(v);
+}
+
+static void check_counts(void)
+{
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        tbin_t *b = &ns_tc->bins[c];
+        if (b->count > b->cap)
+            fail_msg("class %u: count %u > cap %u", c, b->count, b->cap);
+        if (b->cap > cap_limit(c))
+            fail_msg("class %u: cap %u > limit %u", c, b->cap, cap_limit(c));
+        uint32_t n = 0;
+        for (void **p = b->head; p; p = p[0])
+            if (++n > b->count)
+                break;
+        if (n != b->count)
+            fail_msg("class %u: list length %u != count %u", c, n, b->count);
+    }
+}
+
+static void test_count_never_exceeds_cap(void **state)
+{
+    enum { N = 5000 };
+    void **v = calloc(N, sizeof *v);
+    unsigned sizes[] = {16, 64, 1000, 5000, 40000, 200000};
+    for (unsigned s = 0; s < 6; s++) {
+        unsigned cls = sizeclass_of(sizes[s]);
+        int n = sizes[s] > 10000 ? 300 : N;
+        for (int i = 0; i < n; i++)
+            assert_non_null(v[i] = ns_malloc(sizes[s]));
+        for (int i = 0; i < n; i++) {
+            ns_free(v[i]);
+            tbin_t *b = &ns_tc->bins[cls];
+            if (b->count > b->cap)
+                fail_msg("size %u: count %u > cap %u after %d frees", sizes[s], b->count, b->cap, i + 1);
+        }
+        check_counts();
+    }
+    free(v);
+}
+
+/* Alloc/free bursts bigger than the cache: refills and flushes every burst. */
+static void burst(size_t size, int n, int rounds)
+{
+    void **v = calloc((size_t)n, sizeof *v);
+    for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < n; i++)
+            assert_non_null(v[i] = ns_malloc(size));
+        for (int i = 0; i < n; i++)
+            ns_free(v[i]);
+    }
+    free(v);
+}
+
+static void test_hot_class_grows(void **state)
+{
+    unsigned cls = sizeclass_of(80);
+    uint32_t cap0 = ns_tc->bins[cls].cap, limit = cap_limit(cls);
+    assert_true(cap0 < limit);
+    uint64_t ticks0 = ns_tc->ticks;
+    uint32_t maxcap = cap0;
+    for (int r = 0; r < 60 && maxcap < limit; r++) {
+        burst(80, 3000, 1);
+        if (ns_tc->bins[cls].cap > maxcap)
+            maxcap = ns_tc->bins[cls].cap;
+        check_counts();
+    }
+    print_message("class %u: cap %u -> %u (limit %u), %lu ticks\n", cls, cap0, maxcap, limit,
+                  (unsigned long)(ns_tc->ticks - ticks0));
+    assert_true(ns_tc->ticks > ticks0);
+    assert_true(maxcap > cap0);
+    assert_int_equal(maxcap, limit);          /* doubled up to the bound */
+    assert_true(ns_tc->bins[cls].cap <= limit);
+}
+
+static void test_idle_class_shrinks(void **state)
+{
+    unsigned idle = sizeclass_of(300), hot = sizeclass_of(1500);
+    /* park blocks in the idle class */
+    enum { K = 40 };
+    void *v[K];
+    for (int i = 0; i < K; i++)
+        assert_non_null(v[i] = ns_malloc(300));
+    for (int i = 0; i < K; i++)
+        ns_free(v[i]);
+    tbin_t *b = &ns_tc->bins[idle];
+    uint32_t count0 = b->count, cap0 = b->cap;
+    uint64_t used0 = bin_used(idle);
+    assert_true(count0 >= K / 2);
+    uint64_t t0 = ns_tc->ticks;
+    /* slow-path events on another class only, until 3 ticks passed */
+    int guard = 0;
+    while (ns_tc->ticks < t0 + 3 && guard++ < 2000)
+        burst(1500, 400, 1);
+    assert_true(ns_tc->ticks >= t0 + 3);
+    print_message("idle class %u: count %u -> %u, cap %u -> %u, bin used %lu -> %lu\n", idle, count0, b->count,
+                  cap0, b->cap, (unsigned long)used0, (unsigned long)bin_used(idle));
+    assert_true(b->count < count0);
+    assert_true(b->cap < cap0);
+    assert_true(b->cap >= 2);
+    /* the blocks it gave back went to the bin */
+    assert_int_equal(bin_used(idle), used0 - (count0 - b->count));
+    (void)hot;
+    check_counts();
+}
+
+static void double_free_child(void *arg)
+{
+    size_t size = (size_t)(uintptr_t)arg;
+    void *p = ns_malloc(size);
+    void *q = ns_malloc(size);
+    ns_free(p);
+    ns_free(q);
+    ns_free(p);     /* must abort */
+    _exit(0);
+}
+
+static void test_double_free_detected(void **state)
+{
+    size_t sizes[] = {16, 64, 1024, 20000};
+    for (int i = 0; i < 4; i++) {
+        char err[512];
+        int st = run_in_child(double_free_child, (void *)(uintptr_t)sizes[i], err, sizeof err);
+        if (!died_of(st, SIGABRT))
+            fail_msg("double free of a %zu-byte block: child status %#x, stderr '%s'", sizes[i], st, err);
+        assert_non_null(strstr(err, "double free"));
+    }
+}
+
+/* The block was flushed to its slab's free list (bin_holds path): another
+ * block of the slab stays live so the slab is not released. */
+static void double_free_flushed_child(void *arg)
+{
+    void *keep = ns_malloc(64);
+    void *p = ns_malloc(64);
+    ns_free(p);
+    tcache_flush_all(ns_tc);
+    assert_int_equal(ns_tc->bins[sizeclass_of(64)].count, 0);
+    ns_free(p);
+    (void)keep;
+    _exit(0);
+}
+
+static void test_double_free_after_flush_detected(void **state)
+{
+    char err[512];
+    int st = run_in_child(double_free_flushed_child, NULL, err, sizeof err);
+    if (!died_of(st, SIGABRT))
+        fail_msg("double free of a flushed block: child status %#x, stderr '%s'", st, err);
+    assert_non_null(strstr(err, "double free"));
+}
+
+/* A free of a live block whose word 1 happens to look like the key is not
+ * a double free. */
+static void test_key_lookalike_is_not_double_free(void **state)
+{
+    void **p = ns_malloc(64);
+    p[1] = (void *)(ns_key ^ (uintptr_t)p);
+    ns_free(p);
+    assert_ptr_equal(ns_malloc(64), p);
+    ns_free(p);
+}
+
+struct exit_arg {
+    size_t size;
+    int n;
+};
+
+static void *exit_thread(void *arg)
+{
+    struct exit_arg *a = arg;
+    void **v = calloc((size_t)a->n, sizeof *v);
+    for (int i = 0; i < a->n; i++)
+        v[i] = ns_malloc(a->size);
+    for (int i = 0; i < a->n; i++)
+        ns_free(v[i]);
+    /* blocks are still cached here */
+    assert_true(tcache_get() != NULL);
+    free(v);
+    return NULL;
+}
+
+static void test_thread_exit_flushes(void **state)
+{
+    size_t sizes[] = {48, 208, 3072};
+    for (int s = 0; s < 3; s++) {
+        unsigned cls = sizeclass_of(sizes[s]);
+        uint64_t used0 = bin_used(cls), threads0 = tcache_count();
+        struct exit_arg a = {sizes[s], 10000};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, exit_thread, &a), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        if (bin_used(cls) != used0)
+            fail_msg("size %zu: bin used_blocks %lu after the thread exited, %lu before", sizes[s],
+                     (unsigned long)bin_used(cls), (unsigned long)used0);
+        assert_int_equal(tcache_count(), threads0);
+    }
+}
+
+/* Many short threads: none leaves blocks behind. */
+static void test_thread_churn(void **state)
+{
+    unsigned cls = sizeclass_of(32);
+    uint64_t used0 = bin_used(cls);
+    for (int r = 0; r < 20; r++) {
+        pthread_t th[8];
+        struct exit_arg a = {32, 500};
+        for (int i = 0; i < 8; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, exit_thread, &a), 0);
+        for (int i = 0; i < 8; i++)
+            pthread_join(th[i], NULL);
+    }
+    assert_int_equal(bin_used(cls), used0);
+}
+
+/* A destructor that runs after the thread's cache is gone (its key is
+ * created after the allocator's) still allocates and frees, straight from
+ * and to the bins, and leaves nothing behind. */
+static pthread_key_t late_key;
+static _Atomic int late_ran;
+
+static void late_destructor(void *arg)
+{
+    assert_int_equal(ns_tc->kind, NS_TC_DEAD);
+    void *v[100];
+    for (int i = 0; i < 100; i++) {
+        v[i] = ns_malloc(24);
+        if (!v[i])
+            abort();
+        memset(v[i], 1, 24);
+    }
+    for (int i = 0; i < 100; i++)
+        ns_free(v[i]);
+    assert_int_equal(ns_tc->kind, NS_TC_DEAD);
+    atomic_store(&late_ran, 1);
+}
+
+static void *late_thread(void *arg)
+{
+    void *p = ns_malloc(24);
+    ns_free(p);
+    pthread_setspecific(late_key, (void *)1);
+    return NULL;
+}
+
+static void test_alloc_after_cache_destroyed(void **state)
+{
+    unsigned cls = sizeclass_of(24);
+    assert_int_equal(pthread_key_create(&late_key, late_destructor), 0);
+    uint64_t used0 = bin_used(cls);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, late_thread, NULL), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(atomic_load(&late_ran), 1);
+    assert_int_equal(bin_used(cls), used0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lifo_reuse),
+        cmocka_unit_test(test_blocks_from_this_node),
+        cmocka_unit_test(test_count_never_exceeds_cap),
+        cmocka_unit_test(test_hot_class_grows),
+        cmocka_unit_test(test_idle_class_shrinks),
+        cmocka_unit_test(test_double_free_detected),
+        cmocka_unit_test(test_double_free_after_flush_detected),
+        cmocka_unit_test(test_key_lookalike_is_not_double_free),
+        cmocka_unit_test(test_thread_exit_flushes),
+        cmocka_unit_test(test_thread_churn),
+        cmocka_unit_test(test_alloc_after_cache_destroyed),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

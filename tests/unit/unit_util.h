@@ -1,0 +1,145 @@
+/* unit_util.h - helpers shared by the unit tests (header only, static). */
+#ifndef NS_UNIT_UTIL_H
+#define NS_UNIT_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <numaslab.h>
+
+#include "internal.h"
+#include "numa/numa.h"
+#include "superslab/superslab.h"
+#include "tiny/tiny.h"
+
+#define KiB ((size_t)1024)
+#define MiB (KiB * KiB)
+#define GiB (MiB * KiB)
+
+/* Make sure the allocator is started (and this thread has a cache). */
+static inline void unit_start(void)
+{
+    void *p = ns_malloc(1);
+    assert_non_null(p);
+    ns_free(p);
+    assert_int_equal(ns_init_state, 2);
+}
+
+static inline size_t round_up_sz(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+
+/* xorshift64*: deterministic pseudo-random numbers. */
+static inline uint64_t rnd_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static inline ns_node_stats_t node0_stats(void)
+{
+    ns_stats_t st;
+    assert_int_equal(ns_stats_get(&st), 0);
+    return st.node[0];
+}
+
+static inline uint64_t mapped_bytes(void)
+{
+    ns_stats_t st;
+    assert_int_equal(ns_stats_get(&st), 0);
+    return st.mapped_bytes;
+}
+
+static inline uint64_t bin_used(unsigned cls)
+{
+    bin_t *b = &node_pool(0)->bins[cls];
+    pthread_mutex_lock(&b->lock);
+    uint64_t u = b->used_blocks;
+    pthread_mutex_unlock(&b->lock);
+    return u;
+}
+
+/* Run fn(arg) in a forked child with stderr captured.  Returns the wait
+ * status; the child's stderr (truncated) is in err. */
+static inline int run_in_child(void (*fn)(void *), void *arg, char *err, size_t errsize)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        signal(SIGABRT, SIG_DFL);
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        fn(arg);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    for (;;) {
+        char tmp[256];
+        ssize_t r = read(fds[0], tmp, sizeof tmp);
+        if (r <= 0)
+            break;
+        size_t n = (size_t)r;
+        if (errsize && len + n > errsize - 1)
+            n = errsize - 1 - len;
+        memcpy(err + len, tmp, n);
+        len += n;
+    }
+    if (errsize)
+        err[len] = 0;
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+static inline bool died_of(int status, int sig)
+{
+    return WIFSIGNALED(status) && WTERMSIG(status) == sig;
+}
+
+/* Bytes of [p, p+len) resident in memory (mincore). */
+static inline size_t resident_bytes(const void *p, size_t len)
+{
+    size_t pages = len / NS_PAGE_SIZE;
+    unsigned char *vec = calloc(pages, 1);
+    assert_non_null(vec);
+    assert_int_equal(mincore((void *)p, len, vec), 0);
+    size_t n = 0;
+    for (size_t i = 0; i < pages; i++)
+        n += vec[i] & 1;
+    free(vec);
+    return n * NS_PAGE_SIZE;
+}
+
+static inline void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+#endif
