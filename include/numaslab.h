@@ -6,8 +6,10 @@
  * standard malloc family resolves to the same code.
  *
  * Semantics follow C11/POSIX/glibc: on failure the allocation functions
- * return NULL with errno = ENOMEM (EINVAL for a bad alignment, which
- * ns_posix_memalign returns instead of setting errno).
+ * return NULL with errno = ENOMEM.  A bad alignment gives EINVAL: returned
+ * by ns_posix_memalign (not a power of two multiple of sizeof(void *)), set
+ * by ns_aligned_alloc (not a power of two).  ns_memalign, like glibc's,
+ * rounds an alignment that is not a power of two up to the next one.
  */
 #ifndef NUMASLAB_H
 #define NUMASLAB_H
@@ -57,7 +59,7 @@ typedef struct ns_node_stats {
     uint64_t superslab_bytes;   /* their bytes (2 MiB each)              */
     uint64_t slabs;             /* slabs currently carved                */
     uint64_t large_count;       /* live large mappings                   */
-    uint64_t large_bytes;       /* their reserved bytes                  */
+    uint64_t large_bytes;       /* their reserved bytes (cached excluded) */
     uint64_t large_cached;      /* freed large mappings kept for reuse   */
     uint64_t large_cached_bytes;
     uint64_t small_in_use;      /* bytes of blocks handed out of slabs   */

@@ -138,7 +138,7 @@ NS_API void *ns_aligned_alloc(size_t align, size_t size)
  * the next one; programs written against glibc rely on it. */
 NS_API void *ns_memalign(size_t align, size_t size)
 {
-    if (align > MAX_REQUEST) {
+    if (align > SIZE_MAX / 2 + 1) {
         errno = EINVAL;
         return NULL;
     }

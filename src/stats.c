@@ -36,7 +36,7 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
     pthread_mutex_unlock(&pool->ss_lock);
     pthread_mutex_lock(&pool->large_lock);
     o->large_count = pool->large_count;
-    o->large_bytes = pool->large_bytes + pool->lcache_bytes;
+    o->large_bytes = pool->large_bytes;
     o->large_cached = pool->lcache_count;
     o->large_cached_bytes = pool->lcache_bytes;
     pthread_mutex_unlock(&pool->large_lock);
@@ -59,7 +59,7 @@ NS_API int ns_stats_get(ns_stats_t *out)
         pthread_mutex_lock(&pool->large_lock);
         uint64_t large_usable = pool->large_usable;
         pthread_mutex_unlock(&pool->large_lock);
-        out->mapped_bytes += ns.superslab_bytes + ns.large_bytes;
+        out->mapped_bytes += ns.superslab_bytes + ns.large_bytes + ns.large_cached_bytes;
         out->in_use_bytes += ns.small_in_use + large_usable;
         if (n < 64)
             out->node[n] = ns;
