@@ -69,8 +69,10 @@ static void test_class_of_smallest_fit(void **state)
     assert_int_equal(sizeclass_of(0), 0);
     for (size_t n = 1; n <= NS_SMALL_MAX; n++) {
         unsigned c = sizeclass_of(n);
-        if (c >= NS_CLASSES)
+        if (c >= NS_CLASSES) {
             fail_msg("sizeclass_of(%zu) = %u out of range", n, c);
+            return;
+        }
         if (sizeclass_size[c] < n)
             fail_msg("sizeclass_of(%zu) = %u of size %u: too small", n, c, sizeclass_size[c]);
         if (c > 0 && sizeclass_size[c - 1] >= n)
