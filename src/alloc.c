@@ -218,12 +218,15 @@ NS_API void *ns_malloc_onnode(size_t size, int node)
             errno = ENOMEM;
         return p;
     }
+    /* from the cache only if it holds that node's blocks and has one (a
+     * refill could move the cache to the CPU's current node) */
+    unsigned cls = sizeclass_of(size);
     tcache_t *tc = tcache_get();
-    if (tc && (uint32_t)tc->node == (uint32_t)node)
-        return api_malloc(size);
-    /* another node: one block straight from that node's bin */
+    if (tc && (uint32_t)tc->node == (uint32_t)node && tc->bins[cls].head)
+        return tcache_alloc(cls);
+    /* otherwise one block straight from that node's bin */
     uint32_t got;
-    void **b = bin_refill(node_pool((uint32_t)node), sizeclass_of(size), 1, &got);
+    void **b = bin_refill(node_pool((uint32_t)node), cls, 1, &got);
     if (!got) {
         errno = ENOMEM;
         return NULL;

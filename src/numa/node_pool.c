@@ -128,7 +128,7 @@ static size_t ss_unmap_list(node_pool_t *pool, superslab_t *list)
 
 /* A new slab of class cls on this node: fullest SuperSlab with room first,
  * then an empty one, then a new mapping.  NULL when the OS has no memory. */
-static slab_t *pool_new_slab(node_pool_t *pool, unsigned cls)
+static slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room)
 {
     unsigned units = sizeclass_units[cls];
     /* unit 0 starts with the header: only for one-unit classes that still
@@ -151,7 +151,7 @@ static slab_t *pool_new_slab(node_pool_t *pool, unsigned cls)
         ss = pool->empty;
         u = superslab_find_units(ss, units, unit0_ok);
     }
-    if (!ss && topo_node_has_room(pool->node)) {
+    if (!ss && (!need_room || topo_node_has_room(pool->node))) {
         ss = superslab_new(pool->node);
         if (ss) {
             pool->nsuperslabs++;
@@ -247,7 +247,7 @@ static size_t drain_pending(node_pool_t *pool, bin_t *b, bool keep_spare)
     return bytes;
 }
 
-void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
+static void *refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got, bool need_room)
 {
     bin_t *b = &pool->bins[cls];
     void *head = NULL;
@@ -257,7 +257,7 @@ void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
     while (n < want) {
         slab_t *s = b->partial;
         if (!s) {
-            s = pool_new_slab(pool, cls);
+            s = pool_new_slab(pool, cls, need_room);
             if (!s)
                 break;
             b->slabs++;
@@ -292,6 +292,16 @@ void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
     pthread_mutex_unlock(&b->lock);
     *got = n;
     return head;
+}
+
+void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
+{
+    return refill(pool, cls, want, got, false);
+}
+
+void *bin_refill_local(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
+{
+    return refill(pool, cls, want, got, true);
 }
 
 void bin_flush(node_pool_t *pool, unsigned cls, void *list, uint32_t n)
@@ -338,8 +348,6 @@ size_t node_pool_release(node_pool_t *pool, bool all)
     size_t bytes = 0;
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         bin_t *b = &pool->bins[c];
-        if (!b->partial && !atomic_load_explicit(&b->pending, memory_order_relaxed))
-            continue;
         pthread_mutex_lock(&b->lock);
         bytes += drain_pending(pool, b, !all);
         if (all) {

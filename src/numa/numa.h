@@ -52,6 +52,9 @@ int node_pools_grow(uint32_t slots);    /* pools 1..slots-1; 0 or ENOMEM   */
 /* Up to `want` blocks of class cls as a list (word 0 = next); *got = count,
  * 0 when no memory can be had. */
 void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got);
+/* The same, but a new SuperSlab is mapped only if the node has room
+ * (topo_node_has_room): *got == 0 then means "spill elsewhere". */
+void *bin_refill_local(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got);
 /* Give back n blocks (a list) of class cls, all from this node. */
 void bin_flush(node_pool_t *pool, unsigned cls, void *list, uint32_t n);
 /* Is block p in its slab's free list? (double-free check, slow) */

@@ -17,10 +17,12 @@
  * (NUMASLAB_STRICT: MPOL_BIND).  If the kernel refuses mbind (containers),
  * binding is switched off silently.
  *
- * Room: before a node pool maps a new SuperSlab it asks topo_node_has_room
- * (MemFree from sysfs, read with plain syscalls and at most every 10 ms);
- * a node below its reserve makes the thread spill to the nearest node with
- * room (tcache.c), counted in that node pool's `spills`.
+ * Room: before a node pool maps a new SuperSlab for a thread cache it asks
+ * topo_node_has_room (MemFree + half the file cache, from sysfs, read with
+ * plain syscalls and at most every 10 ms); a node below its reserve makes
+ * the thread spill to the nearest node with room (tcache.c), counted in the
+ * home node pool's `spills`.  When no node has room, the home node is used
+ * anyway and the kernel decides: the check redirects, it never fails.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,6 +45,14 @@
 static topo_t *_Atomic cur;
 static _Atomic int load_state;       /* 0 not yet, 1 loading, 2 done */
 static _Atomic int bind_off;
+
+/* Mappings made before the topology was known (node 0, unbound): bound to
+ * node 0 once it is, pages already touched moved there.  A few SuperSlabs
+ * at most (libc and hwloc start-up); past the table they stay unbound. */
+#define BOOT_RANGES 64
+static struct { void *p; size_t size; } boot[BOOT_RANGES];
+static _Atomic unsigned nboot;
+static void bind_boot_ranges(const topo_t *t);
 
 /* ------------------------------------------------------------ helpers */
 static int read_small(const char *path, char *buf, size_t cap)
@@ -240,15 +250,18 @@ int topo_load(void)
     if (!single_node_machine() && numa_available() >= 0) {
         hwloc_topology_t t;
         if (hwloc_topology_init(&t) == 0) {
-            hwloc_topology_set_all_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-            hwloc_topology_set_type_filter(t, HWLOC_OBJ_NUMANODE, HWLOC_TYPE_FILTER_KEEP_ALL);
-            hwloc_topology_set_type_filter(t, HWLOC_OBJ_PU, HWLOC_TYPE_FILTER_KEEP_ALL);
+            /* caches and I/O are not needed; packages and groups are (a
+             * NUMA node's cpuset is its parent's) */
+            hwloc_topology_set_cache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+            hwloc_topology_set_icache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+            hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
             topo_t *tp = NULL;
             if (hwloc_topology_load(t) == 0 &&
                 (err = topo_from_hwloc(t, (const char *)(intptr_t)ns_opt.nodes, &tp)) == 0) {
-                if (tp->nused > 1 && node_pools_grow(tp->slots) == 0)
+                if (tp->nused > 1 && node_pools_grow(tp->slots) == 0) {
                     atomic_store_explicit(&cur, tp, memory_order_release);
-                else
+                    bind_boot_ranges(tp);
+                } else
                     meta_free(tp, tp->alloc_bytes);
             }
             hwloc_topology_destroy(t);
@@ -298,7 +311,9 @@ int topo_nearest(uint32_t home, uint32_t *pos)
     return -1;
 }
 
-static void bind_range(void *p, size_t size, int mode, const topo_t *t, uint32_t node)
+#define MPOL_MF_MOVE_ (1 << 1)
+
+static void bind_range(void *p, size_t size, int mode, const topo_t *t, uint32_t node, unsigned flags)
 {
     unsigned long mask[NS_MAX_NODES / (8 * sizeof(unsigned long))];
     memset(mask, 0, sizeof mask);
@@ -310,7 +325,7 @@ static void bind_range(void *p, size_t size, int mode, const topo_t *t, uint32_t
     } else {
         mask[node / bits] |= 1ul << (node % bits);
     }
-    if (syscall(SYS_mbind, p, size, mode, mask, (unsigned long)t->slots + 1, 0) != 0 &&
+    if (syscall(SYS_mbind, p, size, mode, mask, (unsigned long)t->slots + 1, flags) != 0 &&
         (errno == EPERM || errno == ENOSYS))
         atomic_store_explicit(&bind_off, 1, memory_order_relaxed);
 }
@@ -318,9 +333,30 @@ static void bind_range(void *p, size_t size, int mode, const topo_t *t, uint32_t
 void topo_bind(void *p, size_t size, uint32_t node)
 {
     const topo_t *t = topo_get();
-    if (!t || atomic_load_explicit(&bind_off, memory_order_relaxed))
+    if (!t) {
+        if (atomic_load_explicit(&load_state, memory_order_acquire) != 2) {
+            unsigned i = atomic_fetch_add(&nboot, 1);
+            if (i < BOOT_RANGES)
+                boot[i].p = p, boot[i].size = size;
+        }
         return;
-    bind_range(p, size, ns_opt.strict ? MPOL_BIND_ : MPOL_PREFERRED_, t, node);
+    }
+    if (atomic_load_explicit(&bind_off, memory_order_relaxed))
+        return;
+    bind_range(p, size, ns_opt.strict ? MPOL_BIND_ : MPOL_PREFERRED_, t, node, 0);
+}
+
+/* Bind the bootstrap mappings that are still ours to node 0. */
+static void bind_boot_ranges(const topo_t *t)
+{
+    unsigned n = atomic_load(&nboot);
+    for (unsigned i = 0; i < n && i < BOOT_RANGES; i++) {
+        uintptr_t e = addrmap_lookup((uintptr_t)boot[i].p);
+        bool ours = (e & NS_MAP_SS) ? (e & ~NS_MAP_TAGS) == (uintptr_t)boot[i].p
+                                    : (e & NS_MAP_LARGE) && ((large_t *)(e & ~NS_MAP_TAGS))->base == (uintptr_t)boot[i].p;
+        if (ours && !atomic_load_explicit(&bind_off, memory_order_relaxed))
+            bind_range(boot[i].p, boot[i].size, ns_opt.strict ? MPOL_BIND_ : MPOL_PREFERRED_, t, 0, MPOL_MF_MOVE_);
+    }
 }
 
 void topo_bind_interleave(void *p, size_t size)
@@ -328,7 +364,19 @@ void topo_bind_interleave(void *p, size_t size)
     const topo_t *t = topo_get();
     if (!t || atomic_load_explicit(&bind_off, memory_order_relaxed))
         return;
-    bind_range(p, size, MPOL_INTERLEAVE_, t, 0);
+    bind_range(p, size, MPOL_INTERLEAVE_, t, 0, 0);
+}
+
+static uint64_t meminfo_kb(const char *buf, const char *key)
+{
+    const char *f = strstr(buf, key);
+    uint64_t kb = 0;
+    if (!f)
+        return 0;
+    for (f += strlen(key); *f == ' '; f++) {}
+    for (; *f >= '0' && *f <= '9'; f++)
+        kb = kb * 10 + (uint64_t)(*f - '0');
+    return kb;
 }
 
 bool topo_node_has_room(uint32_t node)
@@ -345,14 +393,13 @@ bool topo_node_has_room(uint32_t node)
     memcpy(e, "/meminfo", 9);
     bool room = true;
     if (read_small(path, buf, sizeof buf) > 0) {
-        char *f = strstr(buf, "MemFree:");
-        if (f) {
-            uint64_t kb = 0;
-            for (f += 8; *f == ' '; f++) {}
-            for (; *f >= '0' && *f <= '9'; f++) kb = kb * 10 + (uint64_t)(*f - '0');
-            uint64_t reserve = 4 * NS_SS_SIZE + t->mem_total[node] / 256;
-            room = kb * 1024 > reserve + NS_SS_SIZE;
-        }
+        /* available ~ MemFree + half of the file cache (reclaimable);
+         * reserve: 8 MiB + 1/32 of the node, at most 1 GiB more */
+        uint64_t kb_free = meminfo_kb(buf, "MemFree:"), kb_file = meminfo_kb(buf, "FilePages:");
+        uint64_t avail = (kb_free + kb_file / 2) * 1024;
+        uint64_t extra = t->mem_total[node] / 32;
+        uint64_t reserve = 4 * NS_SS_SIZE + (extra < ((uint64_t)1 << 30) ? extra : ((uint64_t)1 << 30));
+        room = avail > reserve + NS_SS_SIZE;
     }
     __atomic_store_n((uint8_t *)&t->low[node], (uint8_t)!room, __ATOMIC_RELAXED);
     __atomic_store_n((uint64_t *)&t->room_ms[node], now, __ATOMIC_RELAXED);

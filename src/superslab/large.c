@@ -80,9 +80,7 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
         }
     }
 
-    if (!topo_node_has_room(node)) {         /* spill to the nearest node with room */
-        if (ns_opt.strict)
-            return NULL;
+    if (!ns_opt.strict && !topo_node_has_room(node)) {  /* spill to the nearest node with room */
         uint32_t pos = 0;
         int n;
         while ((n = topo_nearest(node, &pos)) >= 0 && !topo_node_has_room((uint32_t)n)) {}

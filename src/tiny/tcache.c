@@ -180,7 +180,7 @@ static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
     uint32_t home = (uint32_t)tc->node, pos = 0;
     int n;
     *got = 0;
-    if (ns_opt.strict)          /* NUMASLAB_STRICT: a full node fails */
+    if (ns_opt.strict)          /* NUMASLAB_STRICT: stay on the node */
         return NULL;
     while ((n = topo_nearest(home, &pos)) >= 0) {
         if (!topo_node_has_room((uint32_t)n))
@@ -189,7 +189,7 @@ static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
         tc->node = n;
         tc->spill_until_ms = ns_now_ms() + 100;
         __atomic_fetch_add(&node_pool(home)->spills, 1, __ATOMIC_RELAXED);
-        void *list = bin_refill(node_pool((uint32_t)n), cls, want, got);
+        void *list = bin_refill_local(node_pool((uint32_t)n), cls, want, got);
         if (*got)
             return list;
     }
@@ -219,9 +219,11 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
     if (!b->head) {
         check_node(tc);
         uint32_t want = b->cap / 2 ? b->cap / 2 : 1, got;
-        void *list = bin_refill(node_pool((uint32_t)tc->node), cls, want, &got);
+        void *list = bin_refill_local(node_pool((uint32_t)tc->node), cls, want, &got);
         if (!got && topo_get())
             list = spill(tc, cls, want, &got);
+        if (!got)   /* no node has room: the home node, and let the kernel decide */
+            list = bin_refill(node_pool((uint32_t)tc->node), cls, want, &got);
         if (!got) {
             errno = ENOMEM;
             return NULL;

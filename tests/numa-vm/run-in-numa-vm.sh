@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# run-in-numa-vm.sh - run one program inside a throw-away qemu VM that has
+# several emulated NUMA nodes, and hand back its stdout, stderr and status.
+#
+# WHY: numaslab's development and CI machines have ONE NUMA node, so per-node
+# placement, mbind, remote frees between nodes and spills can't be observed
+# on them.  This boots the distribution kernel under qemu with N NUMA nodes
+# (one RAM backend, one "-numa node" and a 10/20 SLIT per node), runs the
+# program inside a busybox initramfs, and behaves as if it had run locally.
+#
+# USAGE
+#   run-in-numa-vm.sh [options] -- PROGRAM [ARGS...]
+#   run-in-numa-vm.sh --check-deps
+#
+#   --nodes N            NUMA nodes (default 2)
+#   --cpus C             vCPUs (default = N), split into contiguous blocks,
+#                        one per node (C < N leaves some nodes without CPUs)
+#   --mem-per-node MiB   RAM of each node (default 256, minimum 64)
+#   --hugepages N        reserve N 2 MiB hugetlb pages before the program
+#                        starts (the kernel spreads them over the nodes)
+#   --thp MODE           transparent hugepages: always|madvise|never|keep
+#                        (default madvise; "keep" = the kernel's choice,
+#                        which is "never" when the VM has < 512 MiB)
+#   --add PATH[:DEST]    also put file or directory PATH into the VM, at DEST
+#                        (default: PATH's absolute path); ELF files bring
+#                        their shared libraries, scripts their #! interpreter.
+#                        Repeatable.
+#   --env NAME=VALUE     environment variable for the program. Repeatable.
+#   --timeout SEC        wall-clock limit for the whole VM (default 600)
+#   --accel auto|tcg|kvm auto (default): kvm only if /dev/kvm is usable AND
+#                        the CPU shows vmx/svm, else tcg (pure emulation)
+#   --qemu-cpu MODEL     qemu -cpu value (default: host with kvm, qemu's
+#                        default with tcg)
+#   --kernel PATH        kernel image (default: newest /boot/vmlinuz-*)
+#   --append ARGS        extra kernel command-line arguments
+#   --bzimage            boot the compressed kernel as is (slower under tcg)
+#                        instead of the cached decompressed PVH vmlinux
+#   --verbose, -v        stream the VM console (kernel + init) to stderr
+#   --keep               keep the work dir (initramfs, console log)
+#   --check-deps         only check that qemu, busybox, cpio and a kernel are
+#                        there: exit 0, or print what is missing and exit 77
+#
+# The program runs as root, as a child of the VM's /init, with stdin =
+# /dev/null and the same working directory path as here (created empty
+# unless you --add things there).  Its stdout/stderr come back on ours.
+#
+# EXIT STATUS
+#   the program's own exit status (128+signal if it was killed), or
+#   124  the VM hit --timeout
+#   125  the rig failed: bad usage, missing tool, the VM did not boot or
+#        died without reporting a status (the console tail goes to stderr)
+#   77   (--check-deps only) something needed is missing
+#
+# NEEDS (Debian 12 packages only): qemu-system-x86 linux-image-amd64
+#   busybox-static cpio; optional xz-utils zstd binutils (decompress the
+#   kernel once for a faster PVH boot).  No network; root is not needed as
+#   long as the kernel image is readable.
+#
+# HOW IT WORKS
+#   1. kernel: the bzImage is decompressed once into an ELF vmlinux with a
+#      PVH note and cached in ${NUMA_VM_CACHE:-${TMPDIR:-/tmp}/numa-vm-cache-$UID};
+#      qemu boots that directly, skipping the slow in-guest decompression.
+#   2. initramfs (newc cpio): busybox + its applet links, the program, every
+#      library ldd reports for each ELF file (plus the loader, and an
+#      ld.so.cache), the --add files, and a generated /init.
+#   3. /init mounts proc/sys/dev/hugetlbfs, sets THP and hugepages, runs the
+#      program with stdout on ttyS1 and stderr on ttyS2, writes
+#      "NUMA-VM-EXIT-STATUS: N" on ttyS3, and powers the VM off.  Each serial
+#      port is a plain file on the host side.  (Serial output is slow, about
+#      150-200 KB/s under tcg: keep the program's output small.)
+#
+# EXAMPLE
+#   tests/numa-vm/run-in-numa-vm.sh --nodes 4 -- /bin/cat /sys/devices/system/node/online
+set -euo pipefail
+
+PROG_NAME=${0##*/}
+readonly RC_TIMEOUT=124 RC_RIG=125 RC_SKIP=77
+
+die() { echo "$PROG_NAME: $*" >&2; exit $RC_RIG; }
+log() { [[ $VERBOSE == 1 ]] && echo "$PROG_NAME: $*" >&2; return 0; }
+usage() { sed -n '/^# USAGE/,/^# EXIT STATUS/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit $RC_RIG; }
+is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }        # single-quote for /bin/sh
+
+# ================================================================ options
+NODES=2 CPUS="" MEM_PER_NODE=256 HUGEPAGES=0 THP=madvise TIMEOUT=600
+ACCEL=auto QEMU_CPU="" KERNEL="" APPEND_EXTRA="" PVH=1 VERBOSE=0 KEEP=0
+CHECK_ONLY=0 ADDS=() ENVS=()
+while (($#)); do
+    case $1 in
+        --nodes)        NODES=${2:?$1 needs a value}; shift 2 ;;
+        --cpus)         CPUS=${2:?$1 needs a value}; shift 2 ;;
+        --mem-per-node) MEM_PER_NODE=${2:?$1 needs a value}; shift 2 ;;
+        --hugepages)    HUGEPAGES=${2:?$1 needs a value}; shift 2 ;;
+        --thp)          THP=${2:?$1 needs a value}; shift 2 ;;
+        --add)          ADDS+=("${2:?$1 needs a value}"); shift 2 ;;
+        --env)          ENVS+=("${2:?$1 needs a value}"); shift 2 ;;
+        --timeout)      TIMEOUT=${2:?$1 needs a value}; shift 2 ;;
+        --accel)        ACCEL=${2:?$1 needs a value}; shift 2 ;;
+        --qemu-cpu)     QEMU_CPU=${2:?$1 needs a value}; shift 2 ;;
+        --kernel)       KERNEL=${2:?$1 needs a value}; shift 2 ;;
+        --append)       APPEND_EXTRA=${2:?$1 needs a value}; shift 2 ;;
+        --bzimage)      PVH=0; shift ;;
+        -v|--verbose)   VERBOSE=1; shift ;;
+        --keep)         KEEP=1; shift ;;
+        --check-deps)   CHECK_ONLY=1; shift ;;
+        -h|--help)      usage ;;
+        --)             shift; break ;;
+        -*)             echo "$PROG_NAME: unknown option $1" >&2; usage ;;
+        *)              break ;;
+    esac
+done
+CPUS=${CPUS:-$NODES}
+
+# ================================================================ tools
+# find_deps: sets QEMU BUSYBOX KERNEL; prints each missing piece to stderr.
+find_deps() {
+    local missing=0 b
+    QEMU=$(command -v qemu-system-x86_64 || true)
+    [[ -n $QEMU ]] || { echo "$PROG_NAME: missing qemu-system-x86_64 (apt-get install qemu-system-x86)" >&2; missing=1; }
+    BUSYBOX=""
+    for b in /bin/busybox /usr/bin/busybox; do [[ -x $b ]] && { BUSYBOX=$b; break; }; done
+    [[ -n $BUSYBOX ]] || { echo "$PROG_NAME: missing busybox (apt-get install busybox-static)" >&2; missing=1; }
+    command -v cpio >/dev/null || { echo "$PROG_NAME: missing cpio (apt-get install cpio)" >&2; missing=1; }
+    if [[ -z $KERNEL ]]; then
+        KERNEL=$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
+        [[ -n $KERNEL ]] || { echo "$PROG_NAME: missing kernel: no /boot/vmlinuz-* (apt-get install linux-image-amd64, or pass --kernel)" >&2; missing=1; }
+    fi
+    if [[ -n $KERNEL && ! -r $KERNEL ]]; then
+        echo "$PROG_NAME: kernel $KERNEL is not readable (run as root, or chmod/copy it and pass --kernel)" >&2; missing=1
+    fi
+    return $missing
+}
+if [[ $CHECK_ONLY == 1 ]]; then
+    find_deps && exit 0 || exit $RC_SKIP
+fi
+(($#)) || usage
+find_deps || exit $RC_RIG
+
+for v in NODES CPUS MEM_PER_NODE HUGEPAGES TIMEOUT; do
+    is_uint "${!v}" || die "--${v,,} must be a non-negative integer (got '${!v}')"
+done
+((NODES >= 1 && NODES <= 64 && CPUS >= 1 && CPUS <= 255 && MEM_PER_NODE >= 64 && TIMEOUT >= 1)) ||
+    die "need 1 <= --nodes <= 64, 1 <= --cpus <= 255, --mem-per-node >= 64, --timeout >= 1"
+[[ $THP =~ ^(always|madvise|never|keep)$ ]] || die "--thp must be always, madvise, never or keep"
+for e in "${ENVS[@]}"; do
+    [[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "bad --env '$e' (want NAME=VALUE)"
+done
+
+if [[ $ACCEL == auto ]]; then
+    # /dev/kvm alone is not enough: without vmx/svm it can be a paravirtual
+    # KVM (kvm_pvm) that boots a stock kernel far slower than tcg and dies.
+    if [[ -r /dev/kvm && -w /dev/kvm ]] && grep -qwE 'vmx|svm' /proc/cpuinfo; then ACCEL=kvm; else ACCEL=tcg; fi
+fi
+case $ACCEL in
+    kvm) QEMU_CPU=${QEMU_CPU:-host} ;;
+    tcg) ;;
+    *) die "--accel must be auto, tcg or kvm" ;;
+esac
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/numa-vm.XXXXXX")
+ROOT=$WORK/root
+QEMU_PID=""
+cleanup() {
+    [[ -n $QEMU_PID ]] && kill "$QEMU_PID" 2>/dev/null
+    if [[ $KEEP == 1 ]]; then echo "$PROG_NAME: work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
+    return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ================================================================ kernel
+# extract_vmlinux BZIMAGE OUT: find the compressed payload inside the
+# bzImage, decompress it, keep it if it is an ELF with a PVH entry note.
+extract_vmlinux() {
+    local img=$1 out=$2 magic tool off
+    command -v readelf >/dev/null || return 1
+    for magic in 'xz:\xfd7zXZ\x00' 'zstd:\x28\xb5\x2f\xfd' 'gzip:\x1f\x8b\x08'; do
+        tool=${magic%%:*}
+        command -v "$tool" >/dev/null || continue
+        for off in $(LC_ALL=C grep -obUaP "${magic#*:}" "$img" 2>/dev/null | cut -d: -f1 | head -n 5); do
+            tail -c +$((off + 1)) "$img" | "$tool" -dcq >"$out.tmp" 2>/dev/null || true
+            if [[ $(head -c 4 "$out.tmp" | od -An -tx1 | tr -d ' \n') == 7f454c46 ]] &&
+               LC_ALL=C readelf -n "$out.tmp" 2>/dev/null | grep -qE '\(0x00000012\)|PHYS32_ENTRY'; then
+                mv -f "$out.tmp" "$out"; return 0        # note 0x12 = XEN_ELFNOTE_PHYS32_ENTRY
+            fi
+        done
+    done
+    rm -f "$out.tmp"; return 1
+}
+BOOT_IMAGE=$KERNEL
+if [[ $PVH == 1 ]]; then
+    CACHE=${NUMA_VM_CACHE:-${TMPDIR:-/tmp}/numa-vm-cache-$(id -u)}
+    cached=$CACHE/vmlinux-$(basename "$KERNEL")-$(stat -c '%s-%Y' "$KERNEL")
+    if [[ -s $cached && -O $cached ]]; then
+        BOOT_IMAGE=$cached
+    elif mkdir -p "$CACHE" 2>/dev/null && [[ -O $CACHE && -w $CACHE ]] && extract_vmlinux "$KERNEL" "$cached.$$"; then
+        mv -f "$cached.$$" "$cached"; BOOT_IMAGE=$cached     # atomic: parallel runs are fine
+    elif extract_vmlinux "$KERNEL" "$WORK/vmlinux"; then
+        BOOT_IMAGE=$WORK/vmlinux
+    fi                                                       # else: plain bzImage boot
+fi
+log "kernel: $BOOT_IMAGE, accel: $ACCEL"
+
+# ================================================================ initramfs
+declare -A ADDED=()
+copy_in() {   # copy_in SRC DEST: put SRC at DEST inside the VM (follows symlinks)
+    local src=$1 dest=$2
+    [[ -n ${ADDED[$dest]:-} ]] && return 0
+    ADDED[$dest]=1
+    mkdir -p "$ROOT$(dirname "$dest")"
+    if [[ -d $src ]]; then mkdir -p "$ROOT$dest" && cp -rL "$src/." "$ROOT$dest/"
+    else cp -L --preserve=mode "$src" "$ROOT$dest"; fi
+}
+is_elf() { [[ -f $1 && $(head -c 4 "$1" | od -An -tx1 | tr -d ' \n') == 7f454c46 ]]; }
+add_libs() {  # add_libs ELF: copy every library ldd reports, and the loader
+    local out line lib
+    out=$(LC_ALL=C ldd "$1" 2>&1) || return 0              # static, or not for this machine
+    while IFS= read -r line; do
+        [[ $line == *"not found"* ]] && die "$1: missing library: $line"
+        lib=""
+        if [[ $line =~ =\>\ (/[^ ]+) ]]; then lib=${BASH_REMATCH[1]}
+        elif [[ $line =~ ^[[:space:]]*(/[^ ]+)\ \( ]]; then lib=${BASH_REMATCH[1]}
+        fi
+        [[ -n $lib ]] && copy_in "$lib" "$lib"
+    done <<<"$out"
+    return 0
+}
+add_tool() {  # add_tool NAME-OR-PATH: a script's interpreter, unless busybox has it
+    local t=$1
+    if [[ $t != */* ]]; then
+        [[ -e $ROOT/bin/$t || -e $ROOT/usr/bin/$t ]] && return 0
+        t=$(command -v "$t") || return 0
+    fi
+    [[ -e $ROOT$t || ! -e $t ]] || add_item "$t" "$t"
+}
+add_item() {  # add_item SRC DEST: a file or directory, plus what its files need
+    local src=$1 dest=$2 f interp arg
+    copy_in "$src" "$dest"
+    while IFS= read -r -d '' f; do
+        if is_elf "$f"; then
+            add_libs "$f"
+        elif [[ $(head -c 2 "$f") == '#!' ]]; then
+            read -r interp arg _ < <(head -n 1 "$f" | cut -c 3-) || true
+            [[ -n ${interp:-} ]] && add_tool "$interp"
+            [[ ${interp:-} == */env && -n ${arg:-} && $arg != -* ]] && add_tool "$arg"
+        fi
+    done < <(find "$src" -type f -print0 2>/dev/null)
+    return 0
+}
+
+mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,proc,sys,dev,tmp,root,etc,run}
+copy_in "$BUSYBOX" /bin/busybox
+is_elf "$BUSYBOX" && add_libs "$BUSYBOX"                  # no-op for busybox-static
+for a in $("$BUSYBOX" --list-full); do                     # bin/sh, sbin/poweroff, ...
+    [[ -e $ROOT/$a ]] || ln -s /bin/busybox "$ROOT/$a"
+done
+
+PROG=$1; shift
+if [[ $PROG != */* ]]; then PROG=$(command -v "$PROG") || die "program '$1' not found in PATH"; fi
+[[ -f $PROG && -x $PROG ]] || die "program '$PROG' is not an executable file"
+PROG=$(realpath "$PROG")
+add_item "$PROG" "$PROG"
+for a in "${ADDS[@]}"; do
+    src=${a%%:*} dest=""
+    [[ $a == *:* ]] && dest=${a#*:}
+    [[ -e $src ]] || die "--add: '$src' does not exist"
+    [[ -n $dest ]] || dest=$(realpath -s "$src")
+    [[ $dest == /* ]] || dest=$PWD/$dest
+    add_item "$src" "$dest"
+done
+# The loader inside the VM finds the copied libraries through a real cache.
+find "$ROOT" -name '*.so*' \( -type f -o -type l \) -printf '%h\n' | sed "s|^$ROOT||" | sort -u >"$ROOT/etc/ld.so.conf"
+ldconfig -r "$ROOT" 2>/dev/null || true
+mkdir -p "$ROOT$PWD"
+
+{
+    echo '#!/bin/sh'
+    echo '# /init generated by run-in-numa-vm.sh'
+    echo 'export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root TERM=dumb'
+    echo 'mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev'
+    echo 'mkdir -p /dev/shm /dev/hugepages /dev/pts'
+    echo 'mount -t tmpfs tmpfs /dev/shm; mount -t hugetlbfs hugetlbfs /dev/hugepages; chmod 1777 /tmp'
+    echo 'for t in /dev/ttyS1 /dev/ttyS2 /dev/ttyS3; do stty -F $t raw -echo; done   # no \n -> \r\n'
+    echo 'say() { echo "numa-vm: $*" >/dev/console; }'
+    echo 'say "up $(cut -d" " -f1 /proc/uptime)s, nodes: $(ls -d /sys/devices/system/node/node* | sed "s|.*/||" | tr "\n" " ")"'
+    [[ $THP != keep ]] && echo "echo $THP >/sys/kernel/mm/transparent_hugepage/enabled"
+    if ((HUGEPAGES > 0)); then
+        echo "echo $HUGEPAGES >/proc/sys/vm/nr_hugepages"
+        echo "say \"hugepages: \$(cat /proc/sys/vm/nr_hugepages) of $HUGEPAGES, per node:\" \$(cat /sys/devices/system/node/node*/hugepages/hugepages-2048kB/nr_hugepages)"
+    fi
+    for e in "${ENVS[@]}"; do echo "export ${e%%=*}=$(sq "${e#*=}")"; done
+    echo "cd $(sq "$PWD")"
+    printf '%s' "$(sq "$PROG")"; for a in "$@"; do printf ' %s' "$(sq "$a")"; done
+    echo ' </dev/null >/dev/ttyS1 2>/dev/ttyS2'
+    echo 'rc=$?'
+    echo 'echo "NUMA-VM-EXIT-STATUS: $rc" >/dev/ttyS3'
+    echo 'say "=== program exited with status $rc after $(cut -d" " -f1 /proc/uptime)s ==="'
+    echo 'sync; poweroff -f; reboot -f'
+} >"$ROOT/init"
+chmod 755 "$ROOT/init"
+(cd "$ROOT" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) >"$WORK/initramfs.cpio" ||
+    die "cpio failed"
+log "initramfs: $(du -h "$WORK/initramfs.cpio" | cut -f1), $(find "$ROOT" -type f | wc -l) files"
+
+# ================================================================ qemu
+numa_args=()
+for ((i = 0; i < NODES; i++)); do
+    numa_args+=(-object "memory-backend-ram,id=mem$i,size=${MEM_PER_NODE}M")
+    lo=$((i * CPUS / NODES)) hi=$(((i + 1) * CPUS / NODES - 1))
+    node="node,nodeid=$i,memdev=mem$i"
+    ((hi >= lo)) && node+=",cpus=$lo-$hi"
+    numa_args+=(-numa "$node")
+done
+for ((i = 0; i < NODES; i++)); do             # SLIT: 10 local (implicit), 20 remote
+    for ((j = 0; j < NODES; j++)); do
+        ((i != j)) && numa_args+=(-numa "dist,src=$i,dst=$j,val=20")
+    done
+done
+cpu_args=(); [[ -n $QEMU_CPU ]] && cpu_args=(-cpu "$QEMU_CPU")
+: >"$WORK/console.log"; : >"$WORK/stdout"; : >"$WORK/stderr"; : >"$WORK/status"
+qemu_cmd=("$QEMU" -nodefaults -no-user-config -machine pc -accel "$ACCEL" "${cpu_args[@]}"
+    -m $((NODES * MEM_PER_NODE)) -smp "$CPUS" "${numa_args[@]}"
+    -display none -monitor none -no-reboot
+    -serial "file:$WORK/console.log" -serial "file:$WORK/stdout"
+    -serial "file:$WORK/stderr" -serial "file:$WORK/status"
+    -kernel "$BOOT_IMAGE" -initrd "$WORK/initramfs.cpio"
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 $APPEND_EXTRA")
+log "qemu: ${qemu_cmd[*]}"
+
+start_ns=$(date +%s%N)
+timeout --kill-after=10 "$TIMEOUT" "${qemu_cmd[@]}" </dev/null >"$WORK/qemu.out" 2>&1 &
+QEMU_PID=$!
+[[ $VERBOSE == 1 ]] && tail -n +1 -f --pid="$QEMU_PID" "$WORK/console.log" >&2 &
+qrc=0; wait "$QEMU_PID" || qrc=$?
+QEMU_PID=""
+wait 2>/dev/null || true
+elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
+log "VM wall time $((elapsed_ms / 1000)).$(printf %03d $((elapsed_ms % 1000)))s"
+
+# ================================================================ results
+cat "$WORK/stdout"
+cat "$WORK/stderr" >&2
+status=$(grep -ao 'NUMA-VM-EXIT-STATUS: [0-9]*' "$WORK/status" | tail -n 1 | cut -d' ' -f2 || true)
+if [[ -n $status ]]; then
+    log "program exit status $status"
+    exit "$status"
+fi
+if ((qrc == 124 || qrc == 137)); then
+    echo "$PROG_NAME: TIMEOUT after ${TIMEOUT}s; last console lines:" >&2
+    tail -n 20 "$WORK/console.log" >&2
+    exit $RC_TIMEOUT
+fi
+echo "$PROG_NAME: the VM ended without reporting a status (qemu rc=$qrc)" >&2
+sed 's/^/  qemu: /' "$WORK/qemu.out" >&2
+echo "$PROG_NAME: last console lines:" >&2
+tail -n 30 "$WORK/console.log" >&2
+exit $RC_RIG
