@@ -767,10 +767,54 @@ static int test_spill(void)
     return 0;
 }
 
+/* ============================================================ interleave */
+/* NUMASLAB_INTERLEAVE=1: large blocks are spread page by page over the
+ * nodes; small blocks still stay on the thread's node.  The option is read
+ * at start-up, so the test re-runs itself with it set. */
+static int test_interleave(char **argv)
+{
+    need_two_nodes();
+    if (!getenv("NUMASLAB_INTERLEAVE")) {
+        setenv("NUMASLAB_INTERLEAVE", "1", 1);
+        execv("/proc/self/exe", argv);
+        fail("execv(/proc/self/exe): %s", strerror(errno));
+    }
+    size_t size = 32 * MiB;
+    void *big = ns_malloc(size);
+    CHECK(big, "ns_malloc(32 MiB) = NULL");
+    touch(big, size, 0x5A);
+    where_t w = {0};
+    where_blocks(&w, &big, &size, 1);
+    char ws[256];
+    where_str(&w, ws, sizeof ws);
+    for (int n = 0; n < nnodes; n++)
+        CHECK(pct(w.on[n], w.pages) >= 50.0 / nnodes, "interleaved 32 MiB: node %d holds too little: %s", n, ws);
+    /* a small block is not interleaved: it is on the thread's node */
+    pin_to_node(cpu_node_list[0]);
+    size_t ssize = 1000;
+    void *small[256];
+    size_t ssz[256];
+    for (int i = 0; i < 256; i++) {
+        small[i] = ns_malloc(ssize);
+        CHECK(small[i], "ns_malloc(1000) = NULL");
+        touch(small[i], ssize, 1);
+        ssz[i] = ssize;
+    }
+    where_t ws2 = {0};
+    where_blocks(&ws2, small, ssz, 256);
+    CHECK(pct(ws2.on[cpu_node_list[0]], ws2.pages) >= 99.0, "small blocks not on the thread's node %d",
+          cpu_node_list[0]);
+    for (int i = 0; i < 256; i++)
+        ns_free(small[i]);
+    ns_free(big);
+    printf("interleave: 32 MiB over %d nodes: %s\n", nnodes, ws);
+    return 0;
+}
+
 /* ================================================================ main */
 int main(int argc, char **argv)
 {
-    static const char usage[] = "usage: numa_vm_tests topo|placement|crossnode [COUNT]|onnode|migrate|spill\n";
+    static const char usage[] = "usage: numa_vm_tests topo|placement|crossnode [COUNT]|onnode|migrate|spill|interleave\n";
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
@@ -818,6 +862,8 @@ int main(int argc, char **argv)
         return test_migrate();
     if (!strcmp(argv[1], "spill"))
         return test_spill();
+    if (!strcmp(argv[1], "interleave"))
+        return test_interleave(argv);
     fputs(usage, stderr);
     return 2;
 }

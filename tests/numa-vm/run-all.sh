@@ -10,7 +10,7 @@
 #   --prog FILE      the test program itself (instead of BUILD_DIR)
 #   --nodes N        node count to boot; repeatable (default: 2 and 4)
 #   --tests "A B"    only these in-VM tests (default: all of them:
-#                    topo placement crossnode onnode migrate spill)
+#                    topo placement crossnode onnode migrate spill interleave)
 #   --timeout SEC    limit per boot (default 240)
 #   -v               stream the VM console (passed to the harness)
 #   after --          more run-in-numa-vm.sh options, e.g. --env NUMASLAB_STATS=1

@@ -4,11 +4,11 @@
 # number of failed tests (0 = all passed).
 #
 #   vm-driver.sh PROGRAM [TEST...]     default tests: topo placement
-#                                      crossnode onnode migrate spill
+#                                      crossnode onnode migrate spill interleave
 # Started by run-all.sh through run-in-numa-vm.sh; PER_TEST_TIMEOUT (seconds,
 # default 120) can be set with the harness's --env.
 prog=$1; shift
-[ $# -gt 0 ] || set -- topo placement crossnode onnode migrate spill
+[ $# -gt 0 ] || set -- topo placement crossnode onnode migrate spill interleave
 limit=${PER_TEST_TIMEOUT:-120}
 up() { cut -d' ' -f1 /proc/uptime; }
 nodes=$(ls -d /sys/devices/system/node/node[0-9]* | wc -l)
