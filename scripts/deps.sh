@@ -3,7 +3,7 @@
 # Safe to re-run: installs only what is missing.
 set -euo pipefail
 PKGS=(cmake make gcc g++ pkg-config libcmocka-dev libnuma-dev libhwloc-dev
-      python3 redis-server redis-tools
+      python3 redis-server redis-tools time
       # the multi-node VM tests (tests/numa-vm)
       qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils zstd binutils numactl)
 missing=()

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""report.py - summarise results.csv written by run.sh (standard library only).
+
+    report.py OUTDIR [--plot] [--markdown FILE]
+
+Prints one table per workload (medians over the repetitions), the geometric
+means over the suite, and with --plot writes OUTDIR/throughput.png through
+gnuplot.  --markdown also writes the same tables as Markdown."""
+import csv, math, os, statistics, subprocess, sys
+
+out = sys.argv[1]
+want_plot = "--plot" in sys.argv
+md_file = sys.argv[sys.argv.index("--markdown") + 1] if "--markdown" in sys.argv else None
+rows = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
+ok = [r for r in rows if r["status"] == "ok"]
+failed = [r for r in rows if r["status"] != "ok"]
+
+order_alloc = ["numaslab", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
+allocs = [a for a in order_alloc if any(r["allocator"] == a for r in rows)]
+workloads = list(dict.fromkeys(r["workload"] for r in rows))
+threads = sorted({int(r["threads"]) for r in rows})
+
+
+def med(key, w, t, a):
+    v = [float(r[key]) for r in ok if r["workload"] == w and int(r["threads"]) == t and r["allocator"] == a and r[key] not in ("", "-")]
+    return statistics.median(v) if v else None
+
+
+def spread(w, t, a):
+    """(max-min)/median of wall throughput: the noise of this cell."""
+    v = [float(r["ops_per_sec"]) for r in ok if r["workload"] == w and int(r["threads"]) == t and r["allocator"] == a]
+    if len(v) < 2:
+        return None
+    m = statistics.median(v)
+    return (max(v) - min(v)) / m if m else None
+
+
+def extra(w, t, a, key):
+    v = []
+    for r in ok:
+        if r["workload"] == w and int(r["threads"]) == t and r["allocator"] == a:
+            for kv in r["extra"].split(","):
+                if kv.startswith(key + ":"):
+                    v.append(float(kv.split(":", 1)[1]))
+    return statistics.median(v) if v else None
+
+
+def fmt_ops(x):
+    if x is None:
+        return "-"
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= div:
+            return "%.3g%s" % (x / div, unit)
+    return "%.3g" % x
+
+
+def ratio(x, y):
+    return "%.2f" % (x / y) if x and y else "-"
+
+
+EXTRA_COLS = {
+    "memeff": [("overhead", "HWM/live", "%.2f"), ("rss_shrunk_kb", "RSS shrunk MiB", None), ("rss_idle_kb", "RSS idle MiB", None)],
+    "numa_local": [("local_pct", "local %", "%.1f")],
+    "cache_scratch": [("shared_lines", "shared lines", "%.0f")],
+}
+
+lines_txt, lines_md = [], []
+header = ["allocator", "thr", "ops/s (median)", "vs numaslab", "vs glibc", "spread", "ops/cpu-s", "cpu vs glibc", "peak RSS MiB", "RSS vs numaslab"]
+for w in workloads:
+    ex = EXTRA_COLS.get(w, [])
+    hdr = header + [e[1] for e in ex]
+    table = []
+    for t in threads:
+        ns, gl = med("ops_per_sec", w, t, "numaslab"), med("ops_per_sec", w, t, "glibc")
+        gl_cpu = med("ops_per_cpu_sec", w, t, "glibc")
+        ns_rss = med("peak_rss_kb", w, t, "numaslab")
+        for a in allocs:
+            v = med("ops_per_sec", w, t, a)
+            if v is None:
+                continue
+            c = med("ops_per_cpu_sec", w, t, a)
+            rss = med("peak_rss_kb", w, t, a)
+            sp = spread(w, t, a)
+            row = [a, str(t), fmt_ops(v), ratio(v, ns), ratio(v, gl), "%.0f%%" % (100 * sp) if sp is not None else "-",
+                   fmt_ops(c), ratio(c, gl_cpu), "%.1f" % (rss / 1024) if rss else "-", ratio(rss, ns_rss)]
+            for key, _, f in ex:
+                x = extra(w, t, a, key)
+                row.append("-" if x is None else (f % x if f else "%.1f" % (x / 1024)))
+            table.append(row)
+    widths = [max(len(h), *(len(r[i]) for r in table)) if table else len(h) for i, h in enumerate(hdr)]
+    lines_txt.append("== %s" % w)
+    lines_txt.append("  ".join(h.rjust(widths[i]) for i, h in enumerate(hdr)))
+    for r in table:
+        lines_txt.append("  ".join(c.rjust(widths[i]) for i, c in enumerate(r)))
+    lines_txt.append("")
+    lines_md.append("### %s\n" % w)
+    lines_md.append("| " + " | ".join(hdr) + " |")
+    lines_md.append("|" + "---|" * len(hdr))
+    for r in table:
+        lines_md.append("| " + " | ".join(("**%s**" % c if i == 0 and c == "numaslab" else c) for i, c in enumerate(r)) + " |")
+    lines_md.append("")
+
+# geometric means over the suite: run time relative to glibc (= glibc ops / allocator ops)
+geo = []
+for a in allocs:
+    lr, lc, lm, n = [], [], [], 0
+    for w in workloads:
+        for t in threads:
+            g, v = med("ops_per_sec", w, t, "glibc"), med("ops_per_sec", w, t, a)
+            gc, vc = med("ops_per_cpu_sec", w, t, "glibc"), med("ops_per_cpu_sec", w, t, a)
+            gm, vm = med("peak_rss_kb", w, t, "glibc"), med("peak_rss_kb", w, t, a)
+            if g and v:
+                lr.append(math.log(g / v))
+            if gc and vc:
+                lc.append(math.log(gc / vc))
+            if gm and vm:
+                lm.append(math.log(vm / gm))
+    gm_ = lambda l: "%.3f" % math.exp(sum(l) / len(l)) if l else "-"
+    geo.append([a, gm_(lr), gm_(lc), gm_(lm), str(len(lr))])
+gh = ["allocator", "time vs glibc (wall)", "time vs glibc (cpu)", "peak RSS vs glibc", "cells"]
+widths = [max(len(h), *(len(r[i]) for r in geo)) for i, h in enumerate(gh)]
+lines_txt.append("== geometric mean over the suite (every workload x thread count; < 1 is faster / smaller than glibc)")
+lines_txt.append("  ".join(h.rjust(widths[i]) for i, h in enumerate(gh)))
+for r in geo:
+    lines_txt.append("  ".join(c.rjust(widths[i]) for i, c in enumerate(r)))
+lines_md.append("### Geometric mean over the suite\n")
+lines_md.append("Run time (and peak RSS) relative to glibc, geometric mean over every workload and thread count; below 1 is faster (smaller).\n")
+lines_md.append("| " + " | ".join(gh) + " |")
+lines_md.append("|" + "---|" * len(gh))
+for r in geo:
+    lines_md.append("| " + " | ".join(("**%s**" % c if i == 0 and c == "numaslab" else c) for i, c in enumerate(r)) + " |")
+lines_md.append("")
+if failed:
+    lines_txt.append("")
+    lines_txt.append("FAILED RUNS (%d):" % len(failed))
+    for r in failed:
+        lines_txt.append("  %s threads=%s allocator=%s rep=%s status=%s" % (r["workload"], r["threads"], r["allocator"], r["rep"], r["status"]))
+
+print("\n".join(lines_txt))
+if md_file:
+    open(md_file, "w").write("\n".join(lines_md) + "\n")
+
+if want_plot:
+    n = len(workloads)
+    cols = 3
+    rws = (n + cols - 1) // cols
+    dat = os.path.join(out, "plot.dat")
+    with open(dat, "w") as f:
+        for w in workloads:
+            for a in allocs:
+                f.write("# %s %s\n" % (w, a))
+                for t in threads:
+                    v = med("ops_per_sec", w, t, a)
+                    if v is not None:
+                        f.write("%d %g\n" % (t, v))
+                f.write("\n\n")
+    gp = os.path.join(out, "plot.gp")
+    style = {"numaslab": "lw 3 lc rgb '#d62728' pt 7", "glibc": "lw 2 lc rgb '#1f77b4' pt 5", "mimalloc": "lw 2 lc rgb '#2ca02c' pt 9",
+             "jemalloc": "lw 2 lc rgb '#9467bd' pt 11", "tcmalloc": "lw 2 lc rgb '#ff7f0e' pt 13"}
+    with open(gp, "w") as f:
+        f.write("set terminal pngcairo noenhanced size %d,%d font ',9'\n" % (cols * 420, rws * 320))
+        f.write("set output '%s'\n" % os.path.join(out, "throughput.png"))
+        f.write("set multiplot layout %d,%d title 'median throughput (ops/s, wall clock) against threads'\n" % (rws, cols))
+        f.write("set key left top font ',7'\nset xtics 1\nset grid\nset format y '%.2s%c'\nset yrange [0:*]\n")
+        f.write("set xrange [%g:%g]\n" % (min(threads) - 0.3, max(threads) + 0.3))
+        idx = 0
+        for w in workloads:
+            f.write("set title '%s'\n" % w)
+            parts = []
+            for a in allocs:
+                parts.append("'%s' index %d using 1:2 with linespoints %s title '%s'" % (dat, idx, style.get(a, ""), a))
+                idx += 1
+            f.write("plot " + ", ".join(parts) + "\n")
+        f.write("unset multiplot\n")
+    subprocess.run(["gnuplot", gp], check=True)
+    print("plot: %s" % os.path.join(out, "throughput.png"))
