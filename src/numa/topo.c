@@ -18,8 +18,8 @@
  * binding is switched off silently.
  *
  * Room: before a node pool maps a new SuperSlab for a thread cache it asks
- * topo_node_has_room (MemFree + half the file cache, from sysfs, read with
- * plain syscalls and at most every 10 ms); a node below its reserve makes
+ * topo_node_has_room (MemFree from sysfs, read with plain syscalls and at
+ * most every 10 ms); a node below its reserve makes
  * the thread spill to the nearest node with room (tcache.c), counted in the
  * home node pool's `spills`.  When no node has room, the home node is used
  * anyway and the kernel decides: the check redirects, it never fails.
@@ -393,10 +393,12 @@ bool topo_node_has_room(uint32_t node)
     memcpy(e, "/meminfo", 9);
     bool room = true;
     if (read_small(path, buf, sizeof buf) > 0) {
-        /* available ~ MemFree + half of the file cache (reclaimable);
-         * reserve: 8 MiB + 1/32 of the node, at most 1 GiB more */
-        uint64_t kb_free = meminfo_kb(buf, "MemFree:"), kb_file = meminfo_kb(buf, "FilePages:");
-        uint64_t avail = (kb_free + kb_file / 2) * 1024;
+        /* MemFree only: with zone_reclaim_mode 0 (the default) the kernel
+         * places pages on another node before it reclaims local page
+         * cache, so free memory is what decides where pages land (and a
+         * THP fault needs a free 2 MiB block, hence the reserve:
+         * 8 MiB + 1/32 of the node, at most 1 GiB more) */
+        uint64_t avail = meminfo_kb(buf, "MemFree:") * 1024;
         uint64_t extra = t->mem_total[node] / 32;
         uint64_t reserve = 4 * NS_SS_SIZE + (extra < ((uint64_t)1 << 30) ? extra : ((uint64_t)1 << 30));
         room = avail > reserve + NS_SS_SIZE;
