@@ -68,6 +68,11 @@ typedef struct ns_node_stats {
     uint64_t spills;            /* allocations for this node that went to
                                    the nearest node because it was full  */
     uint64_t released_bytes;    /* bytes given back to the OS (total)    */
+    uint64_t ss_hugetlb;        /* SuperSlabs on hugetlb 2 MiB pages     */
+    uint64_t ss_thp;            /* SuperSlabs with MADV_HUGEPAGE (THP)   */
+    uint64_t ss_base;           /* SuperSlabs on base pages              */
+    uint64_t occupancy[5];      /* SuperSlabs by used units of 32: empty,
+                                   1-8, 9-16, 17-24, 25-32               */
 } ns_node_stats_t;
 
 typedef struct ns_stats {

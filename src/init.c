@@ -14,6 +14,7 @@
 #include <sys/auxv.h>
 #include <time.h>
 
+#include "hugepage/hugepage.h"
 #include "internal.h"
 #include "numa/numa.h"
 #include "superslab/superslab.h"
@@ -77,6 +78,7 @@ __attribute__((constructor)) static void numaslab_constructor(void)
 static bool run_init(void)
 {
     options_init();
+    hp_init((const char *)(intptr_t)ns_opt.pages);
     ns_key = random_key();
     if (node_pools_init() != 0)
         return false;

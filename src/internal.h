@@ -31,6 +31,12 @@
       "bind memory to its node with MPOL_BIND (a full node fails) instead of MPOL_PREFERRED (a full node spills)") \
     X(interleave, BOOL, 0, 0, 1, "INTERLEAVE",                                                     \
       "interleave large allocations (above 256 KiB) page by page over the nodes in use, for shared read-mostly data") \
+    X(pages, STR, 0, 0, 0, "PAGES",                                                                \
+      "page backing of SuperSlabs: auto (hugetlb 2 MiB pages where the node has free ones, else THP), hugetlb, thp, none (base pages)") \
+    X(hugetlb_fallback, BOOL, 1, 0, 1, "HUGETLB_FALLBACK",                                         \
+      "with PAGES=hugetlb: use THP when no hugetlb page is left (0: fail with ENOMEM)")              \
+    X(purge_partial, BOOL, 0, 0, 1, "PURGE_PARTIAL",                                               \
+      "also give back free 64 KiB units inside partly used SuperSlabs (splits their huge pages; for memory pressure)") \
     X(stats, BOOL, 0, 0, 1, "STATS", "print statistics to stderr when the process exits")
 
 typedef struct ns_options {

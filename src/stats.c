@@ -33,6 +33,16 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
     pthread_mutex_lock(&pool->ss_lock);
     o->superslabs = pool->nsuperslabs;
     o->superslab_bytes = pool->nsuperslabs * NS_SS_SIZE;
+    o->ss_base = pool->nbacking[0];
+    o->ss_thp = pool->nbacking[1];
+    o->ss_hugetlb = pool->nbacking[2];
+    uint64_t listed = 0;
+    for (const superslab_t *ss = pool->empty; ss; ss = ss->next, listed++)
+        o->occupancy[0]++;
+    for (unsigned u = 1; u < NS_UNITS; u++)
+        for (const superslab_t *ss = pool->by_used[u]; ss; ss = ss->next, listed++)
+            o->occupancy[(u + 7) / 8]++;
+    o->occupancy[4] += pool->nsuperslabs - listed;      /* full ones are on no list */
     pthread_mutex_unlock(&pool->ss_lock);
     pthread_mutex_lock(&pool->large_lock);
     o->large_count = pool->large_count;
@@ -83,9 +93,15 @@ static void print_to_fd(int fd, FILE *f)
         (unsigned long long)st.threads, st.mapped_bytes / 1048576.0, st.in_use_bytes / 1048576.0);
     for (int n = 0; n < st.nodes && n < 64; n++) {
         ns_node_stats_t *s = &st.node[n];
-        OUT("numaslab: node %d: superslabs %llu (%.1f MiB), slabs %llu, small in use %.1f MiB, "
+        OUT("numaslab: node %d: superslabs %llu (%.1f MiB; hugetlb %llu, thp %llu, base %llu; by use "
+            "0/25/50/75/100%%: %llu %llu %llu %llu %llu)\n",
+            n, (unsigned long long)s->superslabs, s->superslab_bytes / 1048576.0, (unsigned long long)s->ss_hugetlb,
+            (unsigned long long)s->ss_thp, (unsigned long long)s->ss_base, (unsigned long long)s->occupancy[0],
+            (unsigned long long)s->occupancy[1], (unsigned long long)s->occupancy[2],
+            (unsigned long long)s->occupancy[3], (unsigned long long)s->occupancy[4]);
+        OUT("numaslab: node %d: slabs %llu, small in use %.1f MiB, "
             "large %llu (%.1f MiB, %llu cached), remote frees %llu (drained %llu), spills %llu, released %.1f MiB\n",
-            n, (unsigned long long)s->superslabs, s->superslab_bytes / 1048576.0, (unsigned long long)s->slabs,
+            n, (unsigned long long)s->slabs,
             s->small_in_use / 1048576.0, (unsigned long long)s->large_count, s->large_bytes / 1048576.0,
             (unsigned long long)s->large_cached, (unsigned long long)s->remote_frees,
             (unsigned long long)s->remote_drained, (unsigned long long)s->spills, s->released_bytes / 1048576.0);

@@ -71,6 +71,7 @@ typedef struct superslab {
     uint32_t free_mask;         /* bit u: unit u free (node ss_lock)       */
     uint32_t used_units;
     uint32_t bucket;            /* list it is on: used units, or EMPTY     */
+    uint32_t backing;           /* HP_BACK_BASE / THP / HUGETLB            */
     struct superslab *prev, *next;
     uint64_t empty_since_ms;
     slab_t slabs[NS_UNITS];     /* slabs[u]: the slab starting at unit u   */
@@ -124,6 +125,7 @@ typedef struct node_pool {
     superslab_t *empty;         /* empty SuperSlabs, newest first          */
     superslab_t *empty_tail;
     uint64_t nsuperslabs;
+    uint64_t nbacking[3];       /* SuperSlabs by HP_BACK_*                 */
     uint64_t released_bytes;
     /* large mappings: large_lock */
     pthread_mutex_t large_lock;

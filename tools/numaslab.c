@@ -98,8 +98,21 @@ static int cmd_topo(void)
     read_file("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof thp);
     read_file("/sys/kernel/mm/transparent_hugepage/defrag", defrag, sizeof defrag);
     printf("transparent huge pages: enabled %s, defrag %s\n", thp, defrag);
-    printf("numaslab uses: %d node(s) as one pool each (this build binds to node 0 only), "
-           "SuperSlabs of 2 MiB with MADV_HUGEPAGE\n", nodes ? nodes : 1);
+    const char *pages = getenv("NUMASLAB_PAGES");
+    if (!pages || !*pages)
+        pages = "auto";
+    bool thp_never = strstr(thp, "[never]") != NULL;
+    char hp_total[64] = "0";
+    read_file("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", hp_total, sizeof hp_total);
+    const char *what = strcmp(pages, "none") == 0 ? "base pages"
+                       : strcmp(pages, "hugetlb") == 0 ? "hugetlb 2 MiB pages (then THP if NUMASLAB_HUGETLB_FALLBACK=1)"
+                       : strcmp(pages, "thp") == 0 ? (thp_never ? "base pages (THP is never)" : "transparent huge pages")
+                       : atoi(hp_total) > 0 ? (thp_never ? "hugetlb pages where a node has free ones, else base pages"
+                                                         : "hugetlb pages where a node has free ones, else THP")
+                       : (thp_never ? "base pages (no hugetlb pages reserved, THP is never)"
+                                    : "transparent huge pages (no hugetlb pages reserved)");
+    printf("numaslab will use: %d node(s), one pool each%s; SuperSlabs of 2 MiB on %s (NUMASLAB_PAGES=%s)\n",
+           nodes ? nodes : 1, nodes > 1 ? ", memory bound to the node of the allocating thread" : "", what, pages);
     return 0;
 }
 

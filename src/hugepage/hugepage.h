@@ -20,6 +20,29 @@ int hp_unmap(void *p, size_t size);
 /* Drop the pages of the range (MADV_DONTNEED): reads return zero after it. */
 int hp_purge(void *p, size_t size);
 
+/* ------------------------------------------------------------ SuperSlabs
+ * SuperSlabs come from 1 GiB reservations of address space (PROT_NONE,
+ * no memory charged): mapping one is a single mmap(MAP_FIXED) over a free
+ * 2 MiB slot, releasing one maps PROT_NONE over it again, which returns its
+ * memory (a hugetlb page goes back to the kernel's pool) and keeps the slot
+ * for the next SuperSlab.  Whole 2 MiB units only: a huge page is never
+ * split by a release. */
+enum { HP_BACK_BASE = 0, HP_BACK_THP = 1, HP_BACK_HUGETLB = 2 };
+enum { HP_MODE_AUTO = 0, HP_MODE_HUGETLB, HP_MODE_THP, HP_MODE_NONE };
+
+/* Page mode from NUMASLAB_PAGES (NULL: auto); warns on a bad value. */
+void hp_init(const char *mode);
+int hp_mode(void);
+/* THP as the kernel has it: 0 never, 1 madvise, 2 always. */
+int hp_thp_setting(void);
+/* Map a SuperSlab: hugetlb pages if `hugetlb` and the kernel has them,
+ * else (if `fallback`) THP (MADV_HUGEPAGE) or base pages as the mode says;
+ * *backing tells which.  ENOMEM when the OS refuses. */
+int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out);
+void hp_ss_unmap(void *p);
+/* Give back the memory of part of a SuperSlab (base or THP backing only). */
+int hp_ss_purge(void *p, size_t size);
+
 /* Fault injection, only in NS_FAULT_INJECTION builds (a no-op otherwise):
  * the next `skip` hp_map calls succeed, then `fail` of them fail with ENOMEM
  * (-1: every one until the next call).  hp_fault_set(0, 0) turns it off. */

@@ -4,12 +4,18 @@
  * and the tail.  THP is requested per mapping with madvise; numaslab never
  * touches the process-wide THP setting (PR_SET_THP_DISABLE is inherited by
  * every child). */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "../config.h"
+#include "../internal.h"
 #include "hugepage.h"
 
 
@@ -75,6 +81,198 @@ int hp_unmap(void *p, size_t size)
 }
 
 int hp_purge(void *p, size_t size)
+{
+    return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
+}
+
+/* ------------------------------------------------------------ SuperSlabs */
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << 26)
+#endif
+#define CHUNK_SIZE ((size_t)1 << 30)
+#define CHUNK_SLOTS (CHUNK_SIZE / NS_SS_SIZE)
+#define MAX_CHUNKS 4096                 /* 4 TiB; past it: one mmap each */
+
+typedef struct chunk {
+    uintptr_t base;
+    uint64_t free[CHUNK_SLOTS / 64];    /* bit set: slot free */
+    uint32_t nfree;
+} chunk_t;
+
+static chunk_t chunks[MAX_CHUNKS];
+static uint32_t nchunks;
+static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
+static int mode = HP_MODE_AUTO;
+static int thp_setting = 1;
+
+static int read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = 0;
+    return (int)n;
+}
+
+void hp_init(const char *m)
+{
+    static const char *names[] = {"auto", "hugetlb", "thp", "none"};
+    mode = HP_MODE_AUTO;
+    if (m && *m) {
+        int found = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(m, names[i]) == 0)
+                found = i;
+        if (found < 0)
+            ns_warn("bad value, using auto (want auto, hugetlb, thp or none): NUMASLAB_PAGES=", m);
+        else
+            mode = found;
+    }
+    char buf[128];
+    thp_setting = 1;
+    if (read_small("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf) > 0)
+        thp_setting = strstr(buf, "[never]") ? 0 : strstr(buf, "[always]") ? 2 : 1;
+    else
+        thp_setting = 0;
+}
+
+int hp_mode(void) { return mode; }
+int hp_thp_setting(void) { return thp_setting; }
+
+/* A free slot, reserving a new chunk when all are taken; 0 past MAX_CHUNKS
+ * or when the reservation fails. */
+static uintptr_t slot_take(void)
+{
+    uintptr_t slot = 0;
+    pthread_mutex_lock(&chunk_lock);
+    for (uint32_t c = nchunks; c-- > 0 && !slot;) {      /* newest chunk first */
+        chunk_t *k = &chunks[c];
+        if (!k->nfree)
+            continue;
+        for (unsigned w = 0; w < CHUNK_SLOTS / 64; w++)
+            if (k->free[w]) {
+                unsigned b = (unsigned)__builtin_ctzll(k->free[w]);
+                k->free[w] &= ~(1ull << b);
+                k->nfree--;
+                slot = k->base + (uintptr_t)(w * 64 + b) * NS_SS_SIZE;
+                break;
+            }
+    }
+    if (!slot && nchunks < MAX_CHUNKS) {
+        size_t span = CHUNK_SIZE + NS_SS_SIZE;
+        void *m = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m != MAP_FAILED) {
+            uintptr_t a = ((uintptr_t)m + NS_SS_SIZE - 1) & ~(uintptr_t)NS_SS_MASK;
+            if (a > (uintptr_t)m)
+                munmap(m, a - (uintptr_t)m);
+            if ((uintptr_t)m + span > a + CHUNK_SIZE)
+                munmap((void *)(a + CHUNK_SIZE), (uintptr_t)m + span - (a + CHUNK_SIZE));
+            chunk_t *k = &chunks[nchunks++];
+            k->base = a;
+            memset(k->free, 0xff, sizeof k->free);
+            k->free[0] &= ~1ull;
+            k->nfree = CHUNK_SLOTS - 1;
+            slot = a;
+        }
+    }
+    pthread_mutex_unlock(&chunk_lock);
+    return slot;
+}
+
+static chunk_t *chunk_of(uintptr_t p)
+{
+    for (uint32_t c = 0; c < nchunks; c++)
+        if (p - chunks[c].base < CHUNK_SIZE)
+            return &chunks[c];
+    return NULL;
+}
+
+static void slot_put(uintptr_t slot)
+{
+    pthread_mutex_lock(&chunk_lock);
+    chunk_t *k = chunk_of(slot);
+    if (k) {
+        size_t i = (slot - k->base) / NS_SS_SIZE;
+        k->free[i / 64] |= 1ull << (i % 64);
+        k->nfree++;
+    }
+    pthread_mutex_unlock(&chunk_lock);
+}
+
+/* Put the reservation back over a slot whose mapping failed or is released:
+ * MAP_FIXED over our own range; NOREPLACE where a failed MAP_FIXED may have
+ * left a hole that someone else could have taken meanwhile. */
+static bool slot_reserve(uintptr_t slot, bool noreplace)
+{
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (noreplace ? MAP_FIXED_NOREPLACE : MAP_FIXED);
+    void *m = mmap((void *)slot, NS_SS_SIZE, PROT_NONE, flags, -1, 0);
+    return m == (void *)slot;
+}
+
+static bool map_at(uintptr_t slot, bool hugetlb)
+{
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (hugetlb ? MAP_HUGETLB | MAP_HUGE_2MB : 0);
+    void *m = mmap((void *)slot, NS_SS_SIZE, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (m == (void *)slot)
+        return true;
+    /* a failed MAP_FIXED may have unmapped the slot: reserve it again */
+    if (!slot_reserve(slot, true))
+        slot_reserve(slot, false);
+    return false;
+}
+
+int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out)
+{
+    if (fault_now())
+        return ENOMEM;
+    uintptr_t slot = slot_take();
+    if (!slot) {    /* no chunk: a plain aligned mapping */
+        void *m;
+        if (hp_map(NS_SS_SIZE, NS_SS_SIZE, mode != HP_MODE_NONE, &m) != 0)
+            return ENOMEM;
+        *backing = mode != HP_MODE_NONE && thp_setting ? HP_BACK_THP : HP_BACK_BASE;
+        *out = m;
+        return 0;
+    }
+    if (hugetlb && map_at(slot, true)) {
+        *backing = HP_BACK_HUGETLB;
+        *out = (void *)slot;
+        return 0;
+    }
+    if ((hugetlb && !fallback) || !map_at(slot, false)) {
+        slot_put(slot);
+        return ENOMEM;
+    }
+    if (mode == HP_MODE_NONE) {
+        madvise((void *)slot, NS_SS_SIZE, MADV_NOHUGEPAGE);
+        *backing = HP_BACK_BASE;
+    } else {
+        madvise((void *)slot, NS_SS_SIZE, MADV_HUGEPAGE);
+        *backing = thp_setting ? HP_BACK_THP : HP_BACK_BASE;
+    }
+    *out = (void *)slot;
+    return 0;
+}
+
+void hp_ss_unmap(void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    pthread_mutex_lock(&chunk_lock);
+    bool in_chunk = chunk_of(a) != NULL;
+    pthread_mutex_unlock(&chunk_lock);
+    if (!in_chunk) {
+        munmap(p, NS_SS_SIZE);
+        return;
+    }
+    if (slot_reserve(a, false))
+        slot_put(a);
+}
+
+int hp_ss_purge(void *p, size_t size)
 {
     return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }

@@ -105,6 +105,7 @@ static superslab_t *ss_collect_empty(node_pool_t *pool, bool all)
             break;
         ss_unlink(pool, t);
         pool->nsuperslabs--;
+        pool->nbacking[t->backing]--;
         nempty--;
         t->next = out;
         out = t;
@@ -155,6 +156,7 @@ static slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room)
         ss = superslab_new(pool->node);
         if (ss) {
             pool->nsuperslabs++;
+            pool->nbacking[ss->backing]++;
             ss->bucket = SS_FULL_BUCKET;   /* on no list yet */
             u = superslab_find_units(ss, units, unit0_ok);
         }
@@ -176,8 +178,17 @@ static size_t pool_free_slab(node_pool_t *pool, slab_t *s)
     superslab_t *ss = superslab_of(s->start);
     pthread_mutex_lock(&pool->ss_lock);
     ss_unlink(pool, ss);
+    uintptr_t first = (uintptr_t)ss + ((uintptr_t)s->first_unit << NS_UNIT_SHIFT);
+    size_t len = (size_t)s->units << NS_UNIT_SHIFT;
     slab_uncarve(ss, s);
     ss_link(pool, ss);
+    /* NUMASLAB_PURGE_PARTIAL: free units of a SuperSlab still in use go
+     * back too (unit 0 keeps its header page) */
+    if (ns_opt.purge_partial && ss->used_units > 0 && ss->backing != HP_BACK_HUGETLB) {
+        if (first == (uintptr_t)ss)
+            first += NS_SS_HEADER, len -= NS_SS_HEADER;
+        hp_ss_purge((void *)first, len);
+    }
     superslab_t *dead = ss->used_units == 0 ? ss_collect_empty(pool, false) : NULL;
     pthread_mutex_unlock(&pool->ss_lock);
     return ss_unmap_list(pool, dead);

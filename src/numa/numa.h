@@ -40,6 +40,7 @@ int topo_nearest(uint32_t home, uint32_t *pos); /* next nearest used node  */
 void topo_bind(void *p, size_t size, uint32_t node);
 void topo_bind_interleave(void *p, size_t size);
 bool topo_node_has_room(uint32_t node); /* MemFree above the node's reserve */
+bool topo_node_has_hugetlb(uint32_t node); /* free 2 MiB hugetlb pages there */
 
 /* ---------------------------------------------------------- node_pool.c
  * Lock order: bin.lock -> ss_lock -> (address map, meta);

@@ -407,3 +407,28 @@ bool topo_node_has_room(uint32_t node)
     __atomic_store_n((uint64_t *)&t->room_ms[node], now, __ATOMIC_RELAXED);
     return room;
 }
+
+/* Free 2 MiB hugetlb pages on the node (or in the machine, before the
+ * topology is known), read from sysfs at most every 10 ms per node. */
+bool topo_node_has_hugetlb(uint32_t node)
+{
+    static uint64_t last_ms[NS_MAX_NODES];
+    static uint8_t have[NS_MAX_NODES];
+    const topo_t *t = topo_get();
+    uint32_t slot = t && node < NS_MAX_NODES ? node : 0;
+    uint64_t now = ns_now_ms();
+    if (now - __atomic_load_n(&last_ms[slot], __ATOMIC_RELAXED) < 10)
+        return __atomic_load_n(&have[slot], __ATOMIC_RELAXED);
+    char path[128], buf[64];
+    if (t) {
+        strcpy(path, "/sys/devices/system/node/node");
+        char *e = put_uint(path + strlen(path), node);
+        strcpy(e, "/hugepages/hugepages-2048kB/free_hugepages");
+    } else {
+        strcpy(path, "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+    }
+    bool yes = read_small(path, buf, sizeof buf) > 0 && buf[0] >= '1' && buf[0] <= '9';
+    __atomic_store_n(&have[slot], (uint8_t)yes, __ATOMIC_RELAXED);
+    __atomic_store_n(&last_ms[slot], now, __ATOMIC_RELAXED);
+    return yes;
+}

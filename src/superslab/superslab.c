@@ -1,7 +1,8 @@
 /* superslab.c - SuperSlab and slab lifecycle.
  *
- * A SuperSlab is mapped 2 MiB aligned with MADV_HUGEPAGE, bound to its node
- * before the header is first written, and registered in the address map.
+ * A SuperSlab is mapped 2 MiB aligned (hugetlb pages, THP or base pages as
+ * NUMASLAB_PAGES says, see src/hugepage), bound to its node before the
+ * header is first written, and registered in the address map.
  * Its 32 units of 64 KiB are handed out as slabs of 1..16 units; unit 0
  * starts with the header, so only one-unit slabs use it (their blocks start
  * at NS_SS_HEADER, 8 KiB aligned).
@@ -21,17 +22,20 @@ slab_t ss_no_slab;
 superslab_t *superslab_new(uint32_t node)
 {
     void *m;
-    if (hp_map(NS_SS_SIZE, NS_SS_SIZE, true, &m) != 0)
+    int mode = hp_mode(), backing;
+    bool hugetlb = mode == HP_MODE_HUGETLB || (mode == HP_MODE_AUTO && topo_node_has_hugetlb(node));
+    if (hp_ss_map(hugetlb, mode != HP_MODE_HUGETLB || ns_opt.hugetlb_fallback, &backing, &m) != 0)
         return NULL;
     topo_bind(m, NS_SS_SIZE, node);          /* before the first touch */
     superslab_t *ss = m;
+    ss->backing = (uint32_t)backing;
     for (unsigned u = 0; u < NS_UNITS; u++)
         ss->unit_slab[u] = &ss_no_slab;
     ss->node = node;
     ss->free_mask = 0xffffffffu;
     ss->used_units = 0;
     if (addrmap_set((uintptr_t)ss, NS_SS_SIZE, (uintptr_t)ss | NS_MAP_SS) != 0) {
-        hp_unmap(m, NS_SS_SIZE);
+        hp_ss_unmap(m);
         return NULL;
     }
     return ss;
@@ -40,7 +44,7 @@ superslab_t *superslab_new(uint32_t node)
 void superslab_unmap(superslab_t *ss)
 {
     addrmap_clear((uintptr_t)ss, NS_SS_SIZE);
-    hp_unmap(ss, NS_SS_SIZE);
+    hp_ss_unmap(ss);
 }
 
 /* First unit u such that units u..u+k-1 are free, or -1. */
