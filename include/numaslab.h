@@ -75,12 +75,27 @@ typedef struct ns_node_stats {
                                    1-8, 9-16, 17-24, 25-32               */
 } ns_node_stats_t;
 
+/* One size class, summed over nodes.  Requests counts blocks handed out
+ * by thread caches (malloc of that class); refills counts the times a
+ * cache was empty and went to its node's bin, so the cache hit rate is
+ * 1 - refills / requests. */
+typedef struct ns_class_stats {
+    uint32_t size;              /* block size                            */
+    uint64_t requests;          /* allocations served                    */
+    uint64_t refills;           /* thread-cache misses                   */
+    uint64_t live_blocks;       /* blocks out of slabs (in use or cached)*/
+    uint64_t slabs;             /* slabs carved for the class now        */
+} ns_class_stats_t;
+
+#define NS_STATS_CLASSES 96
+
 typedef struct ns_stats {
     int nodes;                  /* number of NUMA nodes in use           */
     uint64_t mapped_bytes;      /* all bytes mapped (SuperSlabs + large) */
     uint64_t in_use_bytes;      /* small in use + live large             */
     uint64_t threads;           /* threads with a cache now              */
     ns_node_stats_t node[64];   /* first 64 nodes                        */
+    ns_class_stats_t classes[NS_STATS_CLASSES];
 } ns_stats_t;
 
 /* Fill *out; returns 0, or EINVAL if out is NULL. */

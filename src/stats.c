@@ -75,6 +75,21 @@ NS_API int ns_stats_get(ns_stats_t *out)
             out->node[n] = ns;
     }
     out->threads = tcache_count();
+    uint64_t allocs[NS_CLASSES];
+    tcache_allocs(allocs);
+    for (unsigned c = 0; c < NS_CLASSES && c < NS_STATS_CLASSES; c++) {
+        ns_class_stats_t *cs = &out->classes[c];
+        cs->size = sizeclass_size[c];
+        cs->requests = allocs[c];
+        for (uint32_t n = 0; n < nodes; n++) {
+            bin_t *b = &node_pool(n)->bins[c];
+            pthread_mutex_lock(&b->lock);
+            cs->refills += b->refills;
+            cs->live_blocks += b->used_blocks;
+            cs->slabs += b->slabs;
+            pthread_mutex_unlock(&b->lock);
+        }
+    }
     return 0;
 }
 
@@ -82,7 +97,7 @@ static void print_to_fd(int fd, FILE *f)
 {
     ns_stats_t st;
     ns_stats_get(&st);
-    char buf[8192];
+    char buf[16384];
     size_t len = 0;
 #define OUT(...) \
     do { \
@@ -105,6 +120,15 @@ static void print_to_fd(int fd, FILE *f)
             s->small_in_use / 1048576.0, (unsigned long long)s->large_count, s->large_bytes / 1048576.0,
             (unsigned long long)s->large_cached, (unsigned long long)s->remote_frees,
             (unsigned long long)s->remote_drained, (unsigned long long)s->spills, s->released_bytes / 1048576.0);
+    }
+    OUT("numaslab: class    size   requests  hit rate  live blocks  slabs\n");
+    for (int c = 0; c < NS_STATS_CLASSES; c++) {
+        const ns_class_stats_t *cs = &st.classes[c];
+        if (!cs->requests && !cs->live_blocks)
+            continue;
+        double hit = cs->requests ? 100.0 * (1.0 - (double)cs->refills / (double)cs->requests) : 0.0;
+        OUT("numaslab: %5d %7u %10llu  %7.2f%% %12llu %6llu\n", c, cs->size, (unsigned long long)cs->requests,
+            hit < 0 ? 0.0 : hit, (unsigned long long)cs->live_blocks, (unsigned long long)cs->slabs);
     }
 #undef OUT
     if (f) {

@@ -111,6 +111,7 @@ typedef struct bin {
     uint32_t cls;
     uint64_t slabs;             /* slabs carved for this class now         */
     uint64_t used_blocks;       /* blocks handed out of slabs              */
+    uint64_t refills;           /* bin_refill calls (thread-cache misses)  */
     uint64_t remote_drained;
     _Atomic(slab_t *) pending;  /* slabs whose remote stack got blocks     */
     _Atomic uint64_t remote_frees;
@@ -141,7 +142,9 @@ typedef struct tbin {
     void *head;                 /* LIFO list, word 0 = next                */
     uint32_t count;
     uint32_t cap;               /* push beyond cap -> flush (slow path)    */
-} tbin_t;
+    uint64_t allocs;            /* blocks handed out: statistics, written by
+                                   the owner only, read relaxed by stats  */
+} __attribute__((aligned(32))) tbin_t;  /* 32 bytes: the index is a shift */
 
 typedef struct tcache {
     tbin_t bins[NS_CLASSES];    /* the fast path: only this and `node`     */

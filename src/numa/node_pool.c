@@ -264,6 +264,7 @@ static void *refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *go
     void *head = NULL;
     uint32_t n = 0;
     pthread_mutex_lock(&b->lock);
+    b->refills++;
     drain_pending(pool, b, true);
     while (n < want) {
         slab_t *s = b->partial;

@@ -44,6 +44,7 @@ uintptr_t ns_key;
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static tcache_t *live;
 static uint64_t nlive;
+static uint64_t exited_allocs[NS_CLASSES];   /* list_lock */
 static pthread_key_t exit_key;
 static bool exit_key_ok;
 
@@ -85,6 +86,8 @@ static tcache_t *tcache_create(void)
 
 static void unlink_live(tcache_t *tc)
 {
+    for (unsigned c = 0; c < NS_CLASSES; c++)
+        exited_allocs[c] += tc->bins[c].allocs;
     if (tc->prev) tc->prev->next = tc->next; else live = tc->next;
     if (tc->next) tc->next->prev = tc->prev;
     tc->prev = tc->next = NULL;
@@ -236,6 +239,7 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
     b->head = p[0];
     b->count--;
     p[1] = NULL;
+    __atomic_store_n(&b->allocs, b->allocs + 1, __ATOMIC_RELAXED);
     return p;
 }
 
@@ -351,6 +355,17 @@ void tcache_unlock_list(bool child)
         pthread_mutex_init(&list_lock, NULL);
     else
         pthread_mutex_unlock(&list_lock);
+}
+
+void tcache_allocs(uint64_t out[NS_CLASSES])
+{
+    pthread_mutex_lock(&list_lock);
+    for (unsigned c = 0; c < NS_CLASSES; c++)
+        out[c] = exited_allocs[c];
+    for (tcache_t *tc = live; tc; tc = tc->next)
+        for (unsigned c = 0; c < NS_CLASSES; c++)
+            out[c] += __atomic_load_n(&tc->bins[c].allocs, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&list_lock);
 }
 
 uint64_t tcache_count(void)

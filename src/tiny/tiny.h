@@ -39,6 +39,8 @@ void tcache_fork_child(void);
 void tcache_lock_list(void);
 void tcache_unlock_list(bool child);
 uint64_t tcache_count(void);
+/* allocations per class by all threads, live and exited (for statistics) */
+void tcache_allocs(uint64_t out[NS_CLASSES]);
 
 static inline void *tcache_alloc(unsigned cls)
 {
@@ -50,6 +52,7 @@ static inline void *tcache_alloc(unsigned cls)
     b->head = p[0];
     b->count--;
     p[1] = NULL;        /* clear the double-free key */
+    __atomic_store_n(&b->allocs, b->allocs + 1, __ATOMIC_RELAXED);   /* a plain add */
     return p;
 }
 
