@@ -98,8 +98,13 @@ typedef struct ns_stats {
     ns_class_stats_t classes[NS_STATS_CLASSES];
 } ns_stats_t;
 
-/* Fill *out; returns 0, or EINVAL if out is NULL. */
-int ns_stats_get(ns_stats_t *out);
+/* Fill *out; returns 0, or EINVAL if out is NULL.  The macro passes the
+ * caller's idea of the struct's size, so a program built against an older,
+ * smaller ns_stats_t keeps working with a newer library (fields it does not
+ * know are not written). */
+int ns_stats_get_sized(ns_stats_t *out, size_t size);
+int(ns_stats_get)(ns_stats_t *out);
+#define ns_stats_get(out) ns_stats_get_sized((out), sizeof *(out))
 /* Print a human-readable summary to f (no allocation through numaslab). */
 void ns_stats_print(FILE *f);
 

@@ -32,12 +32,17 @@
     X(interleave, BOOL, 0, 0, 1, "INTERLEAVE",                                                     \
       "interleave large allocations (above 256 KiB) page by page over the nodes in use, for shared read-mostly data") \
     X(pages, STR, 0, 0, 0, "PAGES",                                                                \
-      "page backing of SuperSlabs: auto (hugetlb 2 MiB pages where the node has free ones, else THP), hugetlb, thp, none (base pages)") \
+      "page backing of SuperSlabs: thp (default), auto (hugetlb 2 MiB pages where the node has free ones, else THP), hugetlb, none (base pages); see README for the hugetlb caveats") \
     X(hugetlb_fallback, BOOL, 1, 0, 1, "HUGETLB_FALLBACK",                                         \
       "with PAGES=hugetlb: use THP when no hugetlb page is left (0: fail with ENOMEM)")              \
     X(purge_partial, BOOL, 0, 0, 1, "PURGE_PARTIAL",                                               \
       "also give back free 64 KiB units inside partly used SuperSlabs (splits their huge pages; for memory pressure)") \
-    X(stats, BOOL, 0, 0, 1, "STATS", "print statistics to stderr when the process exits")
+    X(stats, BOOL, 0, 0, 1, "STATS",                                                               \
+      "print statistics when the process exits (format NUMASLAB_STATS_FORMAT, to NUMASLAB_STATS_FILE)") \
+    X(stats_format, STR, 0, 0, 0, "STATS_FORMAT",                                                  \
+      "format of the statistics at exit: text (default) or json (every node and size class)")      \
+    X(stats_file, STR, 0, 0, 0, "STATS_FILE",                                                      \
+      "file the statistics at exit go to, created or truncated (default: stderr); %p in the name becomes the process id")
 
 typedef struct ns_options {
 #define NS_OPT_FIELD(field, type, def, min, max, name, help) int64_t field;

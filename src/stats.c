@@ -1,11 +1,23 @@
 /* stats.c - statistics, merged on demand from the pools' counters (which
  * the slow paths keep under their locks); nothing on the fast paths.
- * Printing formats into a stack buffer and writes it at once, so the
- * report allocates nothing (it can run at exit, after other destructors). */
+ *
+ * Output (the NUMASLAB_STATS=1 report at exit, ns_stats_print) never
+ * allocates: it formats into a 4 KiB stack buffer and writes it out with
+ * write(2) (or fwrite to the caller's FILE) each time the buffer fills, so
+ * the report has no size limit (96 classes, 64 nodes) and can run at exit,
+ * after other destructors.  No floating point goes through printf (the
+ * program may have set a locale with a decimal comma, which would break
+ * the JSON): fractions are printed from integers.
+ *
+ * At exit: NUMASLAB_STATS_FORMAT=text|json picks the format,
+ * NUMASLAB_STATS_FILE the destination (default stderr; "%p" in the name
+ * becomes the process id; the file is created or truncated). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <errno.h>
 
 #include "internal.h"
 #include "numa/numa.h"
@@ -53,13 +65,15 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
     o->released_bytes = __atomic_load_n(&pool->released_bytes, __ATOMIC_RELAXED);
 }
 
-NS_API int ns_stats_get(ns_stats_t *out)
+/* ns_stats_get, plus the usable bytes of live large blocks per node (the
+ * per-node "in use" of the reports; not in the public struct). */
+static void collect(ns_stats_t *out, uint64_t large_usable[64])
 {
-    if (!out)
-        return EINVAL;
     memset(out, 0, sizeof *out);
+    if (large_usable)
+        memset(large_usable, 0, 64 * sizeof(uint64_t));
     if (__atomic_load_n(&ns_init_state, __ATOMIC_ACQUIRE) != 2)
-        return 0;
+        return;
     uint32_t nodes = topo_nodes();
     out->nodes = (int)nodes;
     for (uint32_t n = 0; n < nodes; n++) {
@@ -67,12 +81,15 @@ NS_API int ns_stats_get(ns_stats_t *out)
         node_stats(node_pool(n), &ns);
         node_pool_t *pool = node_pool(n);
         pthread_mutex_lock(&pool->large_lock);
-        uint64_t large_usable = pool->large_usable;
+        uint64_t lu = pool->large_usable;
         pthread_mutex_unlock(&pool->large_lock);
         out->mapped_bytes += ns.superslab_bytes + ns.large_bytes + ns.large_cached_bytes;
-        out->in_use_bytes += ns.small_in_use + large_usable;
-        if (n < 64)
+        out->in_use_bytes += ns.small_in_use + lu;
+        if (n < 64) {
             out->node[n] = ns;
+            if (large_usable)
+                large_usable[n] = lu;
+        }
     }
     out->threads = tcache_count();
     uint64_t allocs[NS_CLASSES];
@@ -90,67 +107,272 @@ NS_API int ns_stats_get(ns_stats_t *out)
             pthread_mutex_unlock(&b->lock);
         }
     }
+}
+
+NS_API int (ns_stats_get)(ns_stats_t *out)
+{
+    if (!out)
+        return EINVAL;
+    collect(out, NULL);
     return 0;
 }
 
-static void print_to_fd(int fd, FILE *f)
+/* For callers built against another size of ns_stats_t (numaslab.h's
+ * ns_stats_get macro passes it): fields beyond `size` are not written. */
+NS_API int ns_stats_get_sized(ns_stats_t *user, size_t size)
 {
+    if (!user)
+        return EINVAL;
     ns_stats_t st;
-    ns_stats_get(&st);
-    char buf[16384];
-    size_t len = 0;
-#define OUT(...) \
-    do { \
-        int w_ = snprintf(buf + len, sizeof buf - len, __VA_ARGS__); \
-        if (w_ > 0) len = len + (size_t)w_ < sizeof buf ? len + (size_t)w_ : sizeof buf - 1; \
-    } while (0)
-    OUT("numaslab: %d node(s), %llu thread cache(s), mapped %.1f MiB, in use %.1f MiB\n", st.nodes,
-        (unsigned long long)st.threads, st.mapped_bytes / 1048576.0, st.in_use_bytes / 1048576.0);
-    for (int n = 0; n < st.nodes && n < 64; n++) {
-        ns_node_stats_t *s = &st.node[n];
-        OUT("numaslab: node %d: superslabs %llu (%.1f MiB; hugetlb %llu, thp %llu, base %llu; by use "
-            "0/25/50/75/100%%: %llu %llu %llu %llu %llu)\n",
-            n, (unsigned long long)s->superslabs, s->superslab_bytes / 1048576.0, (unsigned long long)s->ss_hugetlb,
-            (unsigned long long)s->ss_thp, (unsigned long long)s->ss_base, (unsigned long long)s->occupancy[0],
-            (unsigned long long)s->occupancy[1], (unsigned long long)s->occupancy[2],
-            (unsigned long long)s->occupancy[3], (unsigned long long)s->occupancy[4]);
-        OUT("numaslab: node %d: slabs %llu, small in use %.1f MiB, "
-            "large %llu (%.1f MiB, %llu cached), remote frees %llu (drained %llu), spills %llu, released %.1f MiB\n",
-            n, (unsigned long long)s->slabs,
-            s->small_in_use / 1048576.0, (unsigned long long)s->large_count, s->large_bytes / 1048576.0,
-            (unsigned long long)s->large_cached, (unsigned long long)s->remote_frees,
-            (unsigned long long)s->remote_drained, (unsigned long long)s->spills, s->released_bytes / 1048576.0);
-    }
-    OUT("numaslab: class    size   requests  hit rate  live blocks  slabs\n");
-    for (int c = 0; c < NS_STATS_CLASSES; c++) {
-        const ns_class_stats_t *cs = &st.classes[c];
-        if (!cs->requests && !cs->live_blocks)
-            continue;
-        double hit = cs->requests ? 100.0 * (1.0 - (double)cs->refills / (double)cs->requests) : 0.0;
-        OUT("numaslab: %5d %7u %10llu  %7.2f%% %12llu %6llu\n", c, cs->size, (unsigned long long)cs->requests,
-            hit < 0 ? 0.0 : hit, (unsigned long long)cs->live_blocks, (unsigned long long)cs->slabs);
-    }
-#undef OUT
-    if (f) {
-        fwrite(buf, 1, len, f);
-        fflush(f);
+    collect(&st, NULL);
+    memcpy(user, &st, size < sizeof st ? size : sizeof st);
+    return 0;
+}
+
+/* ------------------------------------------------------------- output
+ * A stack buffer, flushed to fd (or f) whenever the next piece does not
+ * fit.  Every piece is far smaller than the buffer. */
+typedef struct sink {
+    int fd;
+    FILE *f;
+    size_t len;
+    char buf[4096];
+} sink_t;
+
+static void sink_flush(sink_t *s)
+{
+    if (s->f) {
+        fwrite(s->buf, 1, s->len, s->f);
     } else {
         size_t off = 0;
-        while (off < len) {
-            ssize_t w = write(fd, buf + off, len - off);
+        while (off < s->len) {
+            ssize_t w = write(s->fd, s->buf + off, s->len - off);
+            if (w < 0 && errno == EINTR)
+                continue;
             if (w <= 0)
                 break;
             off += (size_t)w;
         }
     }
+    s->len = 0;
+}
+
+__attribute__((format(printf, 2, 3))) static void out(sink_t *s, const char *fmt, ...)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int w = vsnprintf(s->buf + s->len, sizeof s->buf - s->len, fmt, ap);
+        va_end(ap);
+        if (w < 0)
+            return;
+        if ((size_t)w < sizeof s->buf - s->len) {
+            s->len += (size_t)w;
+            return;
+        }
+        if (attempt == 0 && s->len) {
+            sink_flush(s);           /* did not fit: flush and retry */
+            continue;
+        }
+        s->len = sizeof s->buf - 1;  /* longer than the buffer: truncated */
+        return;
+    }
+}
+
+typedef unsigned long long ull;
+
+/* bytes as MiB with one decimal, from integers: "12.3" */
+static const char *mib(uint64_t bytes, char tmp[32])
+{
+    ull tenths = (ull)((bytes * 10 + (1 << 19)) >> 20);
+    if (bytes > UINT64_MAX / 16)
+        tenths = (ull)(bytes >> 20) * 10;
+    snprintf(tmp, 32, "%llu.%llu", tenths / 10, tenths % 10);
+    return tmp;
+}
+
+/* cache hit rate 1 - refills / requests as a fraction with 4 decimals,
+ * or as a percentage with 2; "null"/"-" without requests */
+static const char *hit_rate(const ns_class_stats_t *cs, bool percent, char tmp[32])
+{
+    if (!cs->requests) {
+        snprintf(tmp, 32, percent ? "-" : "null");
+        return tmp;
+    }
+    uint64_t hits = cs->refills >= cs->requests ? 0 : cs->requests - cs->refills;
+    ull v = (ull)((double)hits * 10000.0 / (double)cs->requests + 0.5);
+    if (percent)
+        snprintf(tmp, 32, "%llu.%02llu%%", v / 100, v % 100);
+    else
+        snprintf(tmp, 32, "%llu.%04llu", v / 10000, v % 10000);
+    return tmp;
+}
+
+static void print_text(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
+{
+    char a[32], b[32], c[32];
+    out(s, "numaslab: %d node(s), %llu thread cache(s), mapped %s MiB, in use %s MiB\n", st->nodes,
+        (ull)st->threads, mib(st->mapped_bytes, a), mib(st->in_use_bytes, b));
+    for (int n = 0; n < st->nodes && n < 64; n++) {
+        const ns_node_stats_t *x = &st->node[n];
+        out(s, "numaslab: node %d: superslabs %llu (%s MiB; hugetlb %llu, thp %llu, base %llu; by use "
+               "0/25/50/75/100%%: %llu %llu %llu %llu %llu)\n",
+            n, (ull)x->superslabs, mib(x->superslab_bytes, a), (ull)x->ss_hugetlb, (ull)x->ss_thp, (ull)x->ss_base,
+            (ull)x->occupancy[0], (ull)x->occupancy[1], (ull)x->occupancy[2], (ull)x->occupancy[3],
+            (ull)x->occupancy[4]);
+        out(s, "numaslab: node %d: slabs %llu, small in use %s MiB, large %llu (%s MiB, %llu cached), "
+               "in use %s MiB, remote frees %llu (drained %llu), spills %llu, released %s MiB\n",
+            n, (ull)x->slabs, mib(x->small_in_use, a), (ull)x->large_count, mib(x->large_bytes, b),
+            (ull)x->large_cached, mib(x->small_in_use + lu[n], c), (ull)x->remote_frees, (ull)x->remote_drained,
+            (ull)x->spills, mib(x->released_bytes, a));
+    }
+    out(s, "numaslab: class    size   requests  hit rate  live blocks  slabs\n");
+    for (int k = 0; k < NS_STATS_CLASSES; k++) {
+        const ns_class_stats_t *cs = &st->classes[k];
+        if (!cs->requests && !cs->live_blocks)
+            continue;
+        out(s, "numaslab: %5d %7u %10llu %9s %12llu %6llu\n", k, cs->size, (ull)cs->requests,
+            hit_rate(cs, true, a), (ull)cs->live_blocks, (ull)cs->slabs);
+    }
+}
+
+/* a JSON string: quotes, backslashes and control characters escaped */
+static void out_json_string(sink_t *s, const char *str)
+{
+    out(s, "\"");
+    for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            out(s, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            out(s, "\\u%04x", *p);
+        else
+            out(s, "%c", *p);
+    }
+    out(s, "\"");
+}
+
+static void print_json(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
+{
+    char comm[64] = "";
+    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t r = read(fd, comm, sizeof comm - 1);
+        close(fd);
+        comm[r > 0 ? r : 0] = 0;
+        if (r > 0 && comm[r - 1] == '\n')
+            comm[r - 1] = 0;
+    }
+    char a[32];
+    out(s, "{\n  \"numaslab_stats\": 1,\n  \"pid\": %d,\n  \"program\": ", (int)getpid());
+    out_json_string(s, comm);
+    out(s, ",\n  \"node_count\": %d,\n  \"threads\": %llu,\n  \"mapped_bytes\": %llu,\n  \"in_use_bytes\": %llu,\n"
+           "  \"nodes\": [",
+        st->nodes, (ull)st->threads, (ull)st->mapped_bytes, (ull)st->in_use_bytes);
+    for (int n = 0; n < st->nodes && n < 64; n++) {
+        const ns_node_stats_t *x = &st->node[n];
+        out(s, "%s\n    {\"node\": %d, \"mapped_bytes\": %llu, \"in_use_bytes\": %llu, \"superslabs\": %llu, "
+               "\"superslab_bytes\": %llu, \"ss_hugetlb\": %llu, \"ss_thp\": %llu, \"ss_base\": %llu, "
+               "\"occupancy\": [%llu, %llu, %llu, %llu, %llu], ",
+            n ? "," : "", n, (ull)(x->superslab_bytes + x->large_bytes + x->large_cached_bytes),
+            (ull)(x->small_in_use + lu[n]), (ull)x->superslabs, (ull)x->superslab_bytes, (ull)x->ss_hugetlb,
+            (ull)x->ss_thp, (ull)x->ss_base, (ull)x->occupancy[0], (ull)x->occupancy[1], (ull)x->occupancy[2],
+            (ull)x->occupancy[3], (ull)x->occupancy[4]);
+        out(s, "\"slabs\": %llu, \"small_in_use\": %llu, \"large_count\": %llu, \"large_bytes\": %llu, "
+               "\"large_cached\": %llu, \"large_cached_bytes\": %llu, \"remote_frees\": %llu, "
+               "\"remote_drained\": %llu, \"spills\": %llu, \"released_bytes\": %llu}",
+            (ull)x->slabs, (ull)x->small_in_use, (ull)x->large_count, (ull)x->large_bytes, (ull)x->large_cached,
+            (ull)x->large_cached_bytes, (ull)x->remote_frees, (ull)x->remote_drained, (ull)x->spills,
+            (ull)x->released_bytes);
+    }
+    out(s, "\n  ],\n  \"classes\": [");
+    for (int k = 0; k < NS_STATS_CLASSES; k++) {
+        const ns_class_stats_t *cs = &st->classes[k];
+        out(s, "%s\n    {\"class\": %d, \"size\": %u, \"requests\": %llu, \"refills\": %llu, \"hit_rate\": %s, "
+               "\"live_blocks\": %llu, \"slabs\": %llu}",
+            k ? "," : "", k, cs->size, (ull)cs->requests, (ull)cs->refills, hit_rate(cs, false, a),
+            (ull)cs->live_blocks, (ull)cs->slabs);
+    }
+    out(s, "\n  ]\n}\n");
+}
+
+static void report(sink_t *s, bool json)
+{
+    ns_stats_t st;
+    uint64_t lu[64];
+    collect(&st, lu);
+    if (json)
+        print_json(s, &st, lu);
+    else
+        print_text(s, &st, lu);
+    sink_flush(s);
+    if (s->f)
+        fflush(s->f);
 }
 
 NS_API void ns_stats_print(FILE *f)
 {
-    print_to_fd(STDERR_FILENO, f);
+    sink_t s;
+    s.fd = STDERR_FILENO;
+    s.f = f;
+    s.len = 0;
+    report(&s, false);
+}
+
+/* NUMASLAB_STATS_FILE with "%p" replaced by the pid ("%%": a '%');
+ * false if it does not fit */
+static bool expand_path(const char *in, char *outp, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = in; *p; p++) {
+        char num[24];
+        const char *piece = num;
+        if (p[0] == '%' && p[1] == 'p') {
+            snprintf(num, sizeof num, "%d", (int)getpid());
+            p++;
+        } else if (p[0] == '%' && p[1] == '%') {
+            num[0] = '%', num[1] = 0;
+            p++;
+        } else {
+            num[0] = *p, num[1] = 0;
+        }
+        size_t l = strlen(piece);
+        if (n + l >= cap)
+            return false;
+        memcpy(outp + n, piece, l);
+        n += l;
+    }
+    outp[n] = 0;
+    return n > 0;
 }
 
 void stats_at_exit(void)
 {
-    print_to_fd(STDERR_FILENO, NULL);
+    const char *fmt = (const char *)(intptr_t)ns_opt.stats_format;
+    const char *file = (const char *)(intptr_t)ns_opt.stats_file;
+    bool json = false;
+    if (fmt && *fmt) {
+        if (strcmp(fmt, "json") == 0)
+            json = true;
+        else if (strcmp(fmt, "text") != 0)
+            ns_warn("bad value, using text (want text or json): NUMASLAB_STATS_FORMAT=", fmt);
+    }
+    sink_t s;
+    s.fd = STDERR_FILENO;
+    s.f = NULL;
+    s.len = 0;
+    if (file && *file) {
+        char path[4096];
+        int fd = -1;
+        if (expand_path(file, path, sizeof path))
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            ns_warn("cannot open NUMASLAB_STATS_FILE, statistics go to stderr: ", file);
+        } else {
+            s.fd = fd;
+            report(&s, json);
+            close(fd);
+            return;
+        }
+    }
+    report(&s, json);
 }

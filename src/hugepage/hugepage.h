@@ -30,7 +30,7 @@ int hp_purge(void *p, size_t size);
 enum { HP_BACK_BASE = 0, HP_BACK_THP = 1, HP_BACK_HUGETLB = 2 };
 enum { HP_MODE_AUTO = 0, HP_MODE_HUGETLB, HP_MODE_THP, HP_MODE_NONE };
 
-/* Page mode from NUMASLAB_PAGES (NULL: auto); warns on a bad value. */
+/* Page mode from NUMASLAB_PAGES (NULL: thp); warns on a bad value. */
 void hp_init(const char *mode);
 int hp_mode(void);
 /* THP as the kernel has it: 0 never, 1 madvise, 2 always. */

@@ -102,7 +102,7 @@ typedef struct chunk {
 static chunk_t chunks[MAX_CHUNKS];
 static uint32_t nchunks;
 static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
-static int mode = HP_MODE_AUTO;
+static int mode = HP_MODE_THP;
 static int thp_setting = 1;
 
 static int read_small(const char *path, char *buf, size_t cap)
@@ -121,14 +121,14 @@ static int read_small(const char *path, char *buf, size_t cap)
 void hp_init(const char *m)
 {
     static const char *names[] = {"auto", "hugetlb", "thp", "none"};
-    mode = HP_MODE_AUTO;
+    mode = HP_MODE_THP;
     if (m && *m) {
         int found = -1;
         for (int i = 0; i < 4; i++)
             if (strcmp(m, names[i]) == 0)
                 found = i;
         if (found < 0)
-            ns_warn("bad value, using auto (want auto, hugetlb, thp or none): NUMASLAB_PAGES=", m);
+            ns_warn("bad value, using thp (want auto, hugetlb, thp or none): NUMASLAB_PAGES=", m);
         else
             mode = found;
     }
