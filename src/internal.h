@@ -35,6 +35,8 @@
       "page backing of SuperSlabs: thp (default), auto (hugetlb 2 MiB pages where the node has free ones, else THP), hugetlb, none (base pages); see README for the hugetlb caveats") \
     X(hugetlb_fallback, BOOL, 1, 0, 1, "HUGETLB_FALLBACK",                                         \
       "with PAGES=hugetlb: use THP when no hugetlb page is left (0: fail with ENOMEM)")              \
+    X(huge_1g, BOOL, 0, 0, 1, "HUGE_1G",                                                           \
+      "large allocations of 1 GiB or more use 1 GiB hugetlb pages when the node has free ones")     \
     X(purge_partial, BOOL, 0, 0, 1, "PURGE_PARTIAL",                                               \
       "also give back free 64 KiB units inside partly used SuperSlabs (splits their huge pages; for memory pressure)") \
     X(stats, BOOL, 0, 0, 1, "STATS",                                                               \

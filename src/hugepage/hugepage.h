@@ -40,6 +40,9 @@ int hp_thp_setting(void);
  * *backing tells which.  ENOMEM when the OS refuses. */
 int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out);
 void hp_ss_unmap(void *p);
+/* A mapping of 1 GiB hugetlb pages (size a multiple of 1 GiB, 1 GiB
+ * aligned by the kernel); ENOMEM when the pool has too few. */
+int hp_map_1g(size_t size, void **out);
 /* Give back the memory of part of a SuperSlab (base or THP backing only). */
 int hp_ss_purge(void *p, size_t size);
 

@@ -276,3 +276,18 @@ int hp_ss_purge(void *p, size_t size)
 {
     return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
+
+#ifndef MAP_HUGE_1GB
+#define MAP_HUGE_1GB (30 << 26)
+#endif
+
+int hp_map_1g(size_t size, void **out)
+{
+    if (fault_now())
+        return ENOMEM;
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_1GB, -1, 0);
+    if (m == MAP_FAILED)
+        return ENOMEM;
+    *out = m;
+    return 0;
+}

@@ -41,6 +41,7 @@ void topo_bind(void *p, size_t size, uint32_t node);
 void topo_bind_interleave(void *p, size_t size);
 bool topo_node_has_room(uint32_t node); /* MemFree above the node's reserve */
 bool topo_node_has_hugetlb(uint32_t node); /* free 2 MiB hugetlb pages there */
+bool topo_node_has_hugetlb_kb(uint32_t node, unsigned kb); /* 2048 or 1048576 */
 
 /* ---------------------------------------------------------- node_pool.c
  * Lock order: bin.lock -> ss_lock -> (address map, meta);

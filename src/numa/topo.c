@@ -34,6 +34,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../hugepage/hugepage.h"
 #include "../internal.h"
 #include "../superslab/superslab.h"
 #include "numa.h"
@@ -367,6 +368,42 @@ void topo_bind_interleave(void *p, size_t size)
     bind_range(p, size, MPOL_INTERLEAVE_, t, 0, 0);
 }
 
+/* Bytes in free blocks of 2 MiB or more on the node (all zones), from
+ * /proc/buddyinfo: "Node 0, zone   Normal  c0 c1 ... c10" (count per order). */
+static uint64_t buddy_huge_bytes(uint32_t node)
+{
+    char buf[4096];
+    if (read_small("/proc/buddyinfo", buf, sizeof buf) <= 0)
+        return UINT64_MAX;
+    uint64_t bytes = 0;
+    for (char *line = buf; line && *line;) {
+        char *next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        uint32_t n = 0;
+        if (strncmp(line, "Node ", 5) == 0) {
+            char *p = line + 5;
+            while (*p >= '0' && *p <= '9') n = n * 10 + (uint32_t)(*p++ - '0');
+            if (n == node && (p = strstr(p, "zone"))) {
+                p += 4;
+                while (*p == ' ') p++;
+                while (*p && *p != ' ') p++;          /* zone name */
+                for (unsigned order = 0; *p; order++) {
+                    while (*p == ' ') p++;
+                    if (*p < '0' || *p > '9')
+                        break;
+                    uint64_t c = 0;
+                    while (*p >= '0' && *p <= '9') c = c * 10 + (uint64_t)(*p++ - '0');
+                    if (order >= 9)
+                        bytes += c << (order + 12);
+                }
+            }
+        }
+        line = next;
+    }
+    return bytes;
+}
+
 static uint64_t meminfo_kb(const char *buf, const char *key)
 {
     const char *f = strstr(buf, key);
@@ -393,12 +430,18 @@ bool topo_node_has_room(uint32_t node)
     memcpy(e, "/meminfo", 9);
     bool room = true;
     if (read_small(path, buf, sizeof buf) > 0) {
-        /* MemFree only: with zone_reclaim_mode 0 (the default) the kernel
-         * places pages on another node before it reclaims local page
-         * cache, so free memory is what decides where pages land (and a
-         * THP fault needs a free 2 MiB block, hence the reserve:
-         * 8 MiB + 1/32 of the node, at most 1 GiB more) */
+        /* Free memory decides where pages land: with zone_reclaim_mode 0
+         * (the default) the kernel places pages on another node before it
+         * reclaims local page cache.  For huge pages it is free 2 MiB
+         * blocks (/proc/buddyinfo, orders >= 9) that count: a THP fault
+         * goes to another node as soon as the local one has none, however
+         * much fragmented memory it has left. */
         uint64_t avail = meminfo_kb(buf, "MemFree:") * 1024;
+        if (hp_mode() != HP_MODE_NONE) {
+            uint64_t huge = buddy_huge_bytes(node);
+            if (huge < avail)
+                avail = huge;
+        }
         uint64_t extra = t->mem_total[node] / 32;
         uint64_t reserve = 4 * NS_SS_SIZE + (extra < ((uint64_t)1 << 30) ? extra : ((uint64_t)1 << 30));
         room = avail > reserve + NS_SS_SIZE;
@@ -408,27 +451,37 @@ bool topo_node_has_room(uint32_t node)
     return room;
 }
 
-/* Free 2 MiB hugetlb pages on the node (or in the machine, before the
- * topology is known), read from sysfs at most every 10 ms per node. */
-bool topo_node_has_hugetlb(uint32_t node)
+/* Free hugetlb pages of `kb` KiB (2048 or 1048576) on the node (or in the
+ * machine, before the topology is known), read from sysfs at most every
+ * 10 ms per node and size. */
+bool topo_node_has_hugetlb_kb(uint32_t node, unsigned kb)
 {
-    static uint64_t last_ms[NS_MAX_NODES];
-    static uint8_t have[NS_MAX_NODES];
+    static uint64_t last_ms[2][NS_MAX_NODES];
+    static uint8_t have[2][NS_MAX_NODES];
     const topo_t *t = topo_get();
+    unsigned which = kb == 2048 ? 0 : 1;
     uint32_t slot = t && node < NS_MAX_NODES ? node : 0;
     uint64_t now = ns_now_ms();
-    if (now - __atomic_load_n(&last_ms[slot], __ATOMIC_RELAXED) < 10)
-        return __atomic_load_n(&have[slot], __ATOMIC_RELAXED);
-    char path[128], buf[64];
+    if (now - __atomic_load_n(&last_ms[which][slot], __ATOMIC_RELAXED) < 10)
+        return __atomic_load_n(&have[which][slot], __ATOMIC_RELAXED);
+    char path[160], buf[64];
+    char *e;
     if (t) {
         strcpy(path, "/sys/devices/system/node/node");
-        char *e = put_uint(path + strlen(path), node);
-        strcpy(e, "/hugepages/hugepages-2048kB/free_hugepages");
+        e = put_uint(path + strlen(path), node);
+        strcpy(e, "/hugepages/hugepages-");
     } else {
-        strcpy(path, "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+        strcpy(path, "/sys/kernel/mm/hugepages/hugepages-");
     }
+    e = put_uint(path + strlen(path), kb);
+    strcpy(e, "kB/free_hugepages");
     bool yes = read_small(path, buf, sizeof buf) > 0 && buf[0] >= '1' && buf[0] <= '9';
-    __atomic_store_n(&have[slot], (uint8_t)yes, __ATOMIC_RELAXED);
-    __atomic_store_n(&last_ms[slot], now, __ATOMIC_RELAXED);
+    __atomic_store_n(&have[which][slot], (uint8_t)yes, __ATOMIC_RELAXED);
+    __atomic_store_n(&last_ms[which][slot], now, __ATOMIC_RELAXED);
     return yes;
+}
+
+bool topo_node_has_hugetlb(uint32_t node)
+{
+    return topo_node_has_hugetlb_kb(node, 2048);
 }

@@ -91,8 +91,15 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
         }
     }
     void *m;
-    if (hp_map(reserved, align > NS_SS_SIZE ? align : NS_SS_SIZE, need >= NS_SS_SIZE, &m) != 0)
+    const size_t gib = (size_t)1 << 30;
+    bool huge1g = false;
+    if (ns_opt.huge_1g && need >= gib && align <= gib && topo_node_has_hugetlb_kb(node, 1048576) &&
+        hp_map_1g((need + gib - 1) & ~(gib - 1), &m) == 0) {
+        huge1g = true;          /* NUMASLAB_HUGE_1G: whole 1 GiB pages */
+        reserved = (need + gib - 1) & ~(gib - 1);
+    } else if (hp_map(reserved, align > NS_SS_SIZE ? align : NS_SS_SIZE, need >= NS_SS_SIZE, &m) != 0) {
         return NULL;
+    }
     if (ns_opt.interleave)
         topo_bind_interleave(m, reserved);
     else
@@ -108,6 +115,7 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
     l->touched = need;
     l->node = node;
     l->state = NS_LARGE_LIVE;
+    l->huge1g = huge1g;
     if (addrmap_set(l->base, reserved, (uintptr_t)l | NS_MAP_LARGE) != 0) {
         hp_unmap(m, reserved);
         meta_free(l, sizeof(*l));
@@ -180,7 +188,7 @@ int large_resize(large_t *l, size_t size)
     pthread_mutex_unlock(&pool->large_lock);
     /* shrinking: give back whole 2 MiB units past the new end */
     size_t keep = round_up(need, NS_SS_SIZE);
-    if (l->touched > keep) {
+    if (l->touched > keep && !l->huge1g) {
         hp_purge((void *)(l->base + keep), round_up(l->touched, NS_SS_SIZE) - keep);
         l->touched = keep;
     }

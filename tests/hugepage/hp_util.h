@@ -84,7 +84,7 @@ static inline void hp_skip(const char *fmt, ...)
 static inline const char *hp_pages_mode(void)
 {
     const char *m = getenv("NUMASLAB_PAGES");
-    return m && *m ? m : "auto";
+    return m && *m ? m : "thp";     /* numaslab's default */
 }
 
 /* ------------------------------------------------------------ mmap arena */

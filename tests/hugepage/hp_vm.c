@@ -1,6 +1,6 @@
 /* hp_vm.c - hugetlb pages per NUMA node, run inside a 2-node qemu VM
  * (tests/numa-vm/run-in-numa-vm.sh --nodes 2 --hugepages 32: the kernel
- * splits the pages over the nodes).  NUMASLAB_PAGES=auto (unset).
+ * splits the pages over the nodes).  NUMASLAB_PAGES=auto (set by vm.sh).
  *
  * A thread pinned to node 1's CPUs allocates 12 MiB of small blocks: they
  * belong to node 1 (ns_node_of), their SuperSlabs are hugetlb

@@ -16,6 +16,7 @@ fi
 PROG=$(realpath "$PROG")
 rc=0
 bash "$HARNESS" --nodes 2 --cpus 2 --mem-per-node 256 --hugepages 32 --timeout "${HP_VM_TIMEOUT:-100}" \
+    --env NUMASLAB_PAGES=auto \
     --add "$PROG" -- "$PROG" || rc=$?
 case $rc in
     124) echo "vm.sh: the VM TIMED OUT" ;;
