@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hugepage/hugepage.h"
 #include "internal.h"
 #include <numaslab.h>
 
@@ -89,8 +90,9 @@ static const char *const help_topo =
     "      (numa_distance), else 10 local / 20 remote; the source is named;\n"
     "    - the transparent huge page settings 'enabled' and 'defrag';\n"
     "    - what numaslab will do: the nodes it allocates from (NUMASLAB_NODES)\n"
-    "      and the pages of its SuperSlabs (NUMASLAB_PAGES auto|hugetlb|thp|none,\n"
-    "      NUMASLAB_STRICT, NUMASLAB_INTERLEAVE), read from the environment.\n"
+    "      and the pages of its SuperSlabs (NUMASLAB_PAGES thp (default), auto,\n"
+    "      hugetlb or none; NUMASLAB_STRICT, NUMASLAB_INTERLEAVE), read from the\n"
+    "      environment.\n"
     "\n"
     "OPTIONS\n"
     "    --json    one JSON object instead of text: nodes[] (id, cpus, cpu_list,\n"
@@ -130,8 +132,9 @@ static const char *const help_run =
     "                       0,2-3 or all; every node must exist on this machine\n"
     "    --strict           NUMASLAB_STRICT=1: MPOL_BIND instead of MPOL_PREFERRED\n"
     "    --interleave       NUMASLAB_INTERLEAVE=1: interleave large blocks\n"
-    "    --pages MODE       NUMASLAB_PAGES: auto, hugetlb, thp or none; hugetlb\n"
-    "                       warns when the nodes have no free hugetlb 2 MiB page\n"
+    "    --pages MODE       NUMASLAB_PAGES: thp (default), auto, hugetlb or none;\n"
+    "                       hugetlb warns when the nodes have no free hugetlb\n"
+    "                       2 MiB page\n"
     "    --stats[=FORMAT]   NUMASLAB_STATS=1 (and NUMASLAB_STATS_FORMAT): print\n"
     "                       statistics when PROGRAM exits, FORMAT text or json\n"
     "    --stats-file PATH  NUMASLAB_STATS_FILE (implies --stats): write them to\n"
@@ -495,7 +498,7 @@ typedef struct plan {
     unsigned nused;
     const char *nodes_opt;       /* NUMASLAB_NODES or NULL */
     const char *pages_opt;       /* NUMASLAB_PAGES or NULL */
-    const char *pages_mode;      /* auto hugetlb thp none  */
+    const char *pages_mode;      /* thp auto hugetlb none  */
     const char *pages_what;      /* the sentence           */
     bool strict, interleave;
     char summary[512];
@@ -537,17 +540,10 @@ static void make_plan(const machine_t *m, plan_t *p)
         p->nused += p->used[n];
 
     p->pages_opt = getenv("NUMASLAB_PAGES");
-    p->pages_mode = "auto";
-    if (p->pages_opt && *p->pages_opt) {
-        static const char *const modes[] = {"auto", "hugetlb", "thp", "none"};
-        bool ok = false;
-        for (int i = 0; i < 4; i++)
-            if (!strcmp(p->pages_opt, modes[i]))
-                p->pages_mode = modes[i], ok = true;
-        if (!ok)
-            fprintf(stderr, "numaslab: warning: bad value, using auto (want auto, hugetlb, thp or none): "
-                            "NUMASLAB_PAGES=%s\n", p->pages_opt);
-    }
+    /* the allocator's own parsing, default and warning (hugepage/os.c) */
+    static const char *const modes[] = {"auto", "hugetlb", "thp", "none"};
+    hp_init(p->pages_opt);
+    p->pages_mode = modes[hp_mode() >= 0 && hp_mode() < 4 ? hp_mode() : HP_MODE_THP];
     bool thp_never = strstr(m->thp_raw, "[never]") != NULL || !m->thp_raw[0];
     char path[PATH_MAX];
     sys_path(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages");

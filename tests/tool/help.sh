@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The manual pages: numaslab --help, help CMD, CMD --help for every command;
+# usage errors are one line with exit status 2.
+source "$(dirname "$0")/common.sh"
+for args in "--help" "-h" "help"; do
+    run "$TOOL" $args
+    expect_rc 0 "numaslab $args"
+    for sec in NAME SYNOPSIS DESCRIPTION COMMANDS "EXIT STATUS" EXAMPLES; do
+        grep -q "^$sec" "$T/out" || fail "numaslab $args: no $sec section"
+    done
+done
+for cmd in topo run options; do
+    for form in "$cmd --help" "help $cmd" "$cmd -h"; do
+        run "$TOOL" $form
+        expect_rc 0 "numaslab $form"
+        grep -q "^NAME" "$T/out" && grep -q "^SYNOPSIS" "$T/out" && grep -q "numaslab $cmd" "$T/out" ||
+            fail "numaslab $form: not the manual page of $cmd"
+        expect_no_err "numaslab $form"
+    done
+done
+# every run option is documented on its page
+"$TOOL" run --help >"$T/run"
+for o in --nodes --strict --interleave --pages --stats --stats-file --set --lib; do
+    grep -q -- "^    $o" "$T/run" || fail "run --help does not document $o"
+done
+run "$TOOL" --version
+expect_rc 0 "--version"
+grep -qE '^numaslab [0-9]+\.[0-9]+\.[0-9]+$' "$T/out" || fail "--version: $(cat "$T/out")"
+run "$TOOL" frobnicate
+expect_rc 2 "unknown command"
+expect_one_line "unknown command" "unknown command 'frobnicate'"
+run "$TOOL" help frobnicate
+expect_rc 2 "help of an unknown command"
+expect_one_line "help of an unknown command" "frobnicate"
+run "$TOOL"
+expect_rc 2 "no command"
+grep -q "^SYNOPSIS" "$T/err" || fail "no command: no usage on stderr"
+run "$TOOL" stats 1
+expect_rc 2 "stats PID"
+expect_one_line "stats PID" "numaslab run --stats"
+for cmd in topo options; do
+    run "$TOOL" $cmd --bogus
+    expect_rc 2 "$cmd --bogus"
+    expect_one_line "$cmd --bogus" "unknown option '--bogus'"
+done
+ok "manual pages of numaslab, topo, run, options; usage errors are one line, exit 2"
