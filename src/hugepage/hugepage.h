@@ -50,5 +50,10 @@ int hp_ss_purge(void *p, size_t size);
  * the next `skip` hp_map calls succeed, then `fail` of them fail with ENOMEM
  * (-1: every one until the next call).  hp_fault_set(0, 0) turns it off. */
 void hp_fault_set(long skip, long fail);
+/* Random mode: each mmap, madvise or mbind fails with probability
+ * permille/1000 (also from NUMASLAB_FAULT_RATE at start-up). */
+void hp_fault_random(unsigned permille);
+enum { HP_FAULT_MMAP = 0, HP_FAULT_MADVISE, HP_FAULT_MBIND };
+bool hp_fault(int kind);      /* for the other OS-facing code (mbind) */
 
 #endif

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@
 
 static _Atomic long fault_skip;
 static _Atomic long fault_fail;
+static _Atomic unsigned fault_rate;      /* random mode: failures per 1000 calls */
+static _Atomic uint64_t fault_rng = 0x9e3779b97f4a7c15u;
 
 void hp_fault_set(long skip, long fail)
 {
@@ -28,12 +31,28 @@ void hp_fault_set(long skip, long fail)
     atomic_store_explicit(&fault_fail, fail, memory_order_release);
 }
 
-/* true if this call must fail (fault injection builds only) */
-static bool fault_now(void)
+void hp_fault_random(unsigned permille)
+{
+    atomic_store_explicit(&fault_rate, permille > 1000 ? 1000 : permille, memory_order_relaxed);
+}
+
+/* true if this call must fail (fault injection builds only).  Counted mode
+ * (hp_fault_set) applies to mappings; random mode to mappings, madvise and
+ * mbind alike. */
+bool hp_fault(int kind)
 {
     if (!ns_config_fault_injection)
         return false;
-    if (atomic_load_explicit(&fault_fail, memory_order_acquire) == 0)
+    unsigned rate = atomic_load_explicit(&fault_rate, memory_order_relaxed);
+    if (rate) {
+        uint64_t x = atomic_fetch_add_explicit(&fault_rng, 0x9e3779b97f4a7c15u, memory_order_relaxed);
+        x ^= x >> 31;
+        x *= 0xbf58476d1ce4e5b9u;
+        x ^= x >> 29;
+        if (x % 1000 < rate)
+            return true;
+    }
+    if (kind != HP_FAULT_MMAP || atomic_load_explicit(&fault_fail, memory_order_acquire) == 0)
         return false;
     if (atomic_fetch_sub_explicit(&fault_skip, 1, memory_order_relaxed) > 0)
         return false;
@@ -42,6 +61,18 @@ static bool fault_now(void)
     if (f > 0)
         atomic_fetch_sub_explicit(&fault_fail, 1, memory_order_relaxed);
     return true;
+}
+
+static bool fault_now(void) { return hp_fault(HP_FAULT_MMAP); }
+
+/* madvise with fault injection; the caller decides what a failure means */
+static int os_madvise(void *p, size_t size, int advice)
+{
+    if (hp_fault(HP_FAULT_MADVISE)) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return madvise(p, size, advice);
 }
 
 int hp_map(size_t size, size_t align, bool huge, void **out)
@@ -68,9 +99,9 @@ int hp_map(size_t size, size_t align, bool huge, void **out)
         munmap((void *)(aligned + size), tail);
     const size_t huge_size = (size_t)1 << 21;
     if (huge && size >= huge_size && (aligned & (huge_size - 1)) == 0)
-        madvise((void *)aligned, size, MADV_HUGEPAGE);
+        os_madvise((void *)aligned, size, MADV_HUGEPAGE);
     else if (!huge)
-        madvise((void *)aligned, size, MADV_NOHUGEPAGE);
+        os_madvise((void *)aligned, size, MADV_NOHUGEPAGE);
     *out = (void *)aligned;
     return 0;
 }
@@ -82,7 +113,7 @@ int hp_unmap(void *p, size_t size)
 
 int hp_purge(void *p, size_t size)
 {
-    return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
+    return os_madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
 
 /* ------------------------------------------------------------ SuperSlabs */
@@ -131,6 +162,13 @@ void hp_init(const char *m)
             ns_warn("bad value, using thp (want auto, hugetlb, thp or none): NUMASLAB_PAGES=", m);
         else
             mode = found;
+    }
+    if (ns_config_fault_injection) {       /* test builds: NUMASLAB_FAULT_RATE=permille */
+        const char *r = getenv("NUMASLAB_FAULT_RATE");
+        unsigned v = 0;
+        for (; r && *r >= '0' && *r <= '9'; r++)
+            v = v * 10 + (unsigned)(*r - '0');
+        hp_fault_random(v);
     }
     char buf[128];
     thp_setting = 1;
@@ -248,10 +286,10 @@ int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out)
         return ENOMEM;
     }
     if (mode == HP_MODE_NONE) {
-        madvise((void *)slot, NS_SS_SIZE, MADV_NOHUGEPAGE);
+        os_madvise((void *)slot, NS_SS_SIZE, MADV_NOHUGEPAGE);
         *backing = HP_BACK_BASE;
     } else {
-        madvise((void *)slot, NS_SS_SIZE, MADV_HUGEPAGE);
+        os_madvise((void *)slot, NS_SS_SIZE, MADV_HUGEPAGE);
         *backing = thp_setting ? HP_BACK_THP : HP_BACK_BASE;
     }
     *out = (void *)slot;
@@ -274,7 +312,7 @@ void hp_ss_unmap(void *p)
 
 int hp_ss_purge(void *p, size_t size)
 {
-    return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
+    return os_madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
 
 #ifndef MAP_HUGE_1GB

@@ -188,10 +188,11 @@ int large_resize(large_t *l, size_t size)
     pthread_mutex_unlock(&pool->large_lock);
     /* shrinking: give back whole 2 MiB units past the new end */
     size_t keep = round_up(need, NS_SS_SIZE);
-    if (l->touched > keep && !l->huge1g) {
-        hp_purge((void *)(l->base + keep), round_up(l->touched, NS_SS_SIZE) - keep);
+    /* only a successful purge zeroes the tail: `touched` bounds what a
+     * later calloc of this mapping has to clear */
+    if (l->touched > keep && !l->huge1g &&
+        hp_purge((void *)(l->base + keep), round_up(l->touched, NS_SS_SIZE) - keep) == 0)
         l->touched = keep;
-    }
     if (need > l->touched)
         l->touched = need;
     return 0;
