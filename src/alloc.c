@@ -231,6 +231,8 @@ NS_API void *ns_malloc_onnode(size_t size, int node)
         errno = ENOMEM;
         return NULL;
     }
+    if (ns_config_hardened)
+        hardened_on_alloc(b, cls);
     b[1] = NULL;
     return b;
 }

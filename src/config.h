@@ -24,6 +24,16 @@ static const bool ns_config_fault_injection = true;
 static const bool ns_config_fault_injection = false;
 #endif
 
+/* NS_HARDENED (CMake NUMASLAB_HARDENED=ON): free-list links encoded with a
+ * per-slab / per-thread secret, a free-block bitmap per slab (every double
+ * free of every class is caught, every handed-out block is checked), guard
+ * pages after the SuperSlab header and at the SuperSlab's end. */
+#ifdef NS_HARDENED
+static const bool ns_config_hardened = true;
+#else
+static const bool ns_config_hardened = false;
+#endif
+
 #define NS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define NS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define NS_API __attribute__((visibility("default")))
@@ -44,6 +54,10 @@ static const bool ns_config_fault_injection = false;
 #define NS_UNIT_SIZE ((size_t)1 << NS_UNIT_SHIFT)
 #define NS_UNITS (NS_SS_SIZE / NS_UNIT_SIZE)
 #define NS_SS_HEADER ((size_t)8192)
+/* where unit 0's blocks start (hardened: after a guard page, 16 KiB aligned)
+ * and how much of the SuperSlab's end is not blocks (hardened: a guard page) */
+#define NS_UNIT0_START (ns_config_hardened ? NS_SS_HEADER + 8192 : NS_SS_HEADER)
+#define NS_SS_TAIL_GUARD (ns_config_hardened ? (size_t)4096 : 0)
 
 /* Requests up to NS_SMALL_MAX come from size classes in slabs; larger ones
  * get their own mapping (src/superslab/large.c).  256 KiB: above it a slab

@@ -79,6 +79,7 @@ void stats_at_exit(void);
 
 /* --------------------------------------------------------------- init.c */
 extern _Atomic int ns_init_state;       /* 0 none, 1 running, 2 done */
+extern uintptr_t ns_key;                 /* random, per process (tcache.c) */
 bool ns_init(void);                      /* false: cannot start (ENOMEM) */
 uint64_t ns_now_ms(void);
 

@@ -57,6 +57,8 @@ typedef struct slab {
     struct slab *prev, *next;   /* bin partial list                        */
     uint8_t in_partial;
     uint8_t first_unit;
+    uintptr_t key;              /* hardened: secret of the slab's lists    */
+    _Atomic uint64_t *freemap;  /* hardened: bit i set = block i is free   */
     /* written by other threads (own cache line) */
     _Alignas(NS_CACHELINE) _Atomic uintptr_t remote; /* stack | NOTIFIED  */
     struct slab *pending_next;  /* link in bin.pending, set by notifier    */
@@ -156,6 +158,7 @@ typedef struct tcache {
     uint32_t tick_events;
     uint64_t ticks;
     uint64_t spill_until_ms;    /* spilled to a nearer node: stay until then */
+    uintptr_t key;              /* hardened: secret of this cache's lists  */
     struct tcache *prev, *next; /* all live caches (init.c list lock)      */
 } tcache_t;
 

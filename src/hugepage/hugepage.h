@@ -43,6 +43,8 @@ void hp_ss_unmap(void *p);
 /* A mapping of 1 GiB hugetlb pages (size a multiple of 1 GiB, 1 GiB
  * aligned by the kernel); ENOMEM when the pool has too few. */
 int hp_map_1g(size_t size, void **out);
+/* Make [p, p+size) inaccessible (hardened builds' guard pages). */
+int hp_guard(void *p, size_t size);
 /* Give back the memory of part of a SuperSlab (base or THP backing only). */
 int hp_ss_purge(void *p, size_t size);
 

@@ -329,3 +329,8 @@ int hp_map_1g(size_t size, void **out)
     *out = m;
     return 0;
 }
+
+int hp_guard(void *p, size_t size)
+{
+    return mprotect(p, size, PROT_NONE) == 0 ? 0 : errno;
+}

@@ -134,7 +134,7 @@ static slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room)
     unsigned units = sizeclass_units[cls];
     /* unit 0 starts with the header: only for one-unit classes that still
      * get several blocks in what is left of it */
-    bool unit0_ok = units == 1 && sizeclass_size[cls] * 4 <= NS_UNIT_SIZE - NS_SS_HEADER;
+    bool unit0_ok = units == 1 && sizeclass_size[cls] * 4 <= NS_UNIT_SIZE - NS_UNIT0_START;
     slab_t *s = NULL;
     pthread_mutex_lock(&pool->ss_lock);
     superslab_t *ss = NULL;
@@ -238,7 +238,7 @@ static void slab_take_remote(bin_t *b, slab_t *s, bool clear)
     void *list = remote_take(s, clear, &tail, &n);
     if (!list)
         return;
-    *(void **)tail = s->free;
+    link_set(tail, s->free, s->key);     /* both lists use the slab's key */
     s->free = list;
     s->used -= n;
     b->used_blocks -= n;
@@ -280,8 +280,8 @@ static void *refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *go
         uint32_t before = n;
         while (n < want && s->free) {
             void **blk = s->free;
-            s->free = blk[0];
-            blk[0] = head;
+            s->free = link_get(blk, s->key);
+            blk[0] = head;                /* the list handed out is plain */
             head = blk;
             n++;
         }
@@ -293,6 +293,8 @@ static void *refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *go
             blk[0] = head;
             head = blk;
         }
+        if (ns_config_hardened)
+            hardened_mark_free(s, s->bump, carve);
         s->bump += carve;
         n += carve;
         s->used += n - before;
@@ -327,7 +329,7 @@ void bin_flush(node_pool_t *pool, unsigned cls, void *list, uint32_t n)
         if (NS_UNLIKELY(s->cls != cls || s->node != pool->node || slab_block_index(s, (uintptr_t)blk) < 0 ||
                         s->used == 0))
             ns_fatal("heap corruption: a cached block does not belong to its class", blk);
-        blk[0] = s->free;
+        link_set(blk, s->free, s->key);
         s->free = blk;
         s->used--;
         b->used_blocks--;
@@ -345,7 +347,7 @@ bool bin_holds(void *p)
     pthread_mutex_lock(&b->lock);
     if (slab_of((uintptr_t)p) == s && s->units) {
         uint32_t limit = s->capacity;
-        for (void **f = s->free; f && limit--; f = f[0])
+        for (void **f = s->free; f && limit--; f = link_get(f, s->key))
             if (f == p) {
                 found = true;
                 break;

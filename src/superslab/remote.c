@@ -21,7 +21,7 @@ void remote_push(slab_t *s, void *block, bin_t *bin)
 {
     uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
     do {
-        *(uintptr_t *)block = old & ~NS_REMOTE_NOTIFIED;
+        link_set(block, (void *)(old & ~NS_REMOTE_NOTIFIED), s->key);
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)block | NS_REMOTE_NOTIFIED,
                                                     memory_order_acq_rel, memory_order_relaxed));
     atomic_fetch_add_explicit(&bin->remote_frees, 1, memory_order_relaxed);
@@ -41,7 +41,7 @@ void *remote_take(slab_t *s, bool clear, void **tail, uint32_t *n)
     void *list = (void *)(v & ~NS_REMOTE_NOTIFIED);
     uint32_t count = 0;
     void *last = NULL;
-    for (void *b = list; b; b = *(void **)b) {
+    for (void *b = list; b; b = link_get(b, s->key)) {
         last = b;
         count++;
     }

@@ -27,6 +27,10 @@ superslab_t *superslab_new(uint32_t node)
     if (hp_ss_map(hugetlb, mode != HP_MODE_HUGETLB || ns_opt.hugetlb_fallback, &backing, &m) != 0)
         return NULL;
     topo_bind(m, NS_SS_SIZE, node);          /* before the first touch */
+    if (ns_config_hardened) {                /* header and end guarded */
+        hp_guard((char *)m + NS_SS_HEADER, 4096);
+        hp_guard((char *)m + NS_SS_SIZE - NS_SS_TAIL_GUARD, NS_SS_TAIL_GUARD);
+    }
     superslab_t *ss = m;
     ss->backing = (uint32_t)backing;
     for (unsigned u = 0; u < NS_UNITS; u++)
@@ -64,8 +68,11 @@ slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, ui
     ns_assert(u + units <= NS_UNITS && (u > 0 || units == 1));
     slab_t *s = &ss->slabs[u];
     uintptr_t base = (uintptr_t)ss + ((uintptr_t)u << NS_UNIT_SHIFT);
-    uintptr_t start = u == 0 ? base + NS_SS_HEADER : base;
-    size_t bytes = base + ((size_t)units << NS_UNIT_SHIFT) - start;
+    uintptr_t start = u == 0 ? base + NS_UNIT0_START : base;
+    uintptr_t end = base + ((size_t)units << NS_UNIT_SHIFT);
+    if (end == (uintptr_t)ss + NS_SS_SIZE)
+        end -= NS_SS_TAIL_GUARD;
+    size_t bytes = end - start;
     s->start = start;
     s->size = size;
     s->capacity = (uint32_t)(bytes / size);
@@ -81,6 +88,10 @@ slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, ui
     s->prev = s->next = NULL;
     s->in_partial = 0;
     s->pending_next = NULL;
+    s->key = 0;
+    s->freemap = NULL;
+    if (ns_config_hardened)
+        hardened_slab_init(s);
     atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
     for (unsigned i = u; i < u + units; i++)
         ss->unit_slab[i] = s;
@@ -91,6 +102,8 @@ slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, ui
 
 void slab_uncarve(superslab_t *ss, slab_t *s)
 {
+    if (ns_config_hardened)
+        hardened_slab_fini(s);
     unsigned u = s->first_unit, units = s->units;
     for (unsigned i = u; i < u + units; i++)
         ss->unit_slab[i] = &ss_no_slab;

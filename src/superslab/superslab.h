@@ -34,6 +34,27 @@ void addrmap_clear(uintptr_t base, size_t size);
 void addrmap_lock(void);
 void addrmap_unlock(bool child);   /* child: after fork, re-initialise */
 
+/* ------------------------------------------------------------ free links
+ * Word 0 of a free block links it to the next one.  Hardened builds store
+ * next ^ key ^ (address >> 4), with the key of the list's owner (a slab for
+ * its free list and remote stack, a thread for its cache), so that a write
+ * after free cannot point the list at an address of the attacker's choice;
+ * other builds store next as it is (the key is never read). */
+static inline void *link_get(const void *blk, uintptr_t key)
+{
+    uintptr_t v = *(const uintptr_t *)blk;
+    if (ns_config_hardened)
+        v ^= key ^ ((uintptr_t)blk >> 4);
+    return (void *)v;
+}
+static inline void link_set(void *blk, const void *next, uintptr_t key)
+{
+    uintptr_t v = (uintptr_t)next;
+    if (ns_config_hardened)
+        v ^= key ^ ((uintptr_t)blk >> 4);
+    *(uintptr_t *)blk = v;
+}
+
 /* ------------------------------------------------------------- meta.c
  * Internal metadata (thread caches, large_t, node pools): fixed-size objects
  * from page-backed chunks, recycled through a free list per size.  Zeroed.
@@ -82,6 +103,18 @@ void slab_uncarve(superslab_t *ss, slab_t *s);
 void remote_push(slab_t *s, void *block, bin_t *bin);
 void *remote_take(slab_t *s, bool clear, void **tail, uint32_t *n);
 slab_t *remote_take_pending(bin_t *bin);
+
+/* ----------------------------------------------------------- hardened.c
+ * Only called when ns_config_hardened.  hardened_on_free: at the start of
+ * every free; false (after reporting) for a double free of a small block.
+ * hardened_on_alloc: for every small block handed to the user; a block that
+ * is not a free block of its class means a corrupted list: fatal. */
+bool hardened_on_free(void *p);
+void hardened_on_alloc(void *p, unsigned cls);
+void hardened_slab_init(slab_t *s);     /* carve: key and bitmap (or NULL) */
+void hardened_slab_fini(slab_t *s);
+void hardened_mark_free(slab_t *s, uint32_t first, uint32_t n);  /* carved blocks */
+uintptr_t hardened_key(const void *salt);
 
 /* -------------------------------------------------------------- large.c */
 void *large_alloc(size_t size, size_t align, uint32_t node, bool zero);

@@ -72,6 +72,7 @@ static tcache_t *tcache_create(void)
     }
     tc->node = (int32_t)topo_current_node();
     tc->kind = NS_TC_LIVE;
+    tc->key = ns_config_hardened ? hardened_key(tc) : 0;
     pthread_mutex_lock(&list_lock);
     tc->next = live;
     if (live) live->prev = tc;
@@ -108,14 +109,29 @@ static void flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
     } else {
         cut = b->head;
         for (uint32_t i = 1; i < keep; i++)
-            cut = cut[0];
-        list = cut[0];
-        cut[0] = NULL;
+            cut = link_get(cut, tc->key);
+        list = link_get(cut, tc->key);
+        link_set(cut, NULL, tc->key);
     }
     uint32_t n = b->count - keep;
     b->count = keep;
     ns_assert(tc->node >= 0);
+    if (ns_config_hardened)         /* bins take plain lists */
+        for (void **p = list; p; p = p[0])
+            p[0] = link_get(p, tc->key);
     bin_flush(node_pool((uint32_t)tc->node), cls, list, n);
+}
+
+/* A plain list from a bin becomes this cache's (encoded) list. */
+static void *adopt_list(tcache_t *tc, void *list)
+{
+    if (ns_config_hardened)
+        for (void **p = list; p;) {
+            void **next = p[0];
+            link_set(p, next, tc->key);
+            p = next;
+        }
+    return list;
 }
 
 void tcache_flush_all(tcache_t *tc)
@@ -214,6 +230,8 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
                 errno = ENOMEM;
                 return NULL;
             }
+            if (ns_config_hardened)
+                hardened_on_alloc(p, cls);
             p[1] = NULL;
             return p;
         }
@@ -231,12 +249,14 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
             errno = ENOMEM;
             return NULL;
         }
-        b->head = list;
+        b->head = adopt_list(tc, list);
         b->count = got;
         event(tc, cls);
     }
     void **p = b->head;
-    b->head = p[0];
+    if (ns_config_hardened)
+        hardened_on_alloc(p, cls);
+    b->head = link_get(p, tc->key);
     b->count--;
     p[1] = NULL;
     __atomic_store_n(&b->allocs, b->allocs + 1, __ATOMIC_RELAXED);
@@ -246,7 +266,7 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
 static bool tcache_holds(tcache_t *tc, unsigned cls, void *p)
 {
     uint32_t n = tc->bins[cls].count;
-    for (void **b = tc->bins[cls].head; b && n--; b = b[0])
+    for (void **b = tc->bins[cls].head; b && n--; b = link_get(b, tc->key))
         if (b == p)
             return true;
     return false;
@@ -306,7 +326,7 @@ void tcache_free_slow(tcache_t *tc, void *ptr)
             return;
         }
     }
-    p[0] = b->head;
+    link_set(p, b->head, tc->key);
     p[1] = (void *)key;
     b->head = p;
     b->count++;

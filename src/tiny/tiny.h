@@ -49,7 +49,9 @@ static inline void *tcache_alloc(unsigned cls)
     void **p = b->head;
     if (NS_UNLIKELY(p == NULL))
         return tcache_alloc_slow(tc, cls);
-    b->head = p[0];
+    if (ns_config_hardened)
+        hardened_on_alloc(p, cls);
+    b->head = link_get(p, tc->key);
     b->count--;
     p[1] = NULL;        /* clear the double-free key */
     __atomic_store_n(&b->allocs, b->allocs + 1, __ATOMIC_RELAXED);   /* a plain add */
@@ -61,6 +63,8 @@ static inline void *tcache_alloc(unsigned cls)
  * cache, a suspected double free, no cache yet) goes to tcache_free_slow. */
 static inline void tcache_free(void *ptr)
 {
+    if (ns_config_hardened && !hardened_on_free(ptr))
+        return;             /* a double free, reported */
     uintptr_t a = (uintptr_t)ptr;
     tcache_t *tc = ns_tc;
     if (NS_LIKELY(addrmap_lookup(a) & NS_MAP_SS)) {
@@ -71,7 +75,7 @@ static inline void tcache_free(void *ptr)
         void **p = ptr;
         if (NS_LIKELY(off < s->span && idx * s->size == off && s->node == (uint32_t)tc->node &&
                       b->count < b->cap && p[1] != (void *)(ns_key ^ a))) {
-            p[0] = b->head;
+            link_set(p, b->head, tc->key);
             p[1] = (void *)(ns_key ^ a);
             b->head = p;
             b->count++;
