@@ -48,11 +48,20 @@ size_t ns_block_size(const void *p, const char *fn)
         large_t *l = (large_t *)(e & ~NS_MAP_TAGS);
         if (l->base == a && l->state == NS_LARGE_LIVE)
             return l->usable;
+        if (l->base == a && l->state == NS_LARGE_CACHED) {
+            ns_report_invalid(fn, p, "pointer already freed");
+            return 0;
+        }
     } else if (e & NS_MAP_SS) {
         slab_t *s = slab_of(a);
         uint64_t off = a - s->start;
-        if (off < s->span && ((off * s->magic) >> 40) * s->size == off)
+        if (off < s->span && ((off * s->magic) >> 40) * s->size == off) {
+            if (NS_UNLIKELY(tcache_block_is_free((void *)p))) {
+                ns_report_invalid(fn, p, "pointer already freed");
+                return 0;
+            }
             return s->size;
+        }
     }
     ns_report_invalid(fn, p, "invalid pointer");
     return 0;

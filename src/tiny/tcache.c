@@ -272,6 +272,21 @@ static bool tcache_holds(tcache_t *tc, unsigned cls, void *p)
     return false;
 }
 
+bool tcache_block_is_free(void *p)
+{
+    void **b = p;
+    uintptr_t a = (uintptr_t)p;
+    if ((uintptr_t)b[1] != (ns_key ^ a))
+        return false;            /* the mark of a free block is not there */
+    slab_t *s = slab_of(a);
+    tcache_t *tc = ns_tc;
+    if (ns_config_hardened && s->freemap) {
+        uint64_t off = a - s->start, i = (off * s->magic) >> 40;
+        return atomic_load_explicit(&s->freemap[i / 64], memory_order_acquire) & (1ull << (i % 64));
+    }
+    return (tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p);
+}
+
 void tcache_free_slow(tcache_t *tc, void *ptr)
 {
     if (!ptr)

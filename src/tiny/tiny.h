@@ -32,6 +32,10 @@ extern uintptr_t ns_key;         /* double-free key: word 1 = key ^ address */
 void *tcache_alloc_slow(tcache_t *tc, unsigned cls);   /* NULL: ENOMEM */
 void tcache_free_slow(tcache_t *tc, void *p);
 void tcache_global_init(void);   /* start-up: the thread-exit key */
+/* Is the small block p known to be free (in this thread's cache or its
+ * slab's free list; any list in hardened builds)?  Slow; for realloc and
+ * malloc_usable_size of a freed pointer. */
+bool tcache_block_is_free(void *p);
 tcache_t *tcache_get(void);      /* this thread's live cache, or NULL */
 void tcache_flush_all(tcache_t *tc);
 void tcache_thread_exit(void *tc);

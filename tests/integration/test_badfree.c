@@ -180,6 +180,33 @@ static int child_main(const char *what)
         announce(b);
         ns_free(b);
         child_heap_still_sane(1 * MiB, 8);
+    } else if (strcmp(what, "realloc_freed64") == 0) {
+        char *b = ns_malloc(64);
+        if (!b)
+            child_fail("ns_malloc(64) failed");
+        ns_free(b);
+        announce(b);
+        if (ns_realloc(b, 32) != NULL)      /* continue mode: NULL, nothing moved */
+            child_fail("ns_realloc of a freed block returned a block");
+        child_heap_still_sane(64, 1000);
+    } else if (strcmp(what, "realloc_freed1m") == 0) {
+        char *b = ns_malloc(1 * MiB);
+        if (!b)
+            child_fail("ns_malloc(1 MiB) failed");
+        ns_free(b);
+        announce(b);
+        if (ns_realloc(b, 2 * MiB) != NULL)
+            child_fail("ns_realloc of a freed large block returned a block");
+        child_heap_still_sane(1 * MiB, 8);
+    } else if (strcmp(what, "usable_freed64") == 0) {
+        char *b = ns_malloc(64);
+        if (!b)
+            child_fail("ns_malloc(64) failed");
+        ns_free(b);
+        announce(b);
+        if (ns_malloc_usable_size(b) != 0)
+            child_fail("malloc_usable_size of a freed block is not 0");
+        child_heap_still_sane(64, 1000);
     } else if (strcmp(what, "null") == 0) {
         announce(NULL);
         ns_free(NULL);
@@ -377,7 +404,8 @@ static void expect_continue(const char *what)
 
 static const char *const bad_cases[] = {"stack",          "mmap",           "interior64",
                                         "interior1m",     "double64",       "double64_churn",
-                                        "double64_thread", "double1m"};
+                                        "double64_thread", "double1m",     "realloc_freed64",
+                                        "realloc_freed1m", "usable_freed64"};
 #define NBAD (sizeof bad_cases / sizeof bad_cases[0])
 
 static void test_abort_stack(void **s) { (void)s; expect_abort("stack", NULL); }
@@ -388,6 +416,13 @@ static void test_abort_double64(void **s) { (void)s; expect_abort("double64", NU
 static void test_abort_double64_churn(void **s) { (void)s; expect_abort("double64_churn", NULL); }
 static void test_abort_double64_thread(void **s) { (void)s; expect_abort("double64_thread", NULL); }
 static void test_abort_double1m(void **s) { (void)s; expect_abort("double1m", NULL); }
+static void test_abort_realloc_freed(void **s)
+{
+    (void)s;
+    expect_abort("realloc_freed64", NULL);
+    expect_abort("realloc_freed1m", NULL);
+    expect_abort("usable_freed64", NULL);
+}
 
 /* NUMASLAB_ABORT_ON_ERROR=1 spelled out behaves like the default */
 static void test_abort_explicit_env(void **s)
@@ -435,6 +470,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_abort_double64_churn),
         cmocka_unit_test(test_abort_double64_thread),
         cmocka_unit_test(test_abort_double1m),
+        cmocka_unit_test(test_abort_realloc_freed),
         cmocka_unit_test(test_abort_explicit_env),
         cmocka_unit_test(test_continue_all),
         cmocka_unit_test(test_free_null_is_noop),

@@ -37,6 +37,17 @@
 
 #include "numaslab.h"
 
+#if defined(STRESS_ASAN)
+#include <sanitizer/asan_interface.h>
+/* After fork, glibc gives the parent's thread stacks back (some unmapped);
+ * ASan keeps their shadow poisoned, so memory numaslab later maps at those
+ * addresses looks poisoned to it.  numaslab's blocks are never ASan's to
+ * poison: clear the shadow of every block handed to the test. */
+#define ST_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define ST_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #if defined(STRESS_TSAN)
 #define ST_VARIANT "tsan"
 #elif defined(STRESS_ASAN)
@@ -407,6 +418,7 @@ static inline int st_alloc_block(st_status *s, const st_where *w, st_rng *r, con
     }
     size_t us = 0;
     size_t fill = size;
+    ST_UNPOISON(p, ns_malloc_usable_size(p));
     if (st_check_contract(s, w, op, p, size, align, &us) && st_below(r, 4) == 0)
         fill = us;
     st_fill(p, fill, size, id);
@@ -489,6 +501,7 @@ static inline int st_realloc_block(st_status *s, const st_where *w, st_rng *r, c
         st_error(s);
         return 0;
     }
+    ST_UNPOISON(q, ns_malloc_usable_size(q));
     size_t keep = nsize < b->size ? nsize : b->size;
     unsigned e = 0, g = 0;
     size_t off = st_check(q, keep, b->size, b->id, &e, &g);
