@@ -86,7 +86,8 @@ if command -v gnuplot >/dev/null && [ -s "$out/soak.csv" ] && [ "${secs:-0}" -ge
 set terminal pngcairo size 1000,560 noenhanced font ",10"
 set output "$out/rss.png"
 set datafile separator ","
-set key top left
+set key below
+set autoscale xfix
 set grid
 set title "soak: $label, $(tail -1 "$out/soak.log" | sed -n 's/.*ops=\([0-9]*\).*failures=\([0-9]*\).*/\1 ops, \2 failures/p')"
 set xlabel "time (s)"
@@ -100,7 +101,7 @@ prev = 0
 prevt = 0
 plot "$out/soak.csv" using 1:(\$2/1024) every ::1 with lines lw 2 title "RSS (VmRSS)", \
      "" using 1:(\$3/1048576) every ::1 with lines lw 2 title "live bytes (requested)", \
-     $mapped"" using 1:(d = (\$5 - prev) / (\$1 - prevt), prev = \$5, prevt = \$1, d / 1e3) every ::2 with lines lw 1 lc rgb "gray" axes x1y2 title "ops/s"
+     $mapped"" using 1:(d = (\$5 - prev) / (\$1 - prevt), prev = \$5, prevt = \$1, d / 1e3) every 10::2 with lines lw 1 lc rgb "gray" axes x1y2 title "ops/s (10 s average)"
 EOF
 fi
 case $rc in
