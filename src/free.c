@@ -29,7 +29,7 @@ NS_API int ns_node_of(const void *p)
 
 NS_API size_t ns_release(void)
 {
-    if (__atomic_load_n(&ns_init_state, __ATOMIC_ACQUIRE) != 2)
+    if (atomic_load_explicit(&ns_init_state, memory_order_acquire) != 2)
         return 0;
     tcache_t *tc = tcache_get();
     if (tc)

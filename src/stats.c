@@ -72,7 +72,7 @@ static void collect(ns_stats_t *out, uint64_t large_usable[64])
     memset(out, 0, sizeof *out);
     if (large_usable)
         memset(large_usable, 0, 64 * sizeof(uint64_t));
-    if (__atomic_load_n(&ns_init_state, __ATOMIC_ACQUIRE) != 2)
+    if (atomic_load_explicit(&ns_init_state, memory_order_acquire) != 2)
         return;
     uint32_t nodes = topo_nodes();
     out->nodes = (int)nodes;

@@ -76,6 +76,17 @@ bool hardened_on_free(void *p)
     return true;
 }
 
+void hardened_check_block(void *p, unsigned cls)
+{
+    slab_t *s;
+    long i = block_index((uintptr_t)p, &s);
+    if (i < 0 || s->cls != cls)
+        ns_fatal("heap corruption: a free list points outside its size class (write after free?)", p);
+}
+
+/* After the block left its list: a fork() taking a snapshot between the
+ * two steps then sees a block that is free and on no list (lost, harmless),
+ * never one that is on a list and marked in use. */
 void hardened_on_alloc(void *p, unsigned cls)
 {
     slab_t *s;

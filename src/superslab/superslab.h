@@ -107,10 +107,13 @@ slab_t *remote_take_pending(bin_t *bin);
 /* ----------------------------------------------------------- hardened.c
  * Only called when ns_config_hardened.  hardened_on_free: at the start of
  * every free; false (after reporting) for a double free of a small block.
- * hardened_on_alloc: for every small block handed to the user; a block that
- * is not a free block of its class means a corrupted list: fatal. */
+ * hardened_check_block then hardened_on_alloc: for every small block handed
+ * to the user, before reading its link and after taking it off its list; a
+ * block that is not a free block of its class means a corrupted list:
+ * fatal. */
 bool hardened_on_free(void *p);
-void hardened_on_alloc(void *p, unsigned cls);
+void hardened_check_block(void *p, unsigned cls);   /* before reading its link */
+void hardened_on_alloc(void *p, unsigned cls);      /* after it left its list */
 void hardened_slab_init(slab_t *s);     /* carve: key and bitmap (or NULL) */
 void hardened_slab_fini(slab_t *s);
 void hardened_mark_free(slab_t *s, uint32_t first, uint32_t n);  /* carved blocks */

@@ -255,9 +255,11 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
     }
     void **p = b->head;
     if (ns_config_hardened)
-        hardened_on_alloc(p, cls);
+        hardened_check_block(p, cls);
     b->head = link_get(p, tc->key);
     b->count--;
+    if (ns_config_hardened)
+        hardened_on_alloc(p, cls);
     p[1] = NULL;
     __atomic_store_n(&b->allocs, b->allocs + 1, __ATOMIC_RELAXED);
     return p;

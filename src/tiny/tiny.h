@@ -54,9 +54,11 @@ static inline void *tcache_alloc(unsigned cls)
     if (NS_UNLIKELY(p == NULL))
         return tcache_alloc_slow(tc, cls);
     if (ns_config_hardened)
-        hardened_on_alloc(p, cls);
+        hardened_check_block(p, cls);
     b->head = link_get(p, tc->key);
     b->count--;
+    if (ns_config_hardened)
+        hardened_on_alloc(p, cls);
     p[1] = NULL;        /* clear the double-free key */
     __atomic_store_n(&b->allocs, b->allocs + 1, __ATOMIC_RELAXED);   /* a plain add */
     return p;

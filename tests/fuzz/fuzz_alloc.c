@@ -17,6 +17,8 @@
  *   op % 16:  0,12 ns_malloc        1 ns_calloc        2,13 ns_realloc
  *             3 ns_memalign          4 ns_posix_memalign 5,14,15 ns_free
  *             6 ns_malloc_usable_size + ns_node_of     7 ns_release (+ check all)
+ *             (op 5 with slot byte 0xff frees the whole table: the corpus
+ *             files are minimised inputs joined with "05 ff")
  *             8 ns_aligned_alloc     9 ns_reallocarray   10 ns_valloc / ns_pvalloc
  *             11 ns_malloc_onnode (nodes -1 .. 2) or ns_stats_get
  *
@@ -539,7 +541,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in_t in = {data, size, 0};
     while (in.pos < in.n) {
         unsigned op = get8(&in) % 16;
-        unsigned k = get8(&in) % SLOTS;
+        unsigned kb = get8(&in), k = kb % SLOTS;
         switch (op) {
         case 0: case 12: op_malloc(k, &in); break;
         case 1: op_calloc(k, &in); break;
@@ -547,6 +549,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 3: op_aligned(k, &in, 0); break;
         case 4: op_aligned(k, &in, 1); break;
         case 5: case 14: case 15:
+            if (kb == 0xff) /* "05 ff": free the whole table (inputs joined into one file) */
+                for (unsigned j = 0; j < SLOTS; j++)
+                    release_slot(j, "before free");
             release_slot(k, "before free");
             ns_free(NULL);
             break;
