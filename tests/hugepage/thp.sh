@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # thp.sh - run a huge-page test with transparent huge pages available.
 #
-#   thp.sh [--env NAME=VALUE]... -- PROGRAM [ARGS...]
+#   thp.sh [--thp always|madvise] [--env NAME=VALUE]... -- PROGRAM [ARGS...]
 #
+# --thp MODE: run under that THP mode (root; restored afterwards).
 # If THP is "never" (/sys/kernel/mm/transparent_hugepage/enabled), switch
 # it to "madvise" for the run and restore "never" afterwards (an EXIT trap:
 # also on failure, Ctrl-C or TERM; the program runs under `timeout` so the
@@ -15,9 +16,10 @@
 set -u
 THP=/sys/kernel/mm/transparent_hugepage/enabled
 LIMIT=${HP_TIMEOUT:-100}
-envs=() unsets=()
+envs=() unsets=() force=""
 while (($#)); do
     case $1 in
+        --thp) force=$2; shift 2 ;;
         --env) envs+=("$2"); shift 2 ;;
         --unset) unsets+=("-u" "$2"); shift 2 ;;
         --) shift; break ;;
@@ -32,7 +34,17 @@ if [[ ! -r $THP ]]; then
 fi
 mode=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "$THP")
 restore=""
-if [[ $mode == never ]]; then
+if [[ -n $force && $mode != "$force" ]]; then
+    if [[ $(id -u) != 0 ]]; then
+        echo "SKIP: running under THP '$force' (now '$mode') needs root"
+        exit 77
+    fi
+    restore=$mode
+    trap 'echo "$restore" > "$THP" && echo "thp.sh: THP restored to [$restore]"' EXIT
+    trap 'exit 130' INT TERM
+    echo "$force" > "$THP" || { echo "thp.sh: cannot set THP to $force" >&2; exit 1; }
+    echo "thp.sh: THP was [$mode]: set to [$force] for this test"
+elif [[ $mode == never ]]; then
     if [[ $(id -u) != 0 ]]; then
         echo "SKIP: THP is 'never' and switching it to 'madvise' for the test needs root"
         exit 77
