@@ -43,6 +43,9 @@ void hp_ss_unmap(void *p);
 /* A mapping of 1 GiB hugetlb pages (size a multiple of 1 GiB, 1 GiB
  * aligned by the kernel); ENOMEM when the pool has too few. */
 int hp_map_1g(size_t size, void **out);
+/* Read a small sysfs/procfs file into buf (NUL-terminated) with plain
+ * syscalls, no allocation; the byte count, or -1. */
+int hp_read_file(const char *path, char *buf, size_t cap);
 /* Make [p, p+size) inaccessible (hardened builds' guard pages). */
 int hp_guard(void *p, size_t size);
 /* Give back the memory of part of a SuperSlab (base or THP backing only). */

@@ -136,7 +136,7 @@ static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
 static int mode = HP_MODE_THP;
 static int thp_setting = 1;
 
-static int read_small(const char *path, char *buf, size_t cap)
+int hp_read_file(const char *path, char *buf, size_t cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -172,7 +172,7 @@ void hp_init(const char *m)
     }
     char buf[128];
     thp_setting = 1;
-    if (read_small("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf) > 0)
+    if (hp_read_file("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf) > 0)
         thp_setting = strstr(buf, "[never]") ? 0 : strstr(buf, "[always]") ? 2 : 1;
     else
         thp_setting = 0;

@@ -56,18 +56,6 @@ static _Atomic unsigned nboot;
 static void bind_boot_ranges(const topo_t *t);
 
 /* ------------------------------------------------------------ helpers */
-static int read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, cap - 1);
-    close(fd);
-    if (n < 0)
-        return -1;
-    buf[n] = 0;
-    return (int)n;
-}
 
 static char *put_uint(char *out, uint64_t v)
 {
@@ -237,7 +225,7 @@ int topo_from_hwloc(hwloc_topology_t t, const char *nodes_opt, topo_t **out)
 static bool single_node_machine(void)
 {
     char buf[256];
-    if (read_small("/sys/devices/system/node/online", buf, sizeof buf) <= 0)
+    if (hp_read_file("/sys/devices/system/node/online", buf, sizeof buf) <= 0)
         return true;                       /* no NUMA sysfs: one node */
     return strcmp(buf, "0\n") == 0 || strcmp(buf, "0") == 0;
 }
@@ -375,7 +363,7 @@ void topo_bind_interleave(void *p, size_t size)
 static uint64_t buddy_huge_bytes(uint32_t node)
 {
     char buf[4096];
-    if (read_small("/proc/buddyinfo", buf, sizeof buf) <= 0)
+    if (hp_read_file("/proc/buddyinfo", buf, sizeof buf) <= 0)
         return UINT64_MAX;
     uint64_t bytes = 0;
     for (char *line = buf; line && *line;) {
@@ -431,7 +419,7 @@ bool topo_node_has_room(uint32_t node)
     char *e = put_uint(path + strlen(path), node);
     memcpy(e, "/meminfo", 9);
     bool room = true;
-    if (read_small(path, buf, sizeof buf) > 0) {
+    if (hp_read_file(path, buf, sizeof buf) > 0) {
         /* Free memory decides where pages land: with zone_reclaim_mode 0
          * (the default) the kernel places pages on another node before it
          * reclaims local page cache.  For huge pages it is free 2 MiB
@@ -477,7 +465,7 @@ bool topo_node_has_hugetlb_kb(uint32_t node, unsigned kb)
     }
     e = put_uint(path + strlen(path), kb);
     strcpy(e, "kB/free_hugepages");
-    bool yes = read_small(path, buf, sizeof buf) > 0 && buf[0] >= '1' && buf[0] <= '9';
+    bool yes = hp_read_file(path, buf, sizeof buf) > 0 && buf[0] >= '1' && buf[0] <= '9';
     __atomic_store_n(&have[which][slot], (uint8_t)yes, __ATOMIC_RELAXED);
     __atomic_store_n(&last_ms[which][slot], now, __ATOMIC_RELAXED);
     return yes;
