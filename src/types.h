@@ -93,7 +93,6 @@ typedef struct large {
     struct large *prev, *next;  /* node cache list, newest first           */
     uint32_t node;
     uint8_t state;              /* NS_LARGE_LIVE / NS_LARGE_CACHED         */
-    uint8_t fresh;              /* never handed out: still zero            */
     uint8_t huge1g;             /* on 1 GiB hugetlb pages                  */
 } large_t;
 
@@ -156,7 +155,7 @@ typedef struct tcache {
     /* slow path only */
     uint16_t events[NS_CLASSES];/* refills + flushes since the last tick   */
     uint32_t tick_events;
-    uint64_t ticks;
+    uint64_t ticks;             /* capacity reviews so far (tests observe it) */
     uint64_t spill_until_ms;    /* spilled to a nearer node: stay until then */
     uintptr_t key;              /* hardened: secret of this cache's lists  */
     struct tcache *prev, *next; /* all live caches (init.c list lock)      */

@@ -48,8 +48,6 @@ int hp_map_1g(size_t size, void **out);
 int hp_read_file(const char *path, char *buf, size_t cap);
 /* Make [p, p+size) inaccessible (hardened builds' guard pages). */
 int hp_guard(void *p, size_t size);
-/* Give back the memory of part of a SuperSlab (base or THP backing only). */
-int hp_ss_purge(void *p, size_t size);
 
 /* Fault injection, only in NS_FAULT_INJECTION builds (a no-op otherwise):
  * the next `skip` hp_map calls succeed, then `fail` of them fail with ENOMEM

@@ -310,10 +310,6 @@ void hp_ss_unmap(void *p)
         slot_put(a);
 }
 
-int hp_ss_purge(void *p, size_t size)
-{
-    return os_madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
-}
 
 #ifndef MAP_HUGE_1GB
 #define MAP_HUGE_1GB (30 << 26)

@@ -187,7 +187,7 @@ static size_t pool_free_slab(node_pool_t *pool, slab_t *s)
     if (ns_opt.purge_partial && ss->used_units > 0 && ss->backing != HP_BACK_HUGETLB) {
         if (first == (uintptr_t)ss)
             first += NS_SS_HEADER, len -= NS_SS_HEADER;
-        hp_ss_purge((void *)first, len);
+        hp_purge((void *)first, len);
     }
     superslab_t *dead = ss->used_units == 0 ? ss_collect_empty(pool, false) : NULL;
     pthread_mutex_unlock(&pool->ss_lock);
