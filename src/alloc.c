@@ -54,8 +54,7 @@ size_t ns_block_size(const void *p, const char *fn)
         }
     } else if (e & NS_MAP_SS) {
         slab_t *s = slab_of(a);
-        uint64_t off = a - s->start;
-        if (off < s->span && ((off * s->magic) >> 40) * s->size == off) {
+        if (slab_block_start(s, a)) {
             if (NS_UNLIKELY(tcache_block_is_free((void *)p))) {
                 ns_report_invalid(fn, p, "pointer already freed");
                 return 0;

@@ -41,15 +41,15 @@
  * Invariant: used == bump - |free|; a block in `remote` still counts in
  * `used` until the bin lock holder drains it into `free`. */
 typedef struct slab {
-    /* read by the free fast path */
     uintptr_t start;            /* address of block 0                      */
-    uint64_t magic;             /* (off * magic) >> 40 == off / size       */
-    uint32_t size;              /* block size                              */
-    uint32_t span;              /* bytes from start to the slab's end      */
-    uint32_t capacity;          /* blocks that fit                         */
-    uint16_t node;              /* node of the SuperSlab                   */
+    uint64_t span;              /* capacity * size                         */
+    uint64_t divc;              /* off % size == 0 <=> off * divc < divc   */
     uint8_t cls;                /* size class                              */
     uint8_t units;              /* length in units (0: not a slab)         */
+    uint32_t size;              /* block size                              */
+    uint64_t magic;             /* (off * magic) >> 40 == off / size       */
+    uint32_t capacity;          /* blocks that fit                         */
+    uint16_t node;              /* node of the SuperSlab                   */
     /* bin-lock protected */
     void *free;                 /* free list (word 0 = next)               */
     uint32_t bump;              /* blocks carved so far                    */
@@ -67,7 +67,18 @@ typedef struct slab {
 #define NS_REMOTE_NOTIFIED ((uintptr_t)1)
 
 /* ------------------------------------------------------------- SuperSlab */
+/* What free() reads about a unit: a copy of its slab's start, span and
+ * divisor, and where its class's list is in a thread cache.  All zero for a
+ * free unit (span 0: nothing is a block start there). */
+typedef struct unit_fast {
+    uintptr_t start;
+    uint64_t span;
+    uint64_t divc;
+    uint32_t binoff;            /* offsetof(tcache_t, bins[cls])           */
+} __attribute__((aligned(32))) unit_fast_t;
+
 typedef struct superslab {
+    unit_fast_t fast[NS_UNITS]; /* first: &fast[u] = ss + u * 32           */
     slab_t *unit_slab[NS_UNITS];/* unit -> slab covering it (or ss_no_slab)*/
     uint32_t node;
     uint32_t free_mask;         /* bit u: unit u free (node ss_lock)       */
@@ -142,14 +153,21 @@ typedef struct node_pool {
 /* ----------------------------------------------------------------- tcache */
 typedef struct tbin {
     void *head;                 /* LIFO list, word 0 = next                */
-    uint32_t count;
-    uint32_t cap;               /* push beyond cap -> flush (slow path)    */
+    uint32_t room;              /* cap - blocks in the list (tbin_count)   */
+    uint32_t cap;               /* a push when room is 0 flushes (slow path) */
     uint64_t allocs;            /* blocks handed out: statistics, written by
-                                   the owner only, read relaxed by stats  */
+                                   the owner only (ns_count_inc), read
+                                   relaxed by stats                       */
 } __attribute__((aligned(32))) tbin_t;  /* 32 bytes: the index is a shift */
 
+#define NS_DIRECT_MAX 1024      /* malloc(n <= this): direct[(n + 15) / 16] */
+
 typedef struct tcache {
-    tbin_t bins[NS_CLASSES];    /* the fast path: only this and `node`     */
+    /* the fast paths read only bins, direct and tag */
+    tbin_t bins[NS_CLASSES];
+    tbin_t *direct[NS_DIRECT_MAX / 16 + 1]; /* &bins[class of n]; sentinels: &bins[0] */
+    uint32_t tag;               /* ns_thread_tag(node); sentinels: 256     */
+    uintptr_t mark;             /* ns_key: word 1 of a block in a list     */
     int32_t node;               /* node of all blocks in bins; -1: sentinel*/
     uint32_t kind;              /* NS_TC_LIVE / NS_TC_INIT / NS_TC_DEAD    */
     /* slow path only */

@@ -55,11 +55,10 @@ static long block_index(uintptr_t a, slab_t **out)
     if (!(addrmap_lookup(a) & NS_MAP_SS))
         return -1;
     slab_t *s = slab_of(a);
-    uint64_t off = a - s->start;
-    if (off >= s->span || ((off * s->magic) >> 40) * s->size != off)
+    if (!slab_block_start(s, a))
         return -1;
     *out = s;
-    return (long)((off * s->magic) >> 40);
+    return (long)slab_index(s, a);
 }
 
 bool hardened_on_free(void *p)

@@ -42,11 +42,13 @@ superslab_t *superslab_new(uint32_t node)
         hp_ss_unmap(m);
         return NULL;
     }
+    ssmap_set((uintptr_t)ss, ns_map_tag(node));
     return ss;
 }
 
 void superslab_unmap(superslab_t *ss)
 {
+    ssmap_set((uintptr_t)ss, 0);
     addrmap_clear((uintptr_t)ss, NS_SS_SIZE);
     hp_ss_unmap(ss);
 }
@@ -78,6 +80,7 @@ slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, ui
     s->capacity = (uint32_t)(bytes / size);
     s->span = s->capacity * size;
     s->magic = ((uint64_t)1 << 40) / size + 1;
+    s->divc = UINT64_MAX / size + 1;
     s->node = (uint16_t)ss->node;
     s->cls = (uint8_t)cls;
     s->units = (uint8_t)units;
@@ -93,8 +96,11 @@ slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, ui
     if (ns_config_hardened)
         hardened_slab_init(s);
     atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
-    for (unsigned i = u; i < u + units; i++)
+    for (unsigned i = u; i < u + units; i++) {
         ss->unit_slab[i] = s;
+        ss->fast[i] = (unit_fast_t){.start = s->start, .span = s->span, .divc = s->divc,
+                                    .binoff = (uint32_t)(offsetof(tcache_t, bins) + cls * sizeof(tbin_t))};
+    }
     ss->free_mask &= ~(((units == 32 ? 0u : 1u << units) - 1u) << u);
     ss->used_units += units;
     return s;
@@ -105,8 +111,10 @@ void slab_uncarve(superslab_t *ss, slab_t *s)
     if (ns_config_hardened)
         hardened_slab_fini(s);
     unsigned u = s->first_unit, units = s->units;
-    for (unsigned i = u; i < u + units; i++)
+    for (unsigned i = u; i < u + units; i++) {
         ss->unit_slab[i] = &ss_no_slab;
+        ss->fast[i] = (unit_fast_t){0};
+    }
     ss->free_mask |= ((units == 32 ? 0u : 1u << units) - 1u) << u;
     ss->used_units -= units;
     s->units = 0;

@@ -28,6 +28,23 @@ static inline uintptr_t addrmap_lookup(uintptr_t a)
         return 0;
     return __atomic_load_n(&leaf[(a >> NS_SS_SHIFT) & (((uintptr_t)1 << NS_MAP_LEAF_BITS) - 1)], __ATOMIC_RELAXED);
 }
+/* The SuperSlab map, for free()'s fast path: one byte per 2 MiB granule of
+ * the 47-bit space (64 MiB of untouched zero pages until used), the node tag
+ * of the SuperSlab of ours that lies there, 0 elsewhere.  A thread's cache
+ * holds its node's tag (ns_thread_tag), so one byte compare answers "a
+ * SuperSlab of ours, on my node".  Nodes past 253 share map tag 255 and no
+ * thread tag matches it: their frees take the slow path. */
+#define NS_SSMAP_SIZE ((size_t)1 << (NS_VA_BITS - NS_SS_SHIFT))
+extern uint8_t ns_ssmap[NS_SSMAP_SIZE];
+static inline uint8_t ns_map_tag(uint32_t node) { return (uint8_t)(node < 254 ? node + 1 : 255); }
+static inline uint32_t ns_thread_tag(int32_t node) { return node >= 0 && node < 254 ? (uint32_t)node + 1 : 256; }
+static inline uint32_t ssmap_tag(uintptr_t a)
+{
+    uintptr_t g = a >> NS_SS_SHIFT;
+    return g < NS_SSMAP_SIZE ? __atomic_load_n(&ns_ssmap[g], __ATOMIC_RELAXED) : 0;
+}
+void ssmap_set(uintptr_t ss, uint8_t tag);
+
 /* Map every granule of [base, base+size) to value; 0 or ENOMEM. */
 int addrmap_set(uintptr_t base, size_t size, uintptr_t value);
 void addrmap_clear(uintptr_t base, size_t size);
@@ -75,17 +92,27 @@ static inline slab_t *slab_of(uintptr_t a)
 {
     return superslab_of(a)->unit_slab[(a >> NS_UNIT_SHIFT) & (NS_UNITS - 1)];
 }
+/* Is a the start of one of s's blocks (carved or not)?  off < span < 2^32,
+ * so off % size == 0 <=> off * divc < divc (mod 2^64), with divc =
+ * (2^64 - 1) / size + 1 (Lemire, Kaser, Kurz: "Faster remainder by direct
+ * computation", 2019): one multiply, no division. */
+static inline bool slab_block_start(const slab_t *s, uintptr_t a)
+{
+    uint64_t off = a - s->start;
+    return off < s->span && off * s->divc < s->divc;
+}
+/* Index of the block starting at a (slab_block_start(s, a) holds). */
+static inline uint64_t slab_index(const slab_t *s, uintptr_t a)
+{
+    return ((a - s->start) * s->magic) >> 40;
+}
 /* Block index of address a in slab s, or -1 if a is not a carved block's
  * start.  Caller holds the bin lock (reads bump). */
 static inline long slab_block_index(const slab_t *s, uintptr_t a)
 {
-    uint64_t off = a - s->start;
-    if (off >= s->span)
+    if (!slab_block_start(s, a) || slab_index(s, a) >= s->bump)
         return -1;
-    uint64_t idx = (off * s->magic) >> 40;
-    if (idx * s->size != off || idx >= s->bump)
-        return -1;
-    return (long)idx;
+    return (long)slab_index(s, a);
 }
 
 superslab_t *superslab_new(uint32_t node);        /* NULL: ENOMEM   */

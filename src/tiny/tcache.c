@@ -36,8 +36,15 @@
 #define CAP_START 64
 #define HOT_EVENTS 4
 
-static tcache_t tc_init = {.node = -1, .kind = NS_TC_INIT};
-static tcache_t tc_dead = {.node = -1, .kind = NS_TC_DEAD};
+/* sentinels: every direct entry at bins[0] (empty: malloc misses), a tag
+ * no SuperSlab has (free misses) */
+#define D1(tc) &tc.bins[0]
+#define D4(tc) D1(tc), D1(tc), D1(tc), D1(tc)
+#define D16(tc) D4(tc), D4(tc), D4(tc), D4(tc)
+_Static_assert(NS_DIRECT_MAX / 16 + 1 == 65, "SENTINEL lists 65 direct entries");
+#define SENTINEL(tc, k) {.direct = {D16(tc), D16(tc), D16(tc), D16(tc), D1(tc)}, .tag = 256, .node = -1, .kind = k}
+static tcache_t tc_init = SENTINEL(tc_init, NS_TC_INIT);
+static tcache_t tc_dead = SENTINEL(tc_dead, NS_TC_DEAD);
 __thread tcache_t *ns_tc __attribute__((tls_model("initial-exec"))) = &tc_init;
 uintptr_t ns_key;
 
@@ -61,6 +68,12 @@ void tcache_global_init(void)
     exit_key_ok = pthread_key_create(&exit_key, tcache_thread_exit) == 0;
 }
 
+static void set_node(tcache_t *tc, int32_t node)
+{
+    tc->node = node;
+    tc->tag = ns_thread_tag(node);
+}
+
 static tcache_t *tcache_create(void)
 {
     tcache_t *tc = meta_alloc(sizeof(*tc));
@@ -68,9 +81,12 @@ static tcache_t *tcache_create(void)
         return NULL;
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         uint32_t m = cap_max(c);
-        tc->bins[c].cap = m < CAP_START ? m : CAP_START;
+        tc->bins[c].cap = tc->bins[c].room = m < CAP_START ? m : CAP_START;
     }
-    tc->node = (int32_t)topo_current_node();
+    for (unsigned i = 0; i <= NS_DIRECT_MAX / 16; i++)
+        tc->direct[i] = &tc->bins[sizeclass_lut[i]];
+    set_node(tc, (int32_t)topo_current_node());
+    tc->mark = ns_key;
     tc->kind = NS_TC_LIVE;
     tc->key = ns_config_hardened ? hardened_key(tc) : 0;
     pthread_mutex_lock(&list_lock);
@@ -100,7 +116,8 @@ static void unlink_live(tcache_t *tc)
 static void flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
 {
     tbin_t *b = &tc->bins[cls];
-    if (b->count <= keep)
+    uint32_t count = tbin_count(b);
+    if (count <= keep)
         return;
     void **cut = NULL, *list;
     if (keep == 0) {
@@ -113,8 +130,8 @@ static void flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
         list = link_get(cut, tc->key);
         link_set(cut, NULL, tc->key);
     }
-    uint32_t n = b->count - keep;
-    b->count = keep;
+    uint32_t n = count - keep;
+    b->room = b->cap - keep;
     ns_assert(tc->node >= 0);
     if (ns_config_hardened)         /* bins take plain lists */
         for (void **p = list; p; p = p[0])
@@ -151,12 +168,15 @@ static void tick(tcache_t *tc)
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         tbin_t *b = &tc->bins[c];
         uint32_t m = cap_max(c);
+        uint32_t count = tbin_count(b);
         if (tc->events[c] >= HOT_EVENTS) {
             b->cap = b->cap * 2 > m ? m : b->cap * 2;
-        } else if (tc->events[c] == 0 && b->count > 0) {
-            flush_keep(tc, c, b->count / 2);
+        } else if (tc->events[c] == 0 && count > 0) {
+            flush_keep(tc, c, count / 2);
+            count = tbin_count(b);
             b->cap = b->cap / 2 < CAP_MIN ? (m < CAP_MIN ? m : CAP_MIN) : b->cap / 2;
         }
+        b->room = b->cap - count;
         tc->events[c] = 0;
     }
     /* time-based return of empty SuperSlabs and cached large mappings */
@@ -188,7 +208,7 @@ static void check_node(tcache_t *tc)
     uint32_t node = topo_current_node();
     if (NS_UNLIKELY(node != (uint32_t)tc->node)) {
         tcache_flush_all(tc);
-        tc->node = (int32_t)node;
+        set_node(tc, (int32_t)node);
     }
 }
 
@@ -205,7 +225,7 @@ static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
         if (!topo_node_has_room((uint32_t)n))
             continue;
         tcache_flush_all(tc);
-        tc->node = n;
+        set_node(tc, n);
         tc->spill_until_ms = ns_now_ms() + 100;
         __atomic_fetch_add(&node_pool(home)->spills, 1, __ATOMIC_RELAXED);
         void *list = bin_refill_local(node_pool((uint32_t)n), cls, want, got);
@@ -250,24 +270,15 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
             return NULL;
         }
         b->head = adopt_list(tc, list);
-        b->count = got;
+        b->room = b->cap - got;   /* may wrap when cap is 0: the pop undoes it */
         event(tc, cls);
     }
-    void **p = b->head;
-    if (ns_config_hardened)
-        hardened_check_block(p, cls);
-    b->head = link_get(p, tc->key);
-    b->count--;
-    if (ns_config_hardened)
-        hardened_on_alloc(p, cls);
-    p[1] = NULL;
-    __atomic_store_n(&b->allocs, b->allocs + 1, __ATOMIC_RELAXED);
-    return p;
+    return tbin_pop(tc, b, cls);
 }
 
 static bool tcache_holds(tcache_t *tc, unsigned cls, void *p)
 {
-    uint32_t n = tc->bins[cls].count;
+    uint32_t n = tbin_count(&tc->bins[cls]);
     for (void **b = tc->bins[cls].head; b && n--; b = link_get(b, tc->key))
         if (b == p)
             return true;
@@ -278,12 +289,12 @@ bool tcache_block_is_free(void *p)
 {
     void **b = p;
     uintptr_t a = (uintptr_t)p;
-    if ((uintptr_t)b[1] != (ns_key ^ a))
+    if ((uintptr_t)b[1] != ns_key)
         return false;            /* the mark of a free block is not there */
     slab_t *s = slab_of(a);
     tcache_t *tc = ns_tc;
     if (ns_config_hardened && s->freemap) {
-        uint64_t off = a - s->start, i = (off * s->magic) >> 40;
+        uint64_t i = slab_index(s, a);
         return atomic_load_explicit(&s->freemap[i / 64], memory_order_acquire) & (1ull << (i % 64));
     }
     return (tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p);
@@ -303,13 +314,12 @@ void tcache_free_slow(tcache_t *tc, void *ptr)
         return;
     }
     slab_t *s = slab_of(a);
-    uint64_t off = a - s->start;
-    if (off >= s->span || ((off * s->magic) >> 40) * s->size != off) {
+    if (!slab_block_start(s, a)) {
         ns_report_invalid("free", ptr, "invalid pointer (inside numaslab memory but not the start of a block)");
         return;
     }
     void **p = ptr;
-    uintptr_t key = ns_key ^ a;
+    uintptr_t key = ns_key;
     if ((uintptr_t)p[1] == key && ((tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p))) {
         ns_report_invalid("free", ptr, "double free");
         return;
@@ -333,10 +343,10 @@ void tcache_free_slow(tcache_t *tc, void *ptr)
         return;
     }
     tbin_t *b = &tc->bins[cls];
-    if (b->count >= b->cap) {
+    if (b->room == 0) {
         flush_keep(tc, cls, b->cap / 2);
         event(tc, cls);
-        if (b->count >= b->cap) {   /* capacity 0: caching is off */
+        if (b->room == 0) {         /* capacity 0: caching is off */
             p[0] = NULL;
             p[1] = (void *)key;
             bin_flush(node_pool(s->node), cls, p, 1);
@@ -346,7 +356,7 @@ void tcache_free_slow(tcache_t *tc, void *ptr)
     link_set(p, b->head, tc->key);
     p[1] = (void *)key;
     b->head = p;
-    b->count++;
+    b->room--;
 }
 
 tcache_t *tcache_get(void)

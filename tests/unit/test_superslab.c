@@ -17,6 +17,15 @@ static void test_new_superslab(void **state)
     assert_int_equal(addrmap_lookup(a), a | NS_MAP_SS);
     assert_int_equal(addrmap_lookup(a + NS_SS_SIZE - 1), a | NS_MAP_SS);
     assert_int_equal(addrmap_lookup(a + 12345), a | NS_MAP_SS);
+    assert_int_equal(ssmap_tag(a + 12345), ns_map_tag(0));
+    /* the neighbours may be SuperSlabs too: the byte map agrees with the map */
+    assert_int_equal(ssmap_tag(a + NS_SS_SIZE) != 0, (addrmap_lookup(a + NS_SS_SIZE) & NS_MAP_SS) != 0);
+    assert_int_equal(ssmap_tag(a - 1) != 0, (addrmap_lookup(a - 1) & NS_MAP_SS) != 0);
+    assert_int_equal(ns_thread_tag(0), ns_map_tag(0));
+    assert_int_equal(ns_thread_tag(253), ns_map_tag(253));
+    assert_int_not_equal(ns_thread_tag(254), ns_map_tag(254));  /* slow path for huge node numbers */
+    assert_int_not_equal(ns_thread_tag(-1), ns_map_tag(0));
+    assert_int_equal(ssmap_tag(~(uintptr_t)0), 0);
     assert_int_equal(ss->free_mask, 0xffffffffu);
     assert_int_equal(ss->used_units, 0);
     assert_int_equal(ss->node, 0);
@@ -27,6 +36,7 @@ static void test_new_superslab(void **state)
         ((volatile char *)ss)[u * NS_UNIT_SIZE + NS_UNIT_SIZE - 1] = 1;
     assert_int_equal(ns_node_of((void *)(a + NS_SS_HEADER)), 0);
     superslab_unmap(ss);
+    assert_int_equal(ssmap_tag(a), 0);
     assert_int_equal(addrmap_lookup(a), 0);
     assert_int_equal(addrmap_lookup(a + NS_SS_SIZE - 1), 0);
     assert_int_equal(ns_node_of((void *)(a + NS_SS_HEADER)), -1);
@@ -133,6 +143,24 @@ static void check_slab(superslab_t *ss, slab_t *s, unsigned u, unsigned units, u
             fail_msg("class %u size %u: (off %lu * magic) >> 40 = %lu, want %lu", cls, size, (unsigned long)off,
                      (unsigned long)q, (unsigned long)(off / size));
     }
+    /* block-start test (Lemire): exact for every offset, false before the
+     * start (unit 0: the header) and past the span; the units' fast copies
+     * (what free() reads) agree with the slab */
+    for (uint64_t off = 0; off < s->span; off++)
+        if (slab_block_start(s, start + off) != (off % size == 0))
+            fail_msg("class %u size %u: slab_block_start(off %lu) wrong", cls, size, (unsigned long)off);
+    for (uint64_t k = 1; k <= NS_SS_HEADER; k++)
+        assert_false(slab_block_start(s, start - k));
+    for (uint64_t k = 0; k < 2 * size; k++)
+        assert_false(slab_block_start(s, start + s->span + k));
+    for (unsigned i = u; i < u + units; i++) {
+        const unit_fast_t *f = &ss->fast[i];
+        assert_ptr_equal(f, &superslab_of(base + ((uintptr_t)(i - u) << NS_UNIT_SHIFT))->fast[i]);
+        assert_int_equal(f->start, s->start);
+        assert_int_equal(f->span, s->span);
+        assert_int_equal(f->divc, s->divc);
+        assert_int_equal(f->binoff, offsetof(tcache_t, bins) + cls * sizeof(tbin_t));
+    }
     /* block index: nothing carved yet */
     assert_int_equal(slab_block_index(s, start), -1);
     assert_int_equal(slab_block_index(s, start + size), -1);
@@ -183,8 +211,10 @@ static void test_carve_every_class(void **state)
         assert_int_equal(s->units, 0);
         assert_int_equal(ss->used_units, 0);
         assert_int_equal(ss->free_mask, 0xffffffffu);
-        for (unsigned i = 0; i < NS_UNITS; i++)
+        for (unsigned i = 0; i < NS_UNITS; i++) {
             assert_ptr_equal(ss->unit_slab[i], &ss_no_slab);
+            assert_int_equal(ss->fast[i].span, 0);  /* free() finds no block start */
+        }
         /* the same class carved away from unit 0 too */
         if (unit0_ok) {
             s = slab_carve(ss, 9, 1, c, sizeclass_size[c]);

@@ -21,8 +21,8 @@ static void check_empty(void)
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         if (tc->bins[c].cap != 0)
             fail_msg("class %u: cap %u with caching off", c, tc->bins[c].cap);
-        if (tc->bins[c].count != 0 || tc->bins[c].head != NULL)
-            fail_msg("class %u: %u blocks cached with caching off", c, tc->bins[c].count);
+        if (tbin_count(&tc->bins[c]) != 0 || tc->bins[c].head != NULL)
+            fail_msg("class %u: %u blocks cached with caching off", c, tbin_count(&tc->bins[c]));
     }
 }
 
