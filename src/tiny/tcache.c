@@ -79,10 +79,6 @@ static tcache_t *tcache_create(void)
     tcache_t *tc = meta_alloc(sizeof(*tc));
     if (!tc)
         return NULL;
-    for (unsigned c = 0; c < NS_CLASSES; c++) {
-        uint32_t m = cap_max(c);
-        tc->bins[c].cap = tc->bins[c].room = m < CAP_START ? m : CAP_START;
-    }
     for (unsigned i = 0; i <= NS_DIRECT_MAX / 16; i++)
         tc->direct[i] = &tc->bins[sizeclass_lut[i]];
     set_node(tc, (int32_t)topo_current_node());
@@ -235,6 +231,32 @@ static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
     return NULL;
 }
 
+/* Fill the empty list of class cls with a batch from the thread's node
+ * (or the nearest node with room, or the home node when none has).  A class
+ * starts with capacity 0 and gets its first capacity here.  false: no
+ * memory. */
+static bool refill(tcache_t *tc, unsigned cls)
+{
+    tbin_t *b = &tc->bins[cls];
+    if (b->cap == 0) {
+        uint32_t m = cap_max(cls);
+        b->cap = b->room = m < CAP_START ? m : CAP_START;
+    }
+    check_node(tc);
+    uint32_t want = b->cap / 2 ? b->cap / 2 : 1, got;
+    void *list = bin_refill_local(node_pool((uint32_t)tc->node), cls, want, &got);
+    if (!got && topo_get())
+        list = spill(tc, cls, want, &got);
+    if (!got)
+        list = bin_refill(node_pool((uint32_t)tc->node), cls, want, &got);
+    if (!got)
+        return false;
+    b->head = adopt_list(tc, list);
+    b->room = b->cap - got;   /* may wrap when cap is 0: the pop undoes it */
+    event(tc, cls);
+    return true;
+}
+
 void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
 {
     if (tc->kind != NS_TC_LIVE) {
@@ -257,21 +279,9 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
         }
     }
     tbin_t *b = &tc->bins[cls];
-    if (!b->head) {
-        check_node(tc);
-        uint32_t want = b->cap / 2 ? b->cap / 2 : 1, got;
-        void *list = bin_refill_local(node_pool((uint32_t)tc->node), cls, want, &got);
-        if (!got && topo_get())
-            list = spill(tc, cls, want, &got);
-        if (!got)   /* no node has room: the home node, and let the kernel decide */
-            list = bin_refill(node_pool((uint32_t)tc->node), cls, want, &got);
-        if (!got) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        b->head = adopt_list(tc, list);
-        b->room = b->cap - got;   /* may wrap when cap is 0: the pop undoes it */
-        event(tc, cls);
+    if (!b->head && !refill(tc, cls)) {
+        errno = ENOMEM;
+        return NULL;
     }
     return tbin_pop(tc, b, cls);
 }
@@ -343,6 +353,29 @@ void tcache_free_slow(tcache_t *tc, void *ptr)
         return;
     }
     tbin_t *b = &tc->bins[cls];
+    if (b->cap == 0 && cap_max(cls) > 0) {
+        /* The thread frees a block of a class it has not allocated yet: a
+         * block another thread allocated and handed over, whose neighbours
+         * in its cache line are likely in use by other threads.  Reusing it
+         * at once would make the threads write to one line (passive false
+         * sharing, Hoard's cache-scratch), so the list starts with a batch
+         * of the thread's own and the block goes behind them. */
+        if (refill(tc, cls) && s->node == (uint32_t)tc->node) {
+            void **t = b->head;
+            for (void **n; (n = link_get(t, tc->key)) != NULL;)
+                t = n;
+            link_set(t, p, tc->key);
+            link_set(p, NULL, tc->key);
+            p[1] = (void *)key;
+            b->room--;
+            return;
+        }
+        if (s->node != (uint32_t)tc->node) {  /* the refill moved the thread */
+            p[1] = (void *)key;
+            remote_push(s, p, &node_pool(s->node)->bins[cls]);
+            return;
+        }
+    }
     if (b->room == 0) {
         flush_keep(tc, cls, b->cap / 2);
         event(tc, cls);

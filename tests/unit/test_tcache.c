@@ -319,6 +319,52 @@ static void *late_thread(void *arg)
     return NULL;
 }
 
+/* A thread whose first call in a class is the free of a block another
+ * thread allocated (a hand-over) does not reuse that block first: its list
+ * starts with a batch of its own and the handed-over block sits at the tail
+ * (passive false sharing: the block's cache-line neighbours belong to other
+ * threads). */
+struct handover {
+    void *given;
+    void *got;
+    bool at_tail;
+    uint32_t count;
+};
+
+static void *handover_thread(void *arg)
+{
+    struct handover *h = arg;
+    ns_free(h->given);
+    tbin_t *b = &ns_tc->bins[sizeclass_of(48)];
+    void **t = b->head;
+    while (t && t[0])
+        t = t[0];
+    h->at_tail = t == h->given;
+    h->count = tbin_count(b);
+    h->got = ns_malloc(48);
+    return NULL;
+}
+
+static void test_handed_over_block_not_reused_first(void **state)
+{
+    (void)state;
+    void *given[2] = {ns_malloc(48), ns_malloc(48)};   /* neighbours */
+    struct handover h[2] = {{.given = given[0]}, {.given = given[1]}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, handover_thread, &h[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_true(h[i].at_tail);
+        assert_true(h[i].count > 1);
+        assert_ptr_not_equal(h[i].got, given[0]);
+        assert_ptr_not_equal(h[i].got, given[1]);
+    }
+    assert_ptr_not_equal(h[0].got, h[1].got);
+    ns_free(h[0].got);
+    ns_free(h[1].got);
+}
+
 static void test_alloc_after_cache_destroyed(void **state)
 {
     unsigned cls = sizeclass_of(24);
@@ -345,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_thread_exit_flushes),
         cmocka_unit_test(test_thread_churn),
         cmocka_unit_test(test_alloc_after_cache_destroyed),
+        cmocka_unit_test(test_handed_over_block_not_reused_first),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
