@@ -48,7 +48,7 @@ size_t ns_block_size(const void *p, const char *fn)
         large_t *l = (large_t *)(e & ~NS_MAP_TAGS);
         if (l->base == a && l->state == NS_LARGE_LIVE)
             return l->usable;
-        if (l->base == a && l->state == NS_LARGE_CACHED) {
+        if (l->state == NS_LARGE_CACHED) {     /* freed (maybe merged with a neighbour) */
             ns_report_invalid(fn, p, "pointer already freed");
             return 0;
         }

@@ -105,6 +105,7 @@ typedef struct large {
     uint32_t node;
     uint8_t state;              /* NS_LARGE_LIVE / NS_LARGE_CACHED         */
     uint8_t huge1g;             /* on 1 GiB hugetlb pages                  */
+    uint8_t thp;                /* mapped asking for huge pages            */
 } large_t;
 
 enum { NS_LARGE_LIVE = 1, NS_LARGE_CACHED = 2 };

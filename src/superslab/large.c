@@ -9,7 +9,11 @@
  *
  * Reuse: a freed mapping goes to its node's cache (newest first) instead of
  * back to the OS, keeping its pages, so a program that allocates and frees
- * multi-MiB blocks in a loop pays neither mmap nor page faults.  The cache
+ * multi-MiB blocks in a loop pays neither mmap nor page faults.  Like a page
+ * heap, the cache splits and merges: a request takes the smallest cached
+ * mapping that fits, and the part it does not need stays cached as a
+ * mapping of its own; a freed mapping merges with cached neighbours (pieces
+ * of one split, or mappings the kernel placed side by side).  The cache
  * holds at most NUMASLAB_LARGE_CACHE bytes per node; a mapping older than
  * NUMASLAB_DECAY_MS is unmapped on the next pass (ns_release: all of them).
  *
@@ -36,6 +40,92 @@ static void unlink_cached(node_pool_t *pool, large_t *l)
     pool->lcache_bytes -= l->reserved;
 }
 
+static void link_cached(node_pool_t *pool, large_t *l)
+{
+    l->state = NS_LARGE_CACHED;
+    l->prev = NULL;
+    l->next = pool->lcache;
+    if (pool->lcache) pool->lcache->prev = l; else pool->lcache_tail = l;
+    pool->lcache = l;
+    pool->lcache_count++;
+    pool->lcache_bytes += l->reserved;
+}
+
+/* The smallest cached mapping of at least `reserved` bytes, unlinked, cut to
+ * `reserved` when a record for the rest can be had; NULL if none fits.
+ * large_lock held. */
+static large_t *cache_take(node_pool_t *pool, size_t reserved)
+{
+    large_t *l = NULL;
+    for (large_t *c = pool->lcache; c; c = c->next)
+        if (!c->huge1g && c->reserved >= reserved && (!l || c->reserved < l->reserved)) {
+            l = c;
+            if (c->reserved == reserved)
+                break;
+        }
+    if (!l)
+        return NULL;
+    unlink_cached(pool, l);
+    if (l->reserved > reserved) {
+        large_t *rest = meta_alloc(sizeof(*rest));
+        if (rest && addrmap_set(l->base + reserved, l->reserved - reserved, (uintptr_t)rest | NS_MAP_LARGE) == 0) {
+            *rest = *l;
+            rest->base = l->base + reserved;
+            rest->reserved = l->reserved - reserved;
+            rest->touched = l->touched > reserved ? l->touched - reserved : 0;
+            link_cached(pool, rest);
+            l->reserved = reserved;
+            if (l->touched > reserved)
+                l->touched = reserved;
+        } else if (rest) {
+            meta_free(rest, sizeof(*rest));   /* serve the request with all of l */
+        }
+    }
+    return l;
+}
+
+/* The cached mapping that ends at a (or starts at a, `after`) on the same
+ * node with the same page kind as l, not due for release at `now`, or
+ * NULL.  large_lock held; a record being destroyed is no longer
+ * NS_LARGE_CACHED, a recycled one no longer matches the address. */
+static large_t *cached_neighbour(const large_t *l, uintptr_t a, bool after, uint64_t now)
+{
+    uintptr_t e = addrmap_lookup(after ? a : a - 1);
+    if (!(e & NS_MAP_LARGE))
+        return NULL;
+    large_t *n = (large_t *)(e & ~NS_MAP_TAGS);
+    if (n->node != l->node || n->state != NS_LARGE_CACHED || n->huge1g || n->thp != l->thp ||
+        (after ? n->base != a : n->base + n->reserved != a) || now - n->cached_ms > (uint64_t)ns_opt.decay_ms)
+        return NULL;
+    return n;
+}
+
+/* Merge the freed (not yet cached) l with its cached neighbours; returns
+ * the record that now covers it.  large_lock held. */
+static large_t *merge(node_pool_t *pool, large_t *l, uint64_t now)
+{
+    if (l->huge1g)
+        return l;
+    large_t *n = cached_neighbour(l, l->base + l->reserved, true, now);
+    if (n && addrmap_set(n->base, n->reserved, (uintptr_t)l | NS_MAP_LARGE) == 0) {
+        unlink_cached(pool, n);
+        if (n->touched)
+            l->touched = l->reserved + n->touched;
+        l->reserved += n->reserved;
+        meta_free(n, sizeof(*n));
+    }
+    large_t *p = cached_neighbour(l, l->base, false, now);
+    if (p && addrmap_set(l->base, l->reserved, (uintptr_t)p | NS_MAP_LARGE) == 0) {
+        unlink_cached(pool, p);
+        if (l->touched)
+            p->touched = p->reserved + l->touched;
+        p->reserved += l->reserved;
+        meta_free(l, sizeof(*l));
+        l = p;
+    }
+    return l;
+}
+
 static void destroy(node_pool_t *pool, large_t *l)
 {
     addrmap_clear(l->base, l->reserved);
@@ -55,15 +145,8 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
 
     if (align <= NS_SS_SIZE) {
         pthread_mutex_lock(&pool->large_lock);
-        for (large_t *c = pool->lcache; c; c = c->next) {
-            if (c->reserved >= reserved && c->reserved <= 2 * reserved &&
-                (!l || c->reserved < l->reserved))
-                l = c;
-            if (l && l->reserved == reserved)
-                break;
-        }
+        l = cache_take(pool, reserved);
         if (l) {
-            unlink_cached(pool, l);
             l->state = NS_LARGE_LIVE;
             l->usable = need;
             pool->large_count++;
@@ -116,6 +199,7 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
     l->node = node;
     l->state = NS_LARGE_LIVE;
     l->huge1g = huge1g;
+    l->thp = !huge1g && need >= NS_SS_SIZE;
     if (addrmap_set(l->base, reserved, (uintptr_t)l | NS_MAP_LARGE) != 0) {
         hp_unmap(m, reserved);
         meta_free(l, sizeof(*l));
@@ -135,7 +219,7 @@ void large_free(large_t *l, void *p)
     large_t *evict = NULL;
     pthread_mutex_lock(&pool->large_lock);
     if (l->state != NS_LARGE_LIVE || (uintptr_t)p != l->base) {
-        bool dbl = l->state == NS_LARGE_CACHED && (uintptr_t)p == l->base;
+        bool dbl = l->state == NS_LARGE_CACHED;   /* freed, maybe merged with a neighbour */
         pthread_mutex_unlock(&pool->large_lock);
         ns_report_invalid("free", p, dbl ? "double free" : "interior pointer of a large block");
         return;
@@ -150,14 +234,10 @@ void large_free(large_t *l, void *p)
         destroy(pool, l);
         return;
     }
-    l->state = NS_LARGE_CACHED;
-    l->cached_ms = ns_now_ms();
-    l->prev = NULL;
-    l->next = pool->lcache;
-    if (pool->lcache) pool->lcache->prev = l; else pool->lcache_tail = l;
-    pool->lcache = l;
-    pool->lcache_count++;
-    pool->lcache_bytes += l->reserved;
+    uint64_t now = ns_now_ms();
+    l = merge(pool, l, now);
+    l->cached_ms = now;
+    link_cached(pool, l);
     /* over budget or too old: unmap from the oldest end */
     while (pool->lcache_tail && (pool->lcache_bytes > budget ||
                                  l->cached_ms - pool->lcache_tail->cached_ms > (uint64_t)ns_opt.decay_ms)) {
