@@ -32,9 +32,7 @@ NS_API size_t ns_release(void)
     if (atomic_load_explicit(&ns_init_state, memory_order_acquire) != 2)
         return 0;
     tcache_t *tc = tcache_get();
-    if (tc)
-        tcache_flush_all(tc);
-    size_t bytes = 0;
+    size_t bytes = tc ? tcache_flush_all(tc) : 0;
     for (uint32_t n = 0; n < topo_nodes(); n++)
         bytes += node_pool_release(node_pool(n), true);
     return bytes;

@@ -31,6 +31,8 @@
 #include "config.h"
 
 #define NS_CLASSES 96          /* see src/tiny/sizeclass.c for the table */
+#define NS_STASH 8             /* lists per bin's stash (node_pool.c)     */
+#define NS_STASH_MIN 8         /* shorter lists go to their slabs         */
 
 /* ------------------------------------------------------------------ slab */
 /* Slab metadata, in its SuperSlab's header.  The first cache line is what
@@ -128,6 +130,12 @@ typedef struct bin {
     uint64_t refills;           /* bin_refill calls (thread-cache misses)  */
     uint64_t remote_drained;
     _Atomic(slab_t *) pending;  /* slabs whose remote stack got blocks     */
+    struct {                    /* lists given back whole (bin_stash)      */
+        void *list;
+        uint32_t n;
+    } stash[NS_STASH];
+    uint32_t nstash;
+    uint64_t stashed;           /* blocks in the stash (in used_blocks)    */
     _Atomic uint64_t remote_frees;
 } __attribute__((aligned(NS_CACHELINE))) bin_t;
 

@@ -3,7 +3,7 @@
 #
 #   bench/numa/run.sh [--quick | --smoke] [--reps N] [--threads "1 2"] [--out DIR]
 #                     [--lib PATH/libnumaslab.so] [--allocators "numaslab glibc ..."]
-#                     [--workloads "larson mixed_1k ..."] [--no-fastpath] [--no-warm]
+#                     [--workloads "larson mixed_1k ..."] [--no-fastpath]
 #
 # Builds the workloads (gcc -O2) into DIR/bin, then for each repetition, for
 # each workload and thread count, runs every installed allocator one after the
@@ -13,10 +13,10 @@
 # and DIR/summary.md (medians, ratios, geometric means), DIR/throughput.png
 # (gnuplot) and DIR/machine.txt; then the size sweep (size_sweep.c) once per
 # allocator and the callgrind fast-path counts (fastpath.sh) unless
-# --no-fastpath.  Before measuring it touches 80 % of the available memory
-# once (warm.c; --no-warm skips it): in a VM, first touches of guest pages
-# cost host faults that would land on whichever run gets fresh pages.  Exit
-# status is non-zero if any run failed its self-check.
+# --no-fastpath.  Exit status is non-zero if any run failed its self-check.
+# machine.txt also records free page reporting (virtio-balloon): a VM that
+# reports free 2 MiB blocks to its host gets them back unbacked, so every
+# huge-page first touch there costs host faults (see bench/RESULTS.md).
 #
 #   --quick   smaller sizes, 3 repetitions (unless --reps)
 #   --smoke   every workload once, tiny sizes, numaslab only, 2 threads; no
@@ -28,7 +28,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 orig_args="$*"
-mode=full reps="" threads="" out="" lib="" allocs_req="" wl_req="" do_fastpath=1 do_warm=1
+mode=full reps="" threads="" out="" lib="" allocs_req="" wl_req="" do_fastpath=1
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) mode=quick; shift ;;
@@ -40,7 +40,6 @@ while [ $# -gt 0 ]; do
     --allocators) allocs_req=$2; shift 2 ;;
     --workloads) wl_req=$2; shift 2 ;;
     --no-fastpath) do_fastpath=0; shift ;;
-    --no-warm) do_warm=0; shift ;;
     -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
@@ -137,7 +136,7 @@ fi
 
 # ---------------------------------------------------------------- build
 CFLAGS="-O2 -Wall -Wextra -pthread"
-for src in larson mixed prodcons xmalloc cache_scratch large memeff size_sweep fastpath warm; do
+for src in larson mixed prodcons xmalloc cache_scratch large memeff size_sweep fastpath; do
     gcc $CFLAGS -o "$out/bin/$src" "$here/$src.c" 2>"$out/logs/build-$src.txt" || { cat "$out/logs/build-$src.txt" >&2; die "build of $src.c failed"; }
 done
 gcc $CFLAGS -o "$out/bin/numa_local" "$here/numa_local.c" -lnuma 2>"$out/logs/build-numa_local.txt" ||
@@ -165,17 +164,14 @@ if [ "$mode" != smoke ]; then
         for p in libmimalloc2.0 libjemalloc2 libgoogle-perftools4 libnuma1 gnuplot-nox valgrind; do
             echo "package $p: $(dpkg-query -W -f '${Version}' "$p" 2>/dev/null || echo 'not installed')"
         done
+        pr=/sys/module/page_reporting/parameters
+        if [ -r "$pr/page_reporting_order" ]; then
+            echo "free page reporting (VM): order $(cat "$pr/page_reporting_order"), reported so far $(($(cat "$pr/reported_kib") / 1048576)) GiB"
+        else
+            echo "free page reporting (VM): none"
+        fi
         echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     } >"$out/machine.txt"
-fi
-
-# ---------------------------------------------------------------- warm-up
-# Touch 80 % of the available memory once (see warm.c: in a VM the host backs
-# pages lazily, and first touches would be charged to whichever allocator
-# happens to get fresh pages).
-if [ "$mode" != smoke ] && [ "$do_warm" = 1 ]; then
-    warm_mib=$(awk '/MemAvailable/ {printf "%d", $2 * 0.8 / 1024}' /proc/meminfo)
-    "$out/bin/warm" "$warm_mib" | tee -a "$out/machine.txt"
 fi
 
 # ---------------------------------------------------------------- runs

@@ -258,6 +258,45 @@ static size_t drain_pending(node_pool_t *pool, bin_t *b, bool keep_spare)
     return bytes;
 }
 
+/* The stash (tcmalloc's transfer cache): up to NS_STASH lists that thread
+ * caches gave back on overflow, handed whole to the next refill that wants
+ * at least half as many blocks.  Blocks passing from a thread that frees
+ * them to one that allocates them cost O(1) per list instead of a walk to
+ * their slabs and another one back.  Stashed blocks still count as used in
+ * their slabs; node_pool_release (decay ticks, ns_release) returns them to
+ * the slabs, so they come back in bounded time.  Hardened builds do not
+ * stash: every block goes back through its slab's checks. */
+bool bin_stash(node_pool_t *pool, unsigned cls, void *list, uint32_t n)
+{
+    if (ns_config_hardened || n < NS_STASH_MIN)
+        return false;
+    bin_t *b = &pool->bins[cls];
+    pthread_mutex_lock(&b->lock);
+    bool ok = b->nstash < NS_STASH;
+    if (ok) {
+        b->stash[b->nstash].list = list;
+        b->stash[b->nstash].n = n;
+        b->nstash++;
+        b->stashed += n;
+    }
+    pthread_mutex_unlock(&b->lock);
+    return ok;
+}
+
+static size_t flush_locked(node_pool_t *pool, bin_t *b, unsigned cls, void *list, bool keep_spare);
+
+/* Return every stashed list to its slabs; bytes released.  Bin lock held. */
+static size_t unstash(node_pool_t *pool, bin_t *b, unsigned cls, bool keep_spare)
+{
+    size_t bytes = 0;
+    while (b->nstash) {
+        b->nstash--;
+        b->stashed -= b->stash[b->nstash].n;
+        bytes += flush_locked(pool, b, cls, b->stash[b->nstash].list, keep_spare);
+    }
+    return bytes;
+}
+
 static void *refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got, bool need_room)
 {
     bin_t *b = &pool->bins[cls];
@@ -265,6 +304,16 @@ static void *refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *go
     uint32_t n = 0;
     pthread_mutex_lock(&b->lock);
     b->refills++;
+    /* the newest stashed list if it is not much longer than wanted (the
+     * caller's capacity is at least twice `want`) */
+    if (b->nstash && want && b->stash[b->nstash - 1].n <= 2 * want) {
+        b->nstash--;
+        head = b->stash[b->nstash].list;
+        *got = b->stash[b->nstash].n;
+        b->stashed -= *got;
+        pthread_mutex_unlock(&b->lock);
+        return head;
+    }
     drain_pending(pool, b, true);
     while (n < want) {
         slab_t *s = b->partial;
@@ -318,10 +367,9 @@ void *bin_refill_local(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t 
     return refill(pool, cls, want, got, true);
 }
 
-void bin_flush(node_pool_t *pool, unsigned cls, void *list, uint32_t n)
+static size_t flush_locked(node_pool_t *pool, bin_t *b, unsigned cls, void *list, bool keep_spare)
 {
-    bin_t *b = &pool->bins[cls];
-    pthread_mutex_lock(&b->lock);
+    size_t bytes = 0;
     while (list) {
         void **blk = list;
         list = blk[0];
@@ -333,10 +381,19 @@ void bin_flush(node_pool_t *pool, unsigned cls, void *list, uint32_t n)
         s->free = blk;
         s->used--;
         b->used_blocks--;
-        slab_got_blocks(pool, b, s, true);
+        bytes += slab_got_blocks(pool, b, s, keep_spare);
     }
+    return bytes;
+}
+
+size_t bin_flush(node_pool_t *pool, unsigned cls, void *list, uint32_t n)
+{
+    bin_t *b = &pool->bins[cls];
     (void)n;
+    pthread_mutex_lock(&b->lock);
+    size_t bytes = flush_locked(pool, b, cls, list, true);
     pthread_mutex_unlock(&b->lock);
+    return bytes;
 }
 
 bool bin_holds(void *p)
@@ -352,6 +409,14 @@ bool bin_holds(void *p)
                 found = true;
                 break;
             }
+        for (uint32_t i = 0; i < b->nstash && !found; i++) {
+            uint32_t left = b->stash[i].n;
+            for (void **f = b->stash[i].list; f && left--; f = f[0])
+                if (f == p) {
+                    found = true;
+                    break;
+                }
+        }
     }
     pthread_mutex_unlock(&b->lock);
     return found;
@@ -363,6 +428,7 @@ size_t node_pool_release(node_pool_t *pool, bool all)
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         bin_t *b = &pool->bins[c];
         pthread_mutex_lock(&b->lock);
+        bytes += unstash(pool, b, c, !all);
         bytes += drain_pending(pool, b, !all);
         if (all) {
             slab_t *s = b->partial;

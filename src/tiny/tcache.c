@@ -109,12 +109,12 @@ static void unlink_live(tcache_t *tc)
 
 /* Give back all but `keep` blocks of class cls (the colder ones: the list
  * is LIFO, so its tail holds the blocks freed longest ago). */
-static void flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
+static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep, bool stash)
 {
     tbin_t *b = &tc->bins[cls];
     uint32_t count = tbin_count(b);
     if (count <= keep)
-        return;
+        return 0;
     void **cut = NULL, *list;
     if (keep == 0) {
         list = b->head;
@@ -132,7 +132,10 @@ static void flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
     if (ns_config_hardened)         /* bins take plain lists */
         for (void **p = list; p; p = p[0])
             p[0] = link_get(p, tc->key);
-    bin_flush(node_pool((uint32_t)tc->node), cls, list, n);
+    node_pool_t *pool = node_pool((uint32_t)tc->node);
+    if (stash && bin_stash(pool, cls, list, n))
+        return 0;
+    return bin_flush(pool, cls, list, n);
 }
 
 /* A plain list from a bin becomes this cache's (encoded) list. */
@@ -147,12 +150,14 @@ static void *adopt_list(tcache_t *tc, void *list)
     return list;
 }
 
-void tcache_flush_all(tcache_t *tc)
+size_t tcache_flush_all(tcache_t *tc)
 {
+    size_t bytes = 0;
     if (tc->kind != NS_TC_LIVE)
-        return;
+        return 0;
     for (unsigned c = 0; c < NS_CLASSES; c++)
-        flush_keep(tc, c, 0);
+        bytes += flush_keep(tc, c, 0, false);
+    return bytes;
 }
 
 static uint64_t last_decay_ms;
@@ -168,7 +173,7 @@ static void tick(tcache_t *tc)
         if (tc->events[c] >= HOT_EVENTS) {
             b->cap = b->cap * 2 > m ? m : b->cap * 2;
         } else if (tc->events[c] == 0 && count > 0) {
-            flush_keep(tc, c, count / 2);
+            flush_keep(tc, c, count / 2, false);
             count = tbin_count(b);
             b->cap = b->cap / 2 < CAP_MIN ? (m < CAP_MIN ? m : CAP_MIN) : b->cap / 2;
         }
@@ -377,7 +382,7 @@ void tcache_free_slow(tcache_t *tc, void *ptr)
         }
     }
     if (b->room == 0) {
-        flush_keep(tc, cls, b->cap / 2);
+        flush_keep(tc, cls, b->cap / 2, true);   /* overflow: a list for another thread */
         event(tc, cls);
         if (b->room == 0) {         /* capacity 0: caching is off */
             p[0] = NULL;

@@ -37,7 +37,7 @@ void tcache_global_init(void);   /* start-up: the thread-exit key */
  * malloc_usable_size of a freed pointer. */
 bool tcache_block_is_free(void *p);
 tcache_t *tcache_get(void);      /* this thread's live cache, or NULL */
-void tcache_flush_all(tcache_t *tc);
+size_t tcache_flush_all(tcache_t *tc);   /* bytes this unmapped */
 void tcache_thread_exit(void *tc);
 void tcache_fork_child(void);
 void tcache_lock_list(void);

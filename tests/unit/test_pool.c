@@ -125,6 +125,7 @@ static void test_empty_superslabs_decay(void **state)
     for (int i = 0; i < N; i++)
         ns_free(v[i]);
     tcache_flush_all(ns_tc);
+    node_pool_release(pool0(), false);    /* stashed lists back to their slabs */
     sleep_ms(100);
     node_pool_release(pool0(), false);
     /* only the bin's spare slab may keep its SuperSlab */
@@ -455,6 +456,60 @@ static void test_oom_midway_partial_refill(void **state)
     assert_int_equal(node0_stats().superslabs, 0);
 }
 
+/* The stash: lists given back on overflow go whole to the next refill that
+ * wants at least half as many; they stay "used" in their slabs until then,
+ * are found by the double-free check, and release returns them. */
+static void test_stash_hands_lists_over_whole(void **state)
+{
+    unsigned cls = sizeclass_of(96);
+    bin_t *b = &pool0()->bins[cls];
+    uint64_t used0 = bin_used(cls);
+    uint32_t got;
+    void *list = bin_refill(pool0(), cls, 32, &got);
+    assert_int_equal(got, 32);
+    assert_false(bin_stash(pool0(), cls, list, NS_STASH_MIN - 1));   /* short: to the slabs */
+    assert_int_equal(b->nstash, 0);
+    assert_true(bin_stash(pool0(), cls, list, 32));
+    assert_int_equal(b->nstash, 1);
+    assert_int_equal(b->stashed, 32);
+    assert_int_equal(bin_used(cls), used0);     /* in the bin again */
+    void **last = list;
+    while (last[0])
+        last = last[0];
+    assert_true(bin_holds(list));
+    assert_true(bin_holds(last));
+    void *again = bin_refill(pool0(), cls, 16, &got);    /* 32 <= 2 * 16: whole */
+    assert_ptr_equal(again, list);
+    assert_int_equal(got, 32);
+    assert_int_equal(b->nstash, 0);
+    assert_false(bin_holds(last));
+    /* too long for a refill of 8: that one comes from the slabs */
+    assert_true(bin_stash(pool0(), cls, again, 32));
+    void *other = bin_refill(pool0(), cls, 8, &got);
+    assert_int_equal(got, 8);
+    for (void **p = other; p; p = p[0])
+        for (void **q = again; q; q = q[0])
+            assert_ptr_not_equal(p, q);
+    assert_int_equal(b->nstash, 1);
+    /* a full stash refuses more */
+    void *lists[NS_STASH];
+    for (int i = 1; i < NS_STASH; i++) {   /* (a stashed list of 32 is too long for these) */
+        lists[i] = bin_refill(pool0(), cls, NS_STASH_MIN, &got);
+        assert_int_equal(got, NS_STASH_MIN);
+    }
+    for (int i = 1; i < NS_STASH; i++)
+        assert_true(bin_stash(pool0(), cls, lists[i], NS_STASH_MIN));
+    assert_int_equal(b->stashed, 32 + (NS_STASH - 1) * NS_STASH_MIN);
+    assert_int_equal(b->nstash, NS_STASH);
+    assert_false(bin_stash(pool0(), cls, other, 8));
+    bin_flush(pool0(), cls, other, 8);
+    /* release returns every stashed block to its slab */
+    node_pool_release(pool0(), true);
+    assert_int_equal(b->nstash, 0);
+    assert_int_equal(bin_used(cls), used0);
+    check_pool_invariants();
+}
+
 #define T(f) cmocka_unit_test_setup(f, each)
 int main(void)
 {
@@ -469,6 +524,7 @@ int main(void)
         T(test_remote_blocks_drained_on_refill),
         T(test_release_return_value),
         T(test_malloc_trim_return),
+        T(test_stash_hands_lists_over_whole),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

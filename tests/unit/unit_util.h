@@ -67,11 +67,13 @@ static inline uint64_t mapped_bytes(void)
     return st.mapped_bytes;
 }
 
+/* Blocks of class cls on node 0 outside the bin: in use or in thread
+ * caches (a stashed list is in the bin). */
 static inline uint64_t bin_used(unsigned cls)
 {
     bin_t *b = &node_pool(0)->bins[cls];
     pthread_mutex_lock(&b->lock);
-    uint64_t u = b->used_blocks;
+    uint64_t u = b->used_blocks - b->stashed;
     pthread_mutex_unlock(&b->lock);
     return u;
 }
