@@ -21,7 +21,7 @@
       "after reporting an invalid pointer or a double free, abort (0: report, leak the block, go on)") \
     X(decay_ms, INT, 1000, 0, 3600000, "DECAY_MS",                                                 \
       "milliseconds an empty SuperSlab or a freed large mapping is kept for reuse before it goes back to the OS") \
-    X(large_cache, SIZE, 64 << 20, 0, (int64_t)1 << 40, "LARGE_CACHE",                             \
+    X(large_cache, SIZE, 128 << 20, 0, (int64_t)1 << 40, "LARGE_CACHE",                             \
       "bytes of freed large mappings kept per node for reuse (their pages stay resident)")         \
     X(tcache_bytes, SIZE, 64 << 10, 0, 16 << 20, "TCACHE_BYTES",                                   \
       "bytes one thread may cache per size class (at least 2 blocks, at most 512); 0 disables thread caches") \

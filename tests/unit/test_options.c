@@ -111,7 +111,7 @@ static void test_defaults(void **state)
     assert_string_equal(defaults.err, "");
     assert_int_equal(value(&defaults, "abort_on_error"), 1);
     assert_int_equal(value(&defaults, "decay_ms"), 1000);
-    assert_int_equal(value(&defaults, "large_cache"), 64 << 20);
+    assert_int_equal(value(&defaults, "large_cache"), 128 << 20);
     assert_int_equal(value(&defaults, "tcache_bytes"), 64 << 10);
     assert_int_equal(value(&defaults, "strict"), 0);
     assert_int_equal(value(&defaults, "stats"), 0);
