@@ -52,8 +52,8 @@ void hardened_mark_free(slab_t *s, uint32_t first, uint32_t n)
 /* index of the block p in its slab, or -1 if p is not a block start */
 static long block_index(uintptr_t a, slab_t **out)
 {
-    if (!(addrmap_lookup(a) & NS_MAP_SS))
-        return -1;
+    if (!ssmap_tag(a))
+        return -1;          /* not in a SuperSlab of ours */
     slab_t *s = slab_of(a);
     if (!slab_block_start(s, a))
         return -1;
