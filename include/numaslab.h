@@ -62,7 +62,7 @@ typedef struct ns_node_stats {
     uint64_t large_bytes;       /* their reserved bytes (cached excluded) */
     uint64_t large_cached;      /* freed large mappings kept for reuse   */
     uint64_t large_cached_bytes;
-    uint64_t small_in_use;      /* bytes of blocks handed out of slabs   */
+    uint64_t small_in_use;      /* bytes of blocks in use or in thread caches */
     uint64_t remote_frees;      /* blocks freed by threads of other nodes*/
     uint64_t remote_drained;    /* of those, moved back into free lists  */
     uint64_t spills;            /* allocations for this node that went to
@@ -83,7 +83,7 @@ typedef struct ns_class_stats {
     uint32_t size;              /* block size                            */
     uint64_t requests;          /* allocations served                    */
     uint64_t refills;           /* thread-cache misses                   */
-    uint64_t live_blocks;       /* blocks out of slabs (in use or cached)*/
+    uint64_t live_blocks;       /* blocks in use or in thread caches     */
     uint64_t slabs;             /* slabs carved for the class now        */
 } ns_class_stats_t;
 

@@ -304,9 +304,10 @@ static void *refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *go
     uint32_t n = 0;
     pthread_mutex_lock(&b->lock);
     b->refills++;
-    /* the newest stashed list if it is not much longer than wanted (the
-     * caller's capacity is at least twice `want`) */
-    if (b->nstash && want && b->stash[b->nstash - 1].n <= 2 * want) {
+    /* the newest stashed list if it is not much longer than wanted (a
+     * thread cache asks for half its capacity; callers that want one block
+     * get it from a slab) */
+    if (b->nstash && want > 1 && b->stash[b->nstash - 1].n <= 2 * want) {
         b->nstash--;
         head = b->stash[b->nstash].list;
         *got = b->stash[b->nstash].n;

@@ -51,14 +51,24 @@ static void link_cached(node_pool_t *pool, large_t *l)
     pool->lcache_bytes += l->reserved;
 }
 
-/* The smallest cached mapping of at least `reserved` bytes, unlinked, cut to
- * `reserved` when a record for the rest can be had; NULL if none fits.
- * large_lock held. */
-static large_t *cache_take(node_pool_t *pool, size_t reserved)
+/* Can cached mapping c serve `reserved` bytes of page kind `thp`?  A 1 GiB
+ * page mapping is never split: it serves requests of at least half its
+ * size. */
+static bool fits(const large_t *c, size_t reserved, bool thp)
+{
+    if (c->huge1g)
+        return c->reserved >= reserved && c->reserved <= 2 * reserved;
+    return c->thp == thp && c->reserved >= reserved;
+}
+
+/* The smallest cached mapping that fits, unlinked, cut to `reserved` when a
+ * record for the rest can be had (the rest stays cached, as new); NULL if
+ * none fits.  large_lock held. */
+static large_t *cache_take(node_pool_t *pool, size_t reserved, bool thp)
 {
     large_t *l = NULL;
     for (large_t *c = pool->lcache; c; c = c->next)
-        if (!c->huge1g && c->reserved >= reserved && (!l || c->reserved < l->reserved)) {
+        if (fits(c, reserved, thp) && (!l || c->reserved < l->reserved)) {
             l = c;
             if (c->reserved == reserved)
                 break;
@@ -66,13 +76,14 @@ static large_t *cache_take(node_pool_t *pool, size_t reserved)
     if (!l)
         return NULL;
     unlink_cached(pool, l);
-    if (l->reserved > reserved) {
+    if (l->reserved > reserved && !l->huge1g) {
         large_t *rest = meta_alloc(sizeof(*rest));
         if (rest && addrmap_set(l->base + reserved, l->reserved - reserved, (uintptr_t)rest | NS_MAP_LARGE) == 0) {
             *rest = *l;
             rest->base = l->base + reserved;
             rest->reserved = l->reserved - reserved;
             rest->touched = l->touched > reserved ? l->touched - reserved : 0;
+            rest->cached_ms = ns_now_ms();   /* at the head: the newest */
             link_cached(pool, rest);
             l->reserved = reserved;
             if (l->touched > reserved)
@@ -145,7 +156,7 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
 
     if (align <= NS_SS_SIZE) {
         pthread_mutex_lock(&pool->large_lock);
-        l = cache_take(pool, reserved);
+        l = cache_take(pool, reserved, need >= NS_SS_SIZE);
         if (l) {
             l->state = NS_LARGE_LIVE;
             l->usable = need;

@@ -237,10 +237,11 @@ static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
 }
 
 /* Fill the empty list of class cls with a batch from the thread's node
- * (or the nearest node with room, or the home node when none has).  A class
+ * (or the nearest node with room, or the home node when none has; `local`:
+ * the thread's node only, and never a new SuperSlab past its room).  A class
  * starts with capacity 0 and gets its first capacity here.  false: no
  * memory. */
-static bool refill(tcache_t *tc, unsigned cls)
+static bool refill(tcache_t *tc, unsigned cls, bool local)
 {
     tbin_t *b = &tc->bins[cls];
     if (b->cap == 0) {
@@ -250,9 +251,9 @@ static bool refill(tcache_t *tc, unsigned cls)
     check_node(tc);
     uint32_t want = b->cap / 2 ? b->cap / 2 : 1, got;
     void *list = bin_refill_local(node_pool((uint32_t)tc->node), cls, want, &got);
-    if (!got && topo_get())
+    if (!got && topo_get() && !local)
         list = spill(tc, cls, want, &got);
-    if (!got)
+    if (!got && !local)
         list = bin_refill(node_pool((uint32_t)tc->node), cls, want, &got);
     if (!got)
         return false;
@@ -284,7 +285,7 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
         }
     }
     tbin_t *b = &tc->bins[cls];
-    if (!b->head && !refill(tc, cls)) {
+    if (!b->head && !refill(tc, cls, false)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -364,13 +365,23 @@ void tcache_free_slow(tcache_t *tc, void *ptr)
          * in its cache line are likely in use by other threads.  Reusing it
          * at once would make the threads write to one line (passive false
          * sharing, Hoard's cache-scratch), so the list starts with a batch
-         * of the thread's own and the block goes behind them. */
-        if (refill(tc, cls) && s->node == (uint32_t)tc->node) {
-            void **t = b->head;
-            for (void **n; (n = link_get(t, tc->key)) != NULL;)
-                t = n;
-            link_set(t, p, tc->key);
+         * of the thread's own and the block goes behind them (from this
+         * node's bin only: free() does not spill, and keeps errno). */
+        int saved = errno;
+        bool got = refill(tc, cls, true);
+        errno = saved;
+        if (got && s->node == (uint32_t)tc->node) {
+            if (b->room == 0)   /* a stashed list filled the whole capacity */
+                flush_keep(tc, cls, b->cap / 2, true);
             link_set(p, NULL, tc->key);
+            if (!b->head) {
+                b->head = p;
+            } else {
+                void **t = b->head;
+                for (void **n; (n = link_get(t, tc->key)) != NULL;)
+                    t = n;
+                link_set(t, p, tc->key);
+            }
             p[1] = (void *)key;
             b->room--;
             return;

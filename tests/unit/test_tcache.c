@@ -365,6 +365,53 @@ static void test_handed_over_block_not_reused_first(void **state)
     ns_free(h[1].got);
 }
 
+/* The same hand-over when the bin's stash holds a list as long as the
+ * thread's whole capacity: the first refill takes it and leaves no room, so
+ * the handed-over block must take the overflow path; and a thread that only
+ * frees never holds more than its capacity. */
+struct handover_many {
+    void **v;
+    int n;
+    bool ok;
+};
+
+static void *handover_many_thread(void *arg)
+{
+    struct handover_many *h = arg;
+    unsigned cls = sizeclass_of(48);
+    h->ok = true;
+    for (int i = 0; i < h->n; i++) {
+        ns_free(h->v[i]);
+        tbin_t *b = &ns_tc->bins[cls];
+        if (b->room > b->cap || tbin_count(b) > b->cap) {
+            print_message("after %d frees: room %u cap %u\n", i + 1, b->room, b->cap);
+            h->ok = false;
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void test_handover_with_full_stash(void **state)
+{
+    (void)state;
+    unsigned cls = sizeclass_of(48);
+    uint32_t got;
+    void *list = bin_refill(node_pool(0), cls, 64, &got);
+    assert_int_equal(got, 64);
+    if (!bin_stash(node_pool(0), cls, list, 64))
+        bin_flush(node_pool(0), cls, list, 64);
+    enum { N = 6000 };
+    struct handover_many h = {malloc(N * sizeof(void *)), N, false};
+    for (int i = 0; i < N; i++)
+        assert_non_null(h.v[i] = ns_malloc(48));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, handover_many_thread, &h), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_true(h.ok);
+    free(h.v);
+}
+
 static void test_alloc_after_cache_destroyed(void **state)
 {
     unsigned cls = sizeclass_of(24);
@@ -392,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_thread_churn),
         cmocka_unit_test(test_alloc_after_cache_destroyed),
         cmocka_unit_test(test_handed_over_block_not_reused_first),
+        cmocka_unit_test(test_handover_with_full_stash),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
