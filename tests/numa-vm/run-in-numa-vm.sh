@@ -246,7 +246,7 @@ add_item() {  # add_item SRC DEST: a file or directory, plus what its files need
             [[ -n ${interp:-} ]] && add_tool "$interp"
             [[ ${interp:-} == */env && -n ${arg:-} && $arg != -* ]] && add_tool "$arg"
         fi
-    done < <(find "$src" -type f -print0 2>/dev/null)
+    done < <(find -L "$src" -type f -print0 2>/dev/null)  # -L: an added symlink (libfoo.so.N) brings its libraries too
     return 0
 }
 
