@@ -329,12 +329,15 @@ struct handover {
     void *got;
     bool at_tail;
     uint32_t count;
+    int errno_after;
 };
 
 static void *handover_thread(void *arg)
 {
     struct handover *h = arg;
+    errno = 4242;               /* free() refills here, and keeps errno */
     ns_free(h->given);
+    h->errno_after = errno;
     tbin_t *b = &ns_tc->bins[sizeclass_of(48)];
     void **t = b->head;
     while (t && t[0])
@@ -356,6 +359,7 @@ static void test_handed_over_block_not_reused_first(void **state)
     for (int i = 0; i < 2; i++) {
         assert_int_equal(pthread_join(th[i], NULL), 0);
         assert_true(h[i].at_tail);
+        assert_int_equal(h[i].errno_after, 4242);
         assert_true(h[i].count > 1);
         assert_ptr_not_equal(h[i].got, given[0]);
         assert_ptr_not_equal(h[i].got, given[1]);
