@@ -9,7 +9,7 @@ void *api_malloc_large(size_t size);       /* alloc.c: above NS_SMALL_MAX */
 
 static inline void *api_malloc(size_t size)
 {
-    if (NS_LIKELY(size <= NS_DIRECT_MAX))
+    if (NS_LIKELY(size <= NS_LUT_MAX))
         return tcache_alloc_direct(size);
     if (NS_LIKELY(size <= NS_SMALL_MAX))
         return tcache_alloc(sizeclass_of(size));

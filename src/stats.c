@@ -36,7 +36,7 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
         bin_t *b = &pool->bins[c];
         pthread_mutex_lock(&b->lock);
         o->slabs += b->slabs;
-        o->small_in_use += (b->used_blocks - b->stashed) * sizeclass_size[c];
+        o->small_in_use += (b->used_blocks - bin_stashed(b)) * sizeclass_size[c];
         o->remote_drained += b->remote_drained;
         pthread_mutex_unlock(&b->lock);
         o->remote_frees += atomic_load_explicit(&b->remote_frees, memory_order_relaxed);
@@ -102,7 +102,7 @@ static void collect(ns_stats_t *out, uint64_t large_usable[64])
             bin_t *b = &node_pool(n)->bins[c];
             pthread_mutex_lock(&b->lock);
             cs->refills += b->refills;
-            cs->live_blocks += b->used_blocks - b->stashed;
+            cs->live_blocks += b->used_blocks - bin_stashed(b);
             cs->slabs += b->slabs;
             pthread_mutex_unlock(&b->lock);
         }

@@ -135,7 +135,6 @@ typedef struct bin {
         uint32_t n;
     } stash[NS_STASH];
     uint32_t nstash;
-    uint64_t stashed;           /* blocks in the stash (in used_blocks)    */
     _Atomic uint64_t remote_frees;
 } __attribute__((aligned(NS_CACHELINE))) bin_t;
 
@@ -169,12 +168,13 @@ typedef struct tbin {
                                    relaxed by stats                       */
 } __attribute__((aligned(32))) tbin_t;  /* 32 bytes: the index is a shift */
 
-#define NS_DIRECT_MAX 1024      /* malloc(n <= this): direct[(n + 15) / 16] */
+#define NS_LUT_MAX 1024         /* n <= this: class by table (sizeclass_lut),
+                                   malloc by tcache_t.direct[(n + 15) / 16] */
 
 typedef struct tcache {
     /* the fast paths read only bins, direct and tag */
     tbin_t bins[NS_CLASSES];
-    tbin_t *direct[NS_DIRECT_MAX / 16 + 1]; /* &bins[class of n]; sentinels: &bins[0] */
+    tbin_t *direct[NS_LUT_MAX / 16 + 1]; /* &bins[class of n]; sentinels: &bins[0] */
     uint32_t tag;               /* ns_thread_tag(node); sentinels: 256     */
     uintptr_t mark;             /* ns_key: word 1 of a block in a list     */
     int32_t node;               /* node of all blocks in bins; -1: sentinel*/

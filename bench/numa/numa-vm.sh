@@ -41,18 +41,9 @@ out=${out:-$(mktemp -d /tmp/numaslab-numa-vm.XXXXXX)}
 mkdir -p "$out/bin" && out=$(readlink -f "$out")
 gcc -O2 -Wall -pthread -o "$out/bin/numa_local" "$here/numa_local.c" -lnuma || die "build of numa_local.c failed"
 
-libdir=/usr/lib/x86_64-linux-gnu
-declare -A alib=([numaslab]=$lib [glibc]="" [mimalloc]=$libdir/libmimalloc.so.2
-    [jemalloc]=$libdir/libjemalloc.so.2 [tcmalloc]=$libdir/libtcmalloc_minimal.so.4)
-allocs=()
-for a in ${allocs_req:-numaslab glibc mimalloc jemalloc tcmalloc}; do
-    [ -v "alib[$a]" ] || die "unknown allocator $a"
-    if [ -n "${alib[$a]}" ] && [ ! -f "${alib[$a]}" ]; then
-        echo "numa-vm.sh: $a not installed (${alib[$a]}), skipped" >&2
-        continue
-    fi
-    allocs+=("$a")
-done
+# shellcheck source=allocators.sh
+. "$here/allocators.sh"
+select_allocators "$lib" "$allocs_req" numa-vm.sh
 
 csv=$out/numa-vm.csv
 echo "nodes,allocator,rep,status,ops_per_sec,local_pct,pages" >"$csv"

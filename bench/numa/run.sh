@@ -75,19 +75,10 @@ mkdir -p "$out/bin" "$out/logs" || die "cannot create $out"
 out=$(readlink -f "$out")
 
 # ---------------------------------------------------------------- allocators
-libdir=/usr/lib/x86_64-linux-gnu
-declare -A alib=([numaslab]=$lib [glibc]="" [mimalloc]=$libdir/libmimalloc.so.2
-    [jemalloc]=$libdir/libjemalloc.so.2 [tcmalloc]=$libdir/libtcmalloc_minimal.so.4)
-allocs=()
-for a in ${allocs_req:-numaslab glibc mimalloc jemalloc tcmalloc}; do
-    [ "$mode" = smoke ] && [ "$a" != numaslab ] && continue
-    [ -v "alib[$a]" ] || die "unknown allocator $a"
-    if [ -n "${alib[$a]}" ] && [ ! -f "${alib[$a]}" ]; then
-        echo "run.sh: $a not installed (${alib[$a]}), skipped" >&2
-        continue
-    fi
-    allocs+=("$a")
-done
+# shellcheck source=allocators.sh
+. "$here/allocators.sh"
+[ "$mode" = smoke ] && allocs_req=numaslab
+select_allocators "$lib" "$allocs_req" run.sh
 
 # ---------------------------------------------------------------- workloads
 # name|binary|arguments after THREADS, per mode (full / quick / smoke)

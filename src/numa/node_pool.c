@@ -260,12 +260,20 @@ static size_t drain_pending(node_pool_t *pool, bin_t *b, bool keep_spare)
 
 /* The stash (tcmalloc's transfer cache): up to NS_STASH lists that thread
  * caches gave back on overflow, handed whole to the next refill that wants
- * at least half as many blocks.  Blocks passing from a thread that frees
+ * more than half as many blocks.  Blocks passing from a thread that frees
  * them to one that allocates them cost O(1) per list instead of a walk to
  * their slabs and another one back.  Stashed blocks still count as used in
  * their slabs; node_pool_release (decay ticks, ns_release) returns them to
  * the slabs, so they come back in bounded time.  Hardened builds do not
  * stash: every block goes back through its slab's checks. */
+uint64_t bin_stashed(const bin_t *b)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < b->nstash; i++)
+        n += b->stash[i].n;
+    return n;
+}
+
 bool bin_stash(node_pool_t *pool, unsigned cls, void *list, uint32_t n)
 {
     if (ns_config_hardened || n < NS_STASH_MIN)
@@ -277,7 +285,6 @@ bool bin_stash(node_pool_t *pool, unsigned cls, void *list, uint32_t n)
         b->stash[b->nstash].list = list;
         b->stash[b->nstash].n = n;
         b->nstash++;
-        b->stashed += n;
     }
     pthread_mutex_unlock(&b->lock);
     return ok;
@@ -291,7 +298,6 @@ static size_t unstash(node_pool_t *pool, bin_t *b, unsigned cls, bool keep_spare
     size_t bytes = 0;
     while (b->nstash) {
         b->nstash--;
-        b->stashed -= b->stash[b->nstash].n;
         bytes += flush_locked(pool, b, cls, b->stash[b->nstash].list, keep_spare);
     }
     return bytes;
@@ -304,14 +310,13 @@ static void *refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *go
     uint32_t n = 0;
     pthread_mutex_lock(&b->lock);
     b->refills++;
-    /* the newest stashed list if it is not much longer than wanted (a
-     * thread cache asks for half its capacity; callers that want one block
-     * get it from a slab) */
-    if (b->nstash && want > 1 && b->stash[b->nstash - 1].n <= 2 * want) {
+    /* the newest stashed list if it is shorter than twice `want`: a thread
+     * cache asks for half its capacity, so a refill always leaves it room
+     * for one more block; callers that want one block get it from a slab */
+    if (b->nstash && want > 1 && b->stash[b->nstash - 1].n < 2 * want) {
         b->nstash--;
         head = b->stash[b->nstash].list;
         *got = b->stash[b->nstash].n;
-        b->stashed -= *got;
         pthread_mutex_unlock(&b->lock);
         return head;
     }
@@ -387,10 +392,9 @@ static size_t flush_locked(node_pool_t *pool, bin_t *b, unsigned cls, void *list
     return bytes;
 }
 
-size_t bin_flush(node_pool_t *pool, unsigned cls, void *list, uint32_t n)
+size_t bin_flush(node_pool_t *pool, unsigned cls, void *list)
 {
     bin_t *b = &pool->bins[cls];
-    (void)n;
     pthread_mutex_lock(&b->lock);
     size_t bytes = flush_locked(pool, b, cls, list, true);
     pthread_mutex_unlock(&b->lock);

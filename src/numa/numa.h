@@ -57,12 +57,14 @@ void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got);
 /* The same, but a new SuperSlab is mapped only if the node has room
  * (topo_node_has_room): *got == 0 then means "spill elsewhere". */
 void *bin_refill_local(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got);
-/* Give back n blocks (a list) of class cls, all from this node; returns
+/* Give back a list of blocks of class cls, all from this node; returns
  * the bytes this unmapped (empty SuperSlabs with NUMASLAB_DECAY_MS=0). */
-size_t bin_flush(node_pool_t *pool, unsigned cls, void *list, uint32_t n);
+size_t bin_flush(node_pool_t *pool, unsigned cls, void *list);
 /* The same, but the list may be kept whole for the next refill (the
  * stash); false (nothing done): call bin_flush. */
 bool bin_stash(node_pool_t *pool, unsigned cls, void *list, uint32_t n);
+/* Blocks in b's stash (they count in b->used_blocks).  Bin lock held. */
+uint64_t bin_stashed(const bin_t *b);
 /* Is block p in its slab's free list? (double-free check, slow) */
 bool bin_holds(void *p);
 /* Release empty slabs and SuperSlabs, and cached large mappings: `all` now,

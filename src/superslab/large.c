@@ -113,25 +113,32 @@ static large_t *cached_neighbour(const large_t *l, uintptr_t a, bool after, uint
 
 /* Merge the freed (not yet cached) l with its cached neighbours; returns
  * the record that now covers it.  large_lock held. */
+/* lo takes over hi, the mapping right after it.  Both are mapped already,
+ * so addrmap_set only repoints entries of existing leaves: it cannot fail. */
+static void absorb(large_t *lo, large_t *hi)
+{
+    int rc = addrmap_set(hi->base, hi->reserved, (uintptr_t)lo | NS_MAP_LARGE);
+    ns_assert(rc == 0);
+    (void)rc;
+    if (hi->touched)
+        lo->touched = lo->reserved + hi->touched;
+    lo->reserved += hi->reserved;
+    meta_free(hi, sizeof(*hi));
+}
+
 static large_t *merge(node_pool_t *pool, large_t *l, uint64_t now)
 {
     if (l->huge1g)
         return l;
     large_t *n = cached_neighbour(l, l->base + l->reserved, true, now);
-    if (n && addrmap_set(n->base, n->reserved, (uintptr_t)l | NS_MAP_LARGE) == 0) {
+    if (n) {
         unlink_cached(pool, n);
-        if (n->touched)
-            l->touched = l->reserved + n->touched;
-        l->reserved += n->reserved;
-        meta_free(n, sizeof(*n));
+        absorb(l, n);
     }
     large_t *p = cached_neighbour(l, l->base, false, now);
-    if (p && addrmap_set(l->base, l->reserved, (uintptr_t)p | NS_MAP_LARGE) == 0) {
+    if (p) {
         unlink_cached(pool, p);
-        if (l->touched)
-            p->touched = p->reserved + l->touched;
-        p->reserved += l->reserved;
-        meta_free(l, sizeof(*l));
+        absorb(p, l);
         l = p;
     }
     return l;

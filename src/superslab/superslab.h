@@ -38,6 +38,7 @@ static inline uintptr_t addrmap_lookup(uintptr_t a)
 extern uint8_t ns_ssmap[NS_SSMAP_SIZE];
 static inline uint8_t ns_map_tag(uint32_t node) { return (uint8_t)(node < 254 ? node + 1 : 255); }
 static inline uint32_t ns_thread_tag(int32_t node) { return node >= 0 && node < 254 ? (uint32_t)node + 1 : 256; }
+/* The map tag of the SuperSlab a lies in, 0 if none of ours. */
 static inline uint32_t ssmap_tag(uintptr_t a)
 {
     uintptr_t g = a >> NS_SS_SHIFT;

@@ -41,7 +41,7 @@
 #define D1(tc) &tc.bins[0]
 #define D4(tc) D1(tc), D1(tc), D1(tc), D1(tc)
 #define D16(tc) D4(tc), D4(tc), D4(tc), D4(tc)
-_Static_assert(NS_DIRECT_MAX / 16 + 1 == 65, "SENTINEL lists 65 direct entries");
+_Static_assert(NS_LUT_MAX / 16 + 1 == 65, "SENTINEL lists 65 direct entries");
 #define SENTINEL(tc, k) {.direct = {D16(tc), D16(tc), D16(tc), D16(tc), D1(tc)}, .tag = 256, .node = -1, .kind = k}
 static tcache_t tc_init = SENTINEL(tc_init, NS_TC_INIT);
 static tcache_t tc_dead = SENTINEL(tc_dead, NS_TC_DEAD);
@@ -79,7 +79,7 @@ static tcache_t *tcache_create(void)
     tcache_t *tc = meta_alloc(sizeof(*tc));
     if (!tc)
         return NULL;
-    for (unsigned i = 0; i <= NS_DIRECT_MAX / 16; i++)
+    for (unsigned i = 0; i <= NS_LUT_MAX / 16; i++)
         tc->direct[i] = &tc->bins[sizeclass_lut[i]];
     set_node(tc, (int32_t)topo_current_node());
     tc->mark = ns_key;
@@ -135,7 +135,7 @@ static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep, bool stash)
     node_pool_t *pool = node_pool((uint32_t)tc->node);
     if (stash && bin_stash(pool, cls, list, n))
         return 0;
-    return bin_flush(pool, cls, list, n);
+    return bin_flush(pool, cls, list);
 }
 
 /* A plain list from a bin becomes this cache's (encoded) list. */
@@ -349,7 +349,7 @@ void tcache_free_slow(tcache_t *tc, void *ptr)
         if (!tc) {
             p[0] = NULL;
             p[1] = (void *)key;
-            bin_flush(node_pool(s->node), cls, p, 1);
+            bin_flush(node_pool(s->node), cls, p);
             return;
         }
     }
@@ -371,8 +371,7 @@ void tcache_free_slow(tcache_t *tc, void *ptr)
         bool got = refill(tc, cls, true);
         errno = saved;
         if (got && s->node == (uint32_t)tc->node) {
-            if (b->room == 0)   /* a stashed list filled the whole capacity */
-                flush_keep(tc, cls, b->cap / 2, true);
+            ns_assert(b->room != 0);    /* a refill leaves room for one block */
             link_set(p, NULL, tc->key);
             if (!b->head) {
                 b->head = p;
@@ -398,7 +397,7 @@ void tcache_free_slow(tcache_t *tc, void *ptr)
         if (b->room == 0) {         /* capacity 0: caching is off */
             p[0] = NULL;
             p[1] = (void *)key;
-            bin_flush(node_pool(s->node), cls, p, 1);
+            bin_flush(node_pool(s->node), cls, p);
             return;
         }
     }

@@ -10,7 +10,6 @@
 #include "../types.h"
 
 /* ----------------------------------------------------------- sizeclass.c */
-#define NS_LUT_MAX 1024
 extern const uint8_t sizeclass_lut[NS_LUT_MAX / 16 + 1];
 extern const uint32_t sizeclass_size[NS_CLASSES];
 extern const uint8_t sizeclass_units[NS_CLASSES];
@@ -95,7 +94,7 @@ static inline void *tcache_alloc(unsigned cls)
     return tbin_pop(tc, b, cls);
 }
 
-/* malloc(n) for n <= NS_DIRECT_MAX: the cache's direct table replaces the
+/* malloc(n) for n <= NS_LUT_MAX: the cache's direct table replaces the
  * class lookup (the class is only needed on the slow path). */
 static inline void *tcache_alloc_direct(size_t n)
 {
@@ -116,6 +115,8 @@ static inline void tcache_free(void *ptr)
         return;             /* a double free, reported */
     uintptr_t a = (uintptr_t)ptr;
     tcache_t *tc = ns_tc;
+    /* ssmap_tag(a) == tc->tag, written out: through the helper gcc loads
+     * tc->tag before the range check, one instruction more */
     uintptr_t g = a >> NS_SS_SHIFT;
     if (NS_LIKELY(g < NS_SSMAP_SIZE && __atomic_load_n(&ns_ssmap[g], __ATOMIC_RELAXED) == tc->tag)) {
         const unit_fast_t *u = &superslab_of(a)->fast[(a >> NS_UNIT_SHIFT) & (NS_UNITS - 1)];

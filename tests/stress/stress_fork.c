@@ -392,11 +392,6 @@ static void test_fork(void **state)
             st_verify_free(i < own ? &mst : &bc.st, &w, "parent after fork", &blocks[i]);
         if (atomic_load(&mst.mismatches) + atomic_load(&bc.st.mismatches) != m0)
             ok = 0;
-#if defined(STRESS_FI)
-        /* give memory back, so that the threads map anew (and meet injected
-         * failures): the caches would otherwise serve most of the run */
-        ns_release();
-#endif
         if (!ok) {
             st_print_repro(prog, &cfg, f);
             if (failed++ == 0)

@@ -260,7 +260,7 @@ static void test_refill_flush_accounting(void **state)
     check_pool_invariants();
     uint64_t slabs_mid = b->slabs;
     assert_true(slabs_mid >= 100 / (NS_UNIT_SIZE / 2048));
-    bin_flush(pool0(), cls, list, 100);
+    bin_flush(pool0(), cls, list);
     assert_int_equal(bin_used(cls), used0);
     check_pool_invariants();
     /* the empty slabs went back, but one is kept as the spare */
@@ -270,7 +270,7 @@ static void test_refill_flush_accounting(void **state)
     list = bin_refill(pool0(), cls, 10, &got);
     assert_int_equal(got, 10);
     assert_int_equal(bin_used(cls), used0 + 10);
-    bin_flush(pool0(), cls, list, 10);
+    bin_flush(pool0(), cls, list);
     assert_int_equal(bin_used(cls), used0);
     /* want 0: nothing */
     list = bin_refill(pool0(), cls, 0, &got);
@@ -326,10 +326,10 @@ static void test_remote_blocks_drained_on_refill(void **state)
     }
     assert_true(in_free >= np - 1);
     check_pool_invariants();
-    bin_flush(pool0(), cls, one, 1);
+    bin_flush(pool0(), cls, one);
     for (int k = 0; k < nk; k++) {
         ((void **)kept[k])[0] = NULL;
-        bin_flush(pool0(), cls, kept[k], 1);
+        bin_flush(pool0(), cls, kept[k]);
     }
     assert_int_equal(bin_used(cls), used0);
     check_pool_invariants();
@@ -414,7 +414,7 @@ static void test_oom_and_recovery(void **state)
     list = bin_refill(pool0(), cls, 1, &got);
     assert_int_equal(got, 1);
     assert_non_null(list);
-    bin_flush(pool0(), cls, list, 1);
+    bin_flush(pool0(), cls, list);
     void *p = ns_malloc(777), *q = ns_malloc(5 * MiB);
     assert_non_null(p);
     assert_non_null(q);
@@ -450,7 +450,7 @@ static void test_oom_midway_partial_refill(void **state)
     assert_int_equal(got, 31 * 64 + (NS_UNIT_SIZE - NS_SS_HEADER) / 1024);
     assert_int_equal(bin_used(c2), got);
     check_pool_invariants();
-    bin_flush(pool0(), c2, list, got);
+    bin_flush(pool0(), c2, list);
     assert_int_equal(bin_used(c2), 0);
     ns_release();
     assert_int_equal(node0_stats().superslabs, 0);
@@ -471,14 +471,21 @@ static void test_stash_hands_lists_over_whole(void **state)
     assert_int_equal(b->nstash, 0);
     assert_true(bin_stash(pool0(), cls, list, 32));
     assert_int_equal(b->nstash, 1);
-    assert_int_equal(b->stashed, 32);
+    assert_int_equal(bin_stashed(b), 32);
     assert_int_equal(bin_used(cls), used0);     /* in the bin again */
     void **last = list;
     while (last[0])
         last = last[0];
     assert_true(bin_holds(list));
     assert_true(bin_holds(last));
-    void *again = bin_refill(pool0(), cls, 16, &got);    /* 32 <= 2 * 16: whole */
+    /* a refill of 16 (a cache of capacity 32) would be left without room:
+     * it comes from the slabs */
+    void *from_slabs = bin_refill(pool0(), cls, 16, &got);
+    assert_int_equal(got, 16);
+    assert_ptr_not_equal(from_slabs, list);
+    assert_int_equal(b->nstash, 1);
+    bin_flush(pool0(), cls, from_slabs);
+    void *again = bin_refill(pool0(), cls, 17, &got);    /* 32 < 2 * 17: whole */
     assert_ptr_equal(again, list);
     assert_int_equal(got, 32);
     assert_int_equal(b->nstash, 0);
@@ -499,10 +506,10 @@ static void test_stash_hands_lists_over_whole(void **state)
     }
     for (int i = 1; i < NS_STASH; i++)
         assert_true(bin_stash(pool0(), cls, lists[i], NS_STASH_MIN));
-    assert_int_equal(b->stashed, 32 + (NS_STASH - 1) * NS_STASH_MIN);
+    assert_int_equal(bin_stashed(b), 32 + (NS_STASH - 1) * NS_STASH_MIN);
     assert_int_equal(b->nstash, NS_STASH);
     assert_false(bin_stash(pool0(), cls, other, 8));
-    bin_flush(pool0(), cls, other, 8);
+    bin_flush(pool0(), cls, other);
     /* release returns every stashed block to its slab */
     node_pool_release(pool0(), true);
     assert_int_equal(b->nstash, 0);

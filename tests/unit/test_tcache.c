@@ -404,7 +404,7 @@ static void test_handover_with_full_stash(void **state)
     void *list = bin_refill(node_pool(0), cls, 64, &got);
     assert_int_equal(got, 64);
     if (!bin_stash(node_pool(0), cls, list, 64))
-        bin_flush(node_pool(0), cls, list, 64);
+        bin_flush(node_pool(0), cls, list);
     enum { N = 6000 };
     struct handover_many h = {malloc(N * sizeof(void *)), N, false};
     for (int i = 0; i < N; i++)

@@ -73,7 +73,7 @@ static inline uint64_t bin_used(unsigned cls)
 {
     bin_t *b = &node_pool(0)->bins[cls];
     pthread_mutex_lock(&b->lock);
-    uint64_t u = b->used_blocks - b->stashed;
+    uint64_t u = b->used_blocks - bin_stashed(b);
     pthread_mutex_unlock(&b->lock);
     return u;
 }
