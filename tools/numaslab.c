@@ -217,6 +217,23 @@ static void die_line(const char *cmd, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The arguments of a command whose only option is `flag` (*set when given).
+ * Returns -1 to go on, or the command's exit status: 0 after --help, 2
+ * after an unknown option (reported). */
+static int flag_only_args(const char *cmd, int argc, char **argv, const char *flag, bool *set)
+{
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i]))
+            return print_help(cmd, stdout);
+        if (strcmp(argv[i], flag) != 0) {
+            die_line(cmd, "unknown option '%s' (see numaslab %s --help)", argv[i], cmd);
+            return 2;
+        }
+        *set = true;
+    }
+    return -1;
+}
+
 /* /sys paths, under NUMASLAB_TOOL_SYSROOT when set (tests) */
 static void sys_path(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void sys_path(char *out, size_t cap, const char *fmt, ...)
@@ -678,16 +695,9 @@ static void topo_json(const machine_t *m, const plan_t *p)
 static int cmd_topo(int argc, char **argv)
 {
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i]))
-            return print_help("topo", stdout);
-        if (!strcmp(argv[i], "--json"))
-            json = true;
-        else {
-            die_line("topo", "unknown option '%s' (see numaslab topo --help)", argv[i]);
-            return 2;
-        }
-    }
+    int st = flag_only_args("topo", argc, argv, "--json", &json);
+    if (st >= 0)
+        return st;
     machine_t m;
     if (load_machine(&m) != 0) {
         die_line("topo", "hwloc could not load the topology");
@@ -742,16 +752,9 @@ static bool find_option(const char *name, size_t len, const char **canon, const 
 static int cmd_options(int argc, char **argv)
 {
     bool md = false;
-    for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i]))
-            return print_help("options", stdout);
-        if (!strcmp(argv[i], "--markdown"))
-            md = true;
-        else {
-            die_line("options", "unknown option '%s' (see numaslab options --help)", argv[i]);
-            return 2;
-        }
-    }
+    int st = flag_only_args("options", argc, argv, "--markdown", &md);
+    if (st >= 0)
+        return st;
     if (md)
         printf("| variable | type | default | range | meaning |\n|---|---|---|---|---|\n");
     else

@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include "numaslab.h" /* ns_stats_t only: the functions come from dlsym */
+#include "../../tests/common/testkit.h"
 
 /* ------------------------------------------------------------ limits */
 
@@ -89,30 +90,12 @@
 
 static atomic_int reports;
 
-static void vlog_fd(int fd, const char *fmt, va_list ap)
-{
-    char buf[768];
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof buf)
-        n = (int)sizeof buf - 1;
-    for (int off = 0; off < n;) {
-        ssize_t w = write(fd, buf + off, (size_t)(n - off));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        off += (int)w;
-    }
-}
-
 /* One line to stderr with write(2): no stdio lock, safe after fork. */
 __attribute__((format(printf, 1, 2))) static void slog(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vlog_fd(2, fmt, ap);
+    tk_vwrite(2, fmt, ap);
     va_end(ap);
 }
 
@@ -123,101 +106,28 @@ __attribute__((format(printf, 1, 2))) static void report(const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vlog_fd(2, fmt, ap);
+    tk_vwrite(2, fmt, ap);
     va_end(ap);
-}
-
-/* ------------------------------------------------------------ PRNG */
-
-static inline uint64_t mix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ULL;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-}
-
-typedef struct rng {
-    uint64_t s;
-} rng_t;
-
-static inline void rng_seed(rng_t *r, uint64_t seed)
-{
-    r->s = mix64(seed);
-    if (r->s == 0)
-        r->s = 0x2545F4914F6CDD1DULL;
-}
-
-static inline uint64_t rng_next(rng_t *r) /* xorshift64* */
-{
-    uint64_t x = r->s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    r->s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static inline uint64_t below(rng_t *r, uint64_t n) { return (rng_next(r) >> 11) % n; }
-
-/* Roughly log-uniform in [lo, hi]. */
-static size_t log_uniform(rng_t *r, size_t lo, size_t hi)
-{
-    unsigned blo = 63 - (unsigned)__builtin_clzll(lo), bhi = 63 - (unsigned)__builtin_clzll(hi);
-    unsigned b = blo + (unsigned)below(r, bhi - blo + 1);
-    size_t a = (size_t)1 << b, z = a * 2 - 1;
-    if (a < lo)
-        a = lo;
-    if (z > hi)
-        z = hi;
-    return a + (size_t)below(r, z - a + 1);
-}
-
-static inline double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ------------------------------------------------------------ pattern */
 
-/* Word i of block id's pattern: base(id) + i * K.  Every block has its own
- * base, every word of a block differs, so stale data, data of another
- * block, zeroes and shifted copies are all caught. */
-#define PAT_K 0xD6E8FEB86659FD93ULL
-
+/* Block id's pattern: tests/common/testkit.h's, based on tk_mix64(id). */
 static void pat_fill(unsigned char *p, size_t n, uint64_t id)
 {
-    uint64_t v = mix64(id);
-    size_t w = n / 8, i;
-    for (i = 0; i < w; i++, v += PAT_K)
-        memcpy(p + i * 8, &v, 8);
-    if (n % 8)
-        memcpy(p + w * 8, &v, n % 8);
+    tk_pat_fill(p, n, tk_mix64(id));
 }
 
-/* Offset of the first byte of p[0..n) that differs from the pattern, or
- * SIZE_MAX; *exp and *got describe that byte. */
+/* Offset of the first byte that differs, or SIZE_MAX; *exp and *got
+ * describe that byte. */
 static size_t pat_check(const unsigned char *p, size_t n, uint64_t id, unsigned *exp, unsigned *got)
 {
-    uint64_t v = mix64(id), x;
-    size_t w = n / 8, i;
-    for (i = 0; i < w; i++, v += PAT_K) {
-        memcpy(&x, p + i * 8, 8);
-        if (x != v)
-            break;
+    size_t o = tk_pat_check(p, n, tk_mix64(id));
+    if (o != SIZE_MAX) {
+        *exp = tk_pat_byte(tk_mix64(id), o);
+        *got = p[o];
     }
-    size_t from = i * 8, to = i < w ? from + 8 : n;
-    for (size_t o = from; o < to; o++) {
-        unsigned e = (unsigned)(v >> (8 * (o - from))) & 0xff;
-        if (p[o] != e) {
-            *exp = e;
-            *got = p[o];
-            return o;
-        }
-    }
-    return SIZE_MAX;
+    return o;
 }
 
 /* ------------------------------------------------------------ blocks */
@@ -328,15 +238,15 @@ static void fail(acct_t *a) { atomic_fetch_add_explicit(a->fail, 1, memory_order
 
 /* Size mix; large sizes only while fewer than --large-max large blocks are
  * alive (a soft cap: a few racing threads may pass it together). */
-static size_t pick_size(rng_t *r, int allow_large)
+static size_t pick_size(tk_rng *r, int allow_large)
 {
-    unsigned d = (unsigned)below(r, 1000);
+    unsigned d = (unsigned)tk_below(r, 1000);
     if (d < 5 && allow_large &&
         atomic_load_explicit(&large_live, memory_order_relaxed) < (int)cfg.large_max)
-        return log_uniform(r, MEDIUM_MAX + 1, LARGE_MAX_SIZE);
+        return tk_log_range(r, MEDIUM_MAX + 1, LARGE_MAX_SIZE);
     if (d < 40)
-        return log_uniform(r, SMALL_MAX + 1, MEDIUM_MAX);
-    return log_uniform(r, 16, SMALL_MAX);
+        return tk_log_range(r, SMALL_MAX + 1, MEDIUM_MAX);
+    return tk_log_range(r, 16, SMALL_MAX);
 }
 
 /* Account a fresh block, check its alignment and usable size, fill it. */
@@ -381,10 +291,10 @@ static void drop_block(acct_t *a, blk_t *b)
 }
 
 /* Allocate a new block into *b (b->p == NULL on failure). */
-static void alloc_block(acct_t *a, rng_t *r, blk_t *b, uint64_t id, int allow_large)
+static void alloc_block(acct_t *a, tk_rng *r, blk_t *b, uint64_t id, int allow_large)
 {
     size_t size = pick_size(r, allow_large);
-    unsigned d = (unsigned)below(r, 100), how;
+    unsigned d = (unsigned)tk_below(r, 100), how;
     size_t align = 0;
     unsigned char *p = NULL;
     b->p = NULL;
@@ -394,7 +304,7 @@ static void alloc_block(acct_t *a, rng_t *r, blk_t *b, uint64_t id, int allow_la
         p = malloc(size);
     } else if (d < 86) {
         how = 1;
-        size_t el = (size_t)1 << below(r, 4), cnt = (size + el - 1) / el;
+        size_t el = (size_t)1 << tk_below(r, 4), cnt = (size + el - 1) / el;
         size = cnt * el;
         p = calloc(cnt, el);
         if (p) {
@@ -408,7 +318,7 @@ static void alloc_block(acct_t *a, rng_t *r, blk_t *b, uint64_t id, int allow_la
         }
     } else if (d < 93) {
         how = 2;
-        align = (size_t)1 << (4 + below(r, 13)); /* 16 B .. 64 KiB */
+        align = (size_t)1 << (4 + tk_below(r, 13)); /* 16 B .. 64 KiB */
         void *q = NULL;
         int rc = posix_memalign(&q, align, size);
         atomic_fetch_add_explicit(a->ops, 1, memory_order_relaxed);
@@ -421,7 +331,7 @@ static void alloc_block(acct_t *a, rng_t *r, blk_t *b, uint64_t id, int allow_la
         return;
     } else if (d < 97) {
         how = 3;
-        align = (size_t)1 << (4 + below(r, 9)); /* 16 B .. 4 KiB */
+        align = (size_t)1 << (4 + tk_below(r, 9)); /* 16 B .. 4 KiB */
         size = (size + align - 1) & ~(align - 1);
         p = aligned_alloc(align, size);
     } else {
@@ -473,12 +383,12 @@ static void verify_free(acct_t *a, blk_t *b, const char *when)
 
 /* realloc b (already verified) to a new size: the prefix up to
  * min(old, new) requested size must survive; then it is refilled. */
-static void realloc_block(acct_t *a, rng_t *r, blk_t *b, int allow_large)
+static void realloc_block(acct_t *a, tk_rng *r, blk_t *b, int allow_large)
 {
     size_t ns;
-    switch (below(r, 4)) {
+    switch (tk_below(r, 4)) {
     case 0: ns = b->size / 2 + 1; break;                 /* shrink     */
-    case 1: ns = b->size + 1 + (size_t)below(r, 64); break; /* grow a bit */
+    case 1: ns = b->size + 1 + (size_t)tk_below(r, 64); break; /* grow a bit */
     default: ns = pick_size(r, allow_large); break;       /* anywhere   */
     }
     errno = 0;
@@ -503,7 +413,7 @@ static void realloc_block(acct_t *a, rng_t *r, blk_t *b, int allow_large)
         atomic_fetch_add_explicit(&cross_frees, 1, memory_order_relaxed);
     uint64_t id = b->id;
     drop_block(a, b);
-    setup_block(a, b, q, ns, 0, 5, mix64(id)); /* new id: the old pattern is gone */
+    setup_block(a, b, q, ns, 0, 5, tk_mix64(id)); /* new id: the old pattern is gone */
 }
 
 /* Send b to mailbox m (it leaves the caller's slot), or free it if full. */
@@ -520,9 +430,9 @@ static void send_block(acct_t *a, blk_t *b, mailbox_t *m)
 
 /* ------------------------------------------------------------ workers */
 
-static mailbox_t *other_mailbox(rng_t *r, unsigned self)
+static mailbox_t *other_mailbox(tk_rng *r, unsigned self)
 {
-    unsigned t = (unsigned)below(r, cfg.nthreads);
+    unsigned t = (unsigned)tk_below(r, cfg.nthreads);
     if (t == self && cfg.nthreads > 1)
         t = (t + 1) % cfg.nthreads;
     return &workers[t].mb;
@@ -532,8 +442,8 @@ static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     acct_t a = {&w->ops, &w->live, &failures, "worker", w->idx};
-    rng_t r;
-    rng_seed(&r, cfg.seed ^ (w->incarnation * 0xD1B54A32D192ED03ULL));
+    tk_rng r;
+    tk_rng_seed(&r, cfg.seed ^ (w->incarnation * 0xD1B54A32D192ED03ULL));
     uint64_t id_base = w->incarnation << 36, serial = 0;
     unsigned nslots = cfg.slots;
     blk_t *slot = calloc(nslots, sizeof *slot);
@@ -543,16 +453,16 @@ static void *worker_main(void *arg)
         atomic_store(&w->state, 2);
         return NULL;
     }
-    double end = now_s() + w->lifetime;
+    double end = tk_now() + w->lifetime;
     blk_t in[16];
     for (uint64_t op = 0;; op++) {
-        if ((op & 255) == 0 && (atomic_load_explicit(&stop_all, memory_order_relaxed) || now_s() >= end))
+        if ((op & 255) == 0 && (atomic_load_explicit(&stop_all, memory_order_relaxed) || tk_now() >= end))
             break;
         if ((op & 31) == 0) {
             /* cross-thread frees: verify what others sent, adopt or free it */
             unsigned n = mb_pop(&w->mb, in, 16);
             for (unsigned i = 0; i < n; i++) {
-                unsigned k = (unsigned)below(&r, nslots);
+                unsigned k = (unsigned)tk_below(&r, nslots);
                 if (slot[k].p == NULL && verify(&a, &in[i], "adopted"))
                     slot[k] = in[i];
                 else if (slot[k].p == NULL)
@@ -561,7 +471,7 @@ static void *worker_main(void *arg)
                     verify_free(&a, &in[i], "from mailbox");
             }
         }
-        blk_t *b = &slot[below(&r, nslots)];
+        blk_t *b = &slot[tk_below(&r, nslots)];
         if (b->p == NULL) {
             alloc_block(&a, &r, b, id_base | serial++, 1);
             continue;
@@ -570,7 +480,7 @@ static void *worker_main(void *arg)
             drop_block(&a, b);
             continue;
         }
-        unsigned d = (unsigned)below(&r, 100);
+        unsigned d = (unsigned)tk_below(&r, 100);
         if (d < 45)
             free_verified(&a, b);
         else if (d < 60)
@@ -605,10 +515,10 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int spawn(worker_t *w, rng_t *r)
+static int spawn(worker_t *w, tk_rng *r)
 {
     w->incarnation = atomic_fetch_add(&incarnations, 1) + 1;
-    w->lifetime = 0.5 + 3.5 * (double)below(r, 1000) / 1000.0;
+    w->lifetime = 0.5 + 3.5 * (double)tk_below(r, 1000) / 1000.0;
     atomic_store(&w->state, 1);
     int rc = pthread_create(&w->th, NULL, worker_main, w);
     if (rc) {
@@ -633,8 +543,8 @@ static void *child_thread(void *arg)
 {
     unsigned tid = (unsigned)(uintptr_t)arg;
     acct_t a = {&cc.ops, &cc.live, &cc.fail, "child", tid};
-    rng_t r;
-    rng_seed(&r, cfg.seed ^ ((uint64_t)getpid() << 8) ^ tid);
+    tk_rng r;
+    tk_rng_seed(&r, cfg.seed ^ ((uint64_t)getpid() << 8) ^ tid);
     uint64_t id_base = ((uint64_t)getpid() << 40) ^ ((uint64_t)(tid + 1) << 32) ^ (1ULL << 63), serial = 0;
     blk_t slot[CHILD_SLOTS];
     memset(slot, 0, sizeof slot);
@@ -645,16 +555,16 @@ static void *child_thread(void *arg)
             for (unsigned i = 0; i < n; i++)
                 verify_free(&a, &in[i], "child mailbox");
         }
-        blk_t *b = &slot[below(&r, CHILD_SLOTS)];
+        blk_t *b = &slot[tk_below(&r, CHILD_SLOTS)];
         if (!b->p) {
-            alloc_block(&a, &r, b, id_base | serial++, below(&r, 8) == 0);
+            alloc_block(&a, &r, b, id_base | serial++, tk_below(&r, 8) == 0);
             continue;
         }
         if (!verify(&a, b, "child")) {
             drop_block(&a, b);
             continue;
         }
-        unsigned d = (unsigned)below(&r, 100);
+        unsigned d = (unsigned)tk_below(&r, 100);
         if (d < 45)
             free_verified(&a, b);
         else if (d < 60)
@@ -675,8 +585,8 @@ static void child_main(blk_t *inh, unsigned n)
     atomic_store(&cc.fail, 0);
     atomic_store(&reports, 0);
     acct_t a = {&cc.ops, &cc.live, &cc.fail, "child", 0};
-    rng_t r;
-    rng_seed(&r, cfg.seed ^ (uint64_t)getpid());
+    tk_rng r;
+    tk_rng_seed(&r, cfg.seed ^ (uint64_t)getpid());
     mb_init(&cc.mb, 512);
     for (unsigned i = 0; i < n; i++) {
         blk_t *b = &inh[i];
@@ -889,8 +799,8 @@ int main(int argc, char **argv)
         return 1;
     }
     mb_init(&to_main, TO_MAIN_CAP);
-    rng_t mr;
-    rng_seed(&mr, cfg.seed);
+    tk_rng mr;
+    tk_rng_seed(&mr, cfg.seed);
     acct_t ma = {&main_ops, &main_live, &failures, "main", 0};
     for (unsigned i = 0; i < cfg.nthreads; i++) {
         workers[i].idx = i;
@@ -901,12 +811,12 @@ int main(int argc, char **argv)
 
     unsigned long long thread_exits = 0, forks = 0, children_ok = 0;
     pid_t child = 0;
-    double t0 = now_s(), child_t0 = 0, next_sample = t0 + 1, next_fork = t0 + cfg.fork_every;
+    double t0 = tk_now(), child_t0 = 0, next_sample = t0 + 1, next_fork = t0 + cfg.fork_every;
     double next_progress = t0 + cfg.progress, last_prog_t = t0;
     unsigned long long last_prog_ops = 0;
     uint64_t main_serial = 0;
     for (;;) {
-        double t = now_s();
+        double t = tk_now();
         /* thread churn: join the workers that exited, start replacements */
         for (unsigned i = 0; i < cfg.nthreads; i++) {
             int st = atomic_load_explicit(&workers[i].state, memory_order_acquire);
@@ -1002,7 +912,7 @@ int main(int argc, char **argv)
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    double run_s = now_s() - t0;
+    double run_s = tk_now() - t0;
 
     /* stop: join the workers, wait for the last child, free what is left */
     atomic_store(&stop_all, 1);
@@ -1013,9 +923,9 @@ int main(int argc, char **argv)
         }
     if (child > 0) {
         int status = 0;
-        double w0 = now_s();
+        double w0 = tk_now();
         pid_t p;
-        while ((p = waitpid(child, &status, WNOHANG)) == 0 && now_s() - w0 < CHILD_TIMEOUT) {
+        while ((p = waitpid(child, &status, WNOHANG)) == 0 && tk_now() - w0 < CHILD_TIMEOUT) {
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }

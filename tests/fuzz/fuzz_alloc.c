@@ -56,6 +56,12 @@
 
 #include "numaslab.h"
 
+/* The blocks are numaslab's memory, which ASan does not track: checking its
+ * shadow on every word of a multi-MiB fill only costs time. */
+#define NO_SAN __attribute__((no_sanitize("address", "undefined", "coverage")))
+#define TK_PAT_ATTR NO_SAN
+#include "../common/testkit.h"
+
 #define SLOTS 64
 #define LIVE_CAP ((size_t)32 << 20) /* requested bytes the table may hold */
 #define HUGE_OK ((size_t)8 << 20)   /* larger requests are skipped (speed) */
@@ -87,52 +93,14 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
 
 /* ------------------------------------------------------------ pattern */
 
-static inline uint64_t mix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ULL;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-}
-
-#define PAT_K 0xD6E8FEB86659FD93ULL
-
-/* The blocks are numaslab's memory, which ASan does not track: checking its
- * shadow on every word of a multi-MiB fill only costs time. */
-#define NO_SAN __attribute__((no_sanitize("address", "undefined", "coverage")))
-
-static uint64_t pat_base(unsigned slot, uint32_t gen) { return mix64(((uint64_t)gen << 8) | slot); }
-
-NO_SAN static void pat_fill(unsigned char *p, size_t n, unsigned slot, uint32_t gen)
-{
-    uint64_t v = pat_base(slot, gen);
-    size_t w = n / 8;
-    for (size_t i = 0; i < w; i++, v += PAT_K)
-        memcpy(p + i * 8, &v, 8);
-    if (n % 8)
-        memcpy(p + w * 8, &v, n % 8);
-}
-
-NO_SAN static size_t pat_check(const unsigned char *p, size_t n, unsigned slot, uint32_t gen)
-{
-    uint64_t v = pat_base(slot, gen), x;
-    size_t w = n / 8, i;
-    for (i = 0; i < w; i++, v += PAT_K) {
-        memcpy(&x, p + i * 8, 8);
-        if (x != v)
-            break;
-    }
-    size_t from = i * 8, to = i < w ? from + 8 : n;
-    for (size_t o = from; o < to; o++)
-        if (p[o] != (unsigned char)(v >> (8 * (o - from))))
-            return o;
-    return SIZE_MAX;
-}
+/* Slot k's pattern in generation gen: tests/common/testkit.h's, with its
+ * own base. */
+static uint64_t pat_base(unsigned slot, uint32_t gen) { return tk_mix64(((uint64_t)gen << 8) | slot); }
 
 static void check_slot(unsigned k, const char *when)
 {
     slot_t *s = &tab[k];
-    size_t off = pat_check(s->p, s->fill, k, s->gen);
+    size_t off = tk_pat_check(s->p, s->fill, pat_base(k, s->gen));
     if (off != SIZE_MAX)
         die("PATTERN MISMATCH %s: slot %u %p size %zu (pattern over %zu) gen %u: byte %zu is 0x%02x", when, k,
             (void *)s->p, s->size, s->fill, s->gen, off, s->p[off]);
@@ -259,7 +227,7 @@ static void adopt(unsigned k, void *p, size_t size, size_t align, const char *fn
     s->fill = us;
     s->gen = ++gen_counter;
     live_bytes += size;
-    pat_fill(s->p, us, k, s->gen);
+    tk_pat_fill(s->p, us, pat_base(k, s->gen));
 }
 
 static void expect_null(void *p, int err, const char *fn, size_t a, size_t b)
@@ -354,7 +322,7 @@ static void do_realloc(unsigned k, size_t size, int exp, void *(*call)(void *, s
     expect_ptr(q, fn, total, 0);
     if (s->p) {
         size_t keep = total < s->size ? total : s->size;
-        size_t off = pat_check(q, keep, k, s->gen);
+        size_t off = tk_pat_check(q, keep, pat_base(k, s->gen));
         if (off != SIZE_MAX)
             die("%s(%p size %zu -> %zu) = %p: byte %zu of the kept %zu lost (slot %u gen %u)", fn, (void *)s->p,
                 s->size, total, q, off, keep, k, s->gen);

@@ -76,7 +76,7 @@ typedef struct churn_thread {
 typedef struct key_payload {
     churn_ctx *cc;
     st_where w;
-    st_rng r;
+    tk_rng r;
     size_t n;
     st_block b[KEY_BLOCKS];
 } key_payload;
@@ -103,11 +103,11 @@ static void *churn_main(void *arg)
     churn_thread *ct = arg;
     churn_ctx *cc = ct->cc;
     st_where w = {prog, cc->round, cc->seed, ct->gid};
-    st_rng r;
-    st_rng_seed(&r, st_thread_seed(cc->seed, ct->gid));
+    tk_rng r;
+    tk_rng_seed(&r, st_thread_seed(cc->seed, ct->gid));
     uint64_t serial = 0;
 
-    size_t n = (size_t)st_range(&r, cfg.ops / 2 + 1, cfg.ops + cfg.ops / 2);
+    size_t n = (size_t)tk_range(&r, cfg.ops / 2 + 1, cfg.ops + cfg.ops / 2);
     st_block *own = calloc(n, sizeof *own);
     st_block *got = calloc(n, sizeof *got);
     if (!own || !got) {
@@ -125,7 +125,7 @@ static void *churn_main(void *arg)
     for (size_t i = 0; i < ngot; i++) {
         if (!st_verify(&cc->st, &w, "inherited", &got[i]))
             continue;
-        if (st_below(&r, 5) == 0 && got[i].hops < 6 && st_realloc_block(&cc->st, &w, &r, &cmix, &got[i])) {
+        if (tk_below(&r, 5) == 0 && got[i].hops < 6 && st_realloc_block(&cc->st, &w, &r, &cmix, &got[i])) {
             got[i].hops++;
             if (st_queue_push(&cc->q, &got[i]))
                 continue;
@@ -136,17 +136,17 @@ static void *churn_main(void *arg)
 
     /* Own blocks: some to the key destructor, half freed, the rest left. */
     key_payload *kp = NULL;
-    if (st_below(&r, 4) == 0 && (kp = calloc(1, sizeof *kp)) != NULL) {
+    if (tk_below(&r, 4) == 0 && (kp = calloc(1, sizeof *kp)) != NULL) {
         kp->cc = cc;
         kp->w = w;
-        st_rng_seed(&kp->r, st_rng_next(&r));
+        tk_rng_seed(&kp->r, tk_rng_next(&r));
         while (kp->n < KEY_BLOCKS && nown > 0)
             kp->b[kp->n++] = own[--nown];
         if (pthread_setspecific(payload_key, kp) != 0)
             abort();
     }
     for (size_t i = 0; i < nown; i++) {
-        if (st_below(&r, 2) == 0) {
+        if (tk_below(&r, 2) == 0) {
             st_verify_free(&cc->st, &w, "own", &own[i]);
         } else {
             own[i].hops++;
@@ -288,7 +288,7 @@ static void test_churn(void **state)
     assert_non_null(slots);
     assert_int_equal(pthread_key_create(&payload_key, payload_destructor), 0);
 
-    double t0 = st_now();
+    double t0 = tk_now();
     uint64_t max_threads = 0, max_mapped = 0;
     unsigned failed_rounds = 0, first_failed = 0, nthreads = 0;
     for (unsigned round = st_round_begin(&cfg); round < st_round_end(&cfg); round++) {
@@ -298,7 +298,7 @@ static void test_churn(void **state)
                 first_failed = round;
         }
     }
-    double dt = st_now() - t0;
+    double dt = tk_now() - t0;
     st_log("[%s] %u rounds, %u threads (<= %u alive) in %.1f s; max stats.threads seen %" PRIu64
            ", max mapped after release %" PRIu64 " KiB; failed rounds: %u\n",
            prog, st_round_end(&cfg) - st_round_begin(&cfg), nthreads, cfg.threads, dt, max_threads,

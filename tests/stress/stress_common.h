@@ -1,6 +1,7 @@
 /* stress_common.h - helpers shared by the multithreaded stress tests.
  *
- * What lives here: a per-thread xorshift64* PRNG, the size mix, the content
+ * What lives here (with tests/common/testkit.h for the PRNG, the clock and
+ * write(2) output): the size mix, the content
  * pattern (a function of block id and requested size, written over the whole
  * requested size and checked byte for byte), allocation helpers that check
  * the basic contract of every block (non-NULL, alignment, usable size), the
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #include "numaslab.h"
+#include "../common/testkit.h"
 
 #if defined(STRESS_ASAN)
 #include <sanitizer/asan_interface.h>
@@ -65,33 +67,13 @@
 
 static atomic_int st_reports_printed;
 
-static void st_vwrite(int fd, const char *fmt, va_list ap)
-{
-    char buf[1024];
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof buf)
-        n = (int)sizeof buf - 1;
-    size_t off = 0;
-    while (off < (size_t)n) {
-        ssize_t w = write(fd, buf + off, (size_t)n - off);
-        if (w <= 0) {
-            if (w < 0 && errno == EINTR)
-                continue;
-            return;
-        }
-        off += (size_t)w;
-    }
-}
-
 /* One line to stderr, no allocation through numaslab, fork-safe. */
 __attribute__((format(printf, 1, 2)))
 static void st_log(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    st_vwrite(2, fmt, ap);
+    tk_vwrite(2, fmt, ap);
     va_end(ap);
 }
 
@@ -103,66 +85,8 @@ static void st_fail_report(const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    st_vwrite(2, fmt, ap);
+    tk_vwrite(2, fmt, ap);
     va_end(ap);
-}
-
-/* ------------------------------------------------------------ PRNG */
-
-static inline uint64_t st_mix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ULL;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-}
-
-typedef struct st_rng {
-    uint64_t s;
-} st_rng;
-
-static inline void st_rng_seed(st_rng *r, uint64_t seed)
-{
-    r->s = st_mix64(seed);
-    if (r->s == 0)
-        r->s = 0x2545F4914F6CDD1DULL;
-}
-
-/* xorshift64* */
-static inline uint64_t st_rng_next(st_rng *r)
-{
-    uint64_t x = r->s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    r->s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* Uniform in [0, n) (n > 0; the modulo bias is irrelevant here). */
-static inline uint64_t st_below(st_rng *r, uint64_t n)
-{
-    return (st_rng_next(r) >> 11) % n;
-}
-
-/* Uniform in [lo, hi]. */
-static inline uint64_t st_range(st_rng *r, uint64_t lo, uint64_t hi)
-{
-    return lo + st_below(r, hi - lo + 1);
-}
-
-/* Roughly log-uniform in [lo, hi]: pick a power of two, then uniform. */
-static inline size_t st_log_range(st_rng *r, size_t lo, size_t hi)
-{
-    int blo = 63 - __builtin_clzll((unsigned long long)lo);
-    int bhi = 63 - __builtin_clzll((unsigned long long)hi);
-    int b = (int)st_range(r, (uint64_t)blo, (uint64_t)bhi);
-    size_t a = (size_t)1 << b, z = a * 2 - 1;
-    if (a < lo)
-        a = lo;
-    if (z > hi)
-        z = hi;
-    return (size_t)st_range(r, a, z);
 }
 
 /* ------------------------------------------------------------ size mix */
@@ -178,17 +102,17 @@ typedef struct st_mix {
 #define ST_LARGE_MIN ((size_t)256 << 10)
 #define ST_LARGE_MAX ((size_t)4 << 20)
 
-static inline size_t st_pick_size(st_rng *r, const st_mix *m)
+static inline size_t st_pick_size(tk_rng *r, const st_mix *m)
 {
-    unsigned d = (unsigned)st_below(r, 1000);
+    unsigned d = (unsigned)tk_below(r, 1000);
     if (d < m->large_pm)
-        return st_log_range(r, ST_LARGE_MIN, ST_LARGE_MAX);
+        return tk_log_range(r, ST_LARGE_MIN, ST_LARGE_MAX);
     if (d < m->large_pm + m->medium_pm)
-        return st_log_range(r, 1025, (size_t)64 << 10);
+        return tk_log_range(r, 1025, (size_t)64 << 10);
     /* Small: bias towards the tiniest classes, where most traffic is. */
-    if (st_below(r, 4) == 0)
-        return (size_t)st_range(r, 1, 64);
-    return (size_t)st_range(r, 1, 1024);
+    if (tk_below(r, 4) == 0)
+        return (size_t)tk_range(r, 1, 64);
+    return (size_t)tk_range(r, 1, 1024);
 }
 
 /* ------------------------------------------------------------ pattern */
@@ -213,7 +137,7 @@ static inline uint64_t st_block_id(unsigned round, unsigned tid, uint64_t serial
 
 static inline uint64_t st_pattern_seed(uint64_t id, size_t size)
 {
-    return st_mix64(id ^ st_mix64((uint64_t)size + 0x5bd1e995ULL));
+    return tk_mix64(id ^ tk_mix64((uint64_t)size + 0x5bd1e995ULL));
 }
 
 /* Word i of the pattern: a bijection of i for a fixed seed. */
@@ -361,20 +285,20 @@ static inline int st_check_contract(st_status *s, const st_where *w, const char 
 
 /* Allocate a block of a random size and kind, fill it with its pattern.
  * Returns 0 on failure (counted and reported). */
-static inline int st_alloc_block(st_status *s, const st_where *w, st_rng *r, const st_mix *m,
+static inline int st_alloc_block(st_status *s, const st_where *w, tk_rng *r, const st_mix *m,
                                  uint64_t id, st_block *out)
 {
     size_t size = st_pick_size(r, m);
     size_t align = 0;
     void *p = NULL;
     const char *op;
-    unsigned d = (unsigned)st_below(r, 1000);
+    unsigned d = (unsigned)tk_below(r, 1000);
     errno = 0;
     if (d < m->memalign_pm) {
         op = "ns_posix_memalign";
-        align = (size_t)32 << st_below(r, 8); /* 32 .. 4096 */
-        if (size > ((size_t)64 << 10) && st_below(r, 4) != 0)
-            size = st_range(r, 1, 8192);
+        align = (size_t)32 << tk_below(r, 8); /* 32 .. 4096 */
+        if (size > ((size_t)64 << 10) && tk_below(r, 4) != 0)
+            size = tk_range(r, 1, 8192);
         int rc = ns_posix_memalign(&p, align, size);
         if (rc != 0) {
             errno = rc;        /* posix_memalign returns the error */
@@ -419,7 +343,7 @@ static inline int st_alloc_block(st_status *s, const st_where *w, st_rng *r, con
     size_t us = 0;
     size_t fill = size;
     ST_UNPOISON(p, ns_malloc_usable_size(p));
-    if (st_check_contract(s, w, op, p, size, align, &us) && st_below(r, 4) == 0)
+    if (st_check_contract(s, w, op, p, size, align, &us) && tk_below(r, 4) == 0)
         fill = us;
     st_fill(p, fill, size, id);
     out->p = p;
@@ -482,13 +406,13 @@ static inline void st_free_checked(st_status *s, st_block *b)
 /* Realloc b to a new random size: check the preserved prefix, the contract,
  * then refill with pattern(id, new size). Returns 1 on success; on a NULL
  * result b is unchanged (still valid, as realloc promises). */
-static inline int st_realloc_block(st_status *s, const st_where *w, st_rng *r, const st_mix *m,
+static inline int st_realloc_block(st_status *s, const st_where *w, tk_rng *r, const st_mix *m,
                                    st_block *b)
 {
     size_t nsize;
-    switch (st_below(r, 4)) {
+    switch (tk_below(r, 4)) {
     case 0: nsize = b->size / 2 + 1; break;                  /* shrink      */
-    case 1: nsize = b->size + st_range(r, 1, 64); break;     /* grow a bit  */
+    case 1: nsize = b->size + tk_range(r, 1, 64); break;     /* grow a bit  */
     default: nsize = st_pick_size(r, m); break;              /* anywhere    */
     }
     errno = 0;
@@ -513,7 +437,7 @@ static inline int st_realloc_block(st_status *s, const st_where *w, st_rng *r, c
                        off, keep, e, g);
     }
     size_t us = 0, fill = nsize;
-    if (st_check_contract(s, w, "ns_realloc", q, nsize, 0, &us) && st_below(r, 4) == 0)
+    if (st_check_contract(s, w, "ns_realloc", q, nsize, 0, &us) && tk_below(r, 4) == 0)
         fill = us;
     st_fill(q, fill, nsize, b->id);
     b->p = q;
@@ -640,12 +564,12 @@ static void st_config_init(st_config *c, int argc, char **argv, unsigned rounds,
 
 static inline uint64_t st_round_seed(const st_config *c, unsigned round)
 {
-    return st_mix64(c->seed + round);
+    return tk_mix64(c->seed + round);
 }
 
 static inline uint64_t st_thread_seed(uint64_t round_seed, unsigned tid)
 {
-    return st_mix64(round_seed ^ ((uint64_t)(tid + 1) * 0xD1B54A32D192ED03ULL));
+    return tk_mix64(round_seed ^ ((uint64_t)(tid + 1) * 0xD1B54A32D192ED03ULL));
 }
 
 /* Loop bounds of the rounds to run: all of them, or --round=N only. */
@@ -664,13 +588,6 @@ static void st_print_repro(const char *prog, const st_config *c, unsigned round)
     (void)prog;
     st_log("reproduce: %s --seed=0x%016" PRIx64 " --threads=%u --ops=%u --round=%u   (round seed 0x%016" PRIx64 ")\n",
            st_argv0, c->seed, c->threads, c->ops, round, st_round_seed(c, round));
-}
-
-static inline double st_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ------------------------------------------------------------ barrier */

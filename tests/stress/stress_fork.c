@@ -88,8 +88,8 @@ static void *bg_main(void *arg)
     bg_thread *bt = arg;
     bg_ctx *bc = bt->bc;
     st_where w = {prog, 0, bc->seed, bt->tid};
-    st_rng r;
-    st_rng_seed(&r, st_thread_seed(bc->seed, bt->tid));
+    tk_rng r;
+    tk_rng_seed(&r, st_thread_seed(bc->seed, bt->tid));
     st_block slot[SLOTS];
     memset(slot, 0, sizeof slot);
     uint64_t serial = 0, ops = 0;
@@ -101,7 +101,7 @@ static void *bg_main(void *arg)
             first = 0;
         }
         for (int burst = 0; burst < 64; burst++, ops++) {
-            size_t k = st_below(&r, SLOTS);
+            size_t k = tk_below(&r, SLOTS);
             st_block *b = &slot[k];
             if (b->p == NULL) {
                 /* The id's round field counts bursts so ids stay unique. */
@@ -112,7 +112,7 @@ static void *bg_main(void *arg)
                 b->p = NULL; /* leaked on purpose */
                 continue;
             }
-            unsigned d = (unsigned)st_below(&r, 100);
+            unsigned d = (unsigned)tk_below(&r, 100);
             if (d < 40) {
                 st_free_checked(&bc->st, b);
             } else if (d < 55) {
@@ -157,13 +157,13 @@ typedef struct child_thread {
 } child_thread;
 
 /* Allocate, check, realloc and free: a working set of 32 blocks. */
-static void child_work(child_ctx *cx, st_where *w, st_rng *r, unsigned ops, int share)
+static void child_work(child_ctx *cx, st_where *w, tk_rng *r, unsigned ops, int share)
 {
     st_block set[32];
     memset(set, 0, sizeof set);
     uint64_t serial = 0;
     for (unsigned op = 0; op < ops; op++) {
-        st_block *b = &set[st_below(r, 32)];
+        st_block *b = &set[tk_below(r, 32)];
         if (b->p == NULL) {
             st_alloc_block(&cx->st, w, r, &fmix, st_block_id(cx->fork_no, w->tid, serial++), b);
             continue;
@@ -172,7 +172,7 @@ static void child_work(child_ctx *cx, st_where *w, st_rng *r, unsigned ops, int 
             b->p = NULL;
             continue;
         }
-        unsigned d = (unsigned)st_below(r, 10);
+        unsigned d = (unsigned)tk_below(r, 10);
         if (d < 5) {
             st_free_checked(&cx->st, b);
         } else if (d < 7) {
@@ -197,8 +197,8 @@ static void *child_thread_main(void *arg)
 {
     child_thread *ct = arg;
     st_where w = {prog, ct->cx->fork_no, ct->cx->seed, 100 + ct->tid};
-    st_rng r;
-    st_rng_seed(&r, st_thread_seed(ct->cx->seed, 100 + ct->tid));
+    tk_rng r;
+    tk_rng_seed(&r, st_thread_seed(ct->cx->seed, 100 + ct->tid));
     child_work(ct->cx, &w, &r, cfg.ops / 2 + 1, 1);
     return NULL;
 }
@@ -215,11 +215,11 @@ static int child_main(unsigned fork_no, uint64_t seed, st_block *blocks, size_t 
     child_ctx cx;
     memset(&cx, 0, sizeof cx);
     st_status_reset(&cx.st);
-    cx.seed = st_mix64(seed ^ 0xC41D);
+    cx.seed = tk_mix64(seed ^ 0xC41D);
     cx.fork_no = fork_no;
     st_where w = {prog, fork_no, seed, 99};
-    st_rng r;
-    st_rng_seed(&r, cx.seed);
+    tk_rng r;
+    tk_rng_seed(&r, cx.seed);
 
     /* 1. The parent's blocks, as they were at fork time. */
     for (size_t i = 0; i < n; i++)
@@ -292,7 +292,7 @@ static int child_main(unsigned fork_no, uint64_t seed, st_block *blocks, size_t 
 /* Wait for pid; 0 if it exited with status 0, else -1 (reported). */
 static int wait_child(pid_t pid, unsigned fork_no, double *elapsed)
 {
-    double t0 = st_now();
+    double t0 = tk_now();
     int status = 0;
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
@@ -302,7 +302,7 @@ static int wait_child(pid_t pid, unsigned fork_no, double *elapsed)
             st_log("[%s] fork %u: waitpid: %s\n", prog, fork_no, strerror(errno));
             return -1;
         }
-        if (st_now() - t0 > CHILD_TIMEOUT) {
+        if (tk_now() - t0 > CHILD_TIMEOUT) {
             st_log("[%s] fork %u: child %d still running after %d s: HUNG (deadlock after fork?); killing it\n",
                    prog, fork_no, (int)pid, CHILD_TIMEOUT);
             kill(pid, SIGKILL);
@@ -312,7 +312,7 @@ static int wait_child(pid_t pid, unsigned fork_no, double *elapsed)
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    *elapsed = st_now() - t0;
+    *elapsed = tk_now() - t0;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
     if (WIFEXITED(status))
@@ -354,12 +354,12 @@ static void test_fork(void **state)
     st_status_reset(&mst);
     st_block blocks[MAIN_OWN + MAIN_TAKE];
     unsigned failed = 0, first_failed = 0;
-    double t0 = st_now(), child_max = 0;
+    double t0 = tk_now(), child_max = 0;
     for (unsigned f = st_round_begin(&cfg); f < st_round_end(&cfg); f++) {
         uint64_t seed = st_round_seed(&cfg, f);
         st_where w = {prog, f, seed, 0xFFFF};
-        st_rng r;
-        st_rng_seed(&r, seed);
+        tk_rng r;
+        tk_rng_seed(&r, seed);
         size_t n = 0;
         for (unsigned i = 0; i < MAIN_OWN; i++)
             if (st_alloc_block(&mst, &w, &r, &fmix, st_block_id(f, 0xFFFF, i), &blocks[n]))
@@ -367,7 +367,7 @@ static void test_fork(void **state)
         size_t own = n;
         n += st_queue_pop(&bc.to_main, blocks + n, MAIN_TAKE);
         /* Let the background threads get going again before forking. */
-        if (st_below(&r, 2))
+        if (tk_below(&r, 2))
             sched_yield();
 
         fflush(stdout);
@@ -400,7 +400,7 @@ static void test_fork(void **state)
             st_log("[%s] fork %u ok (%zu blocks, child %.3f s)\n", prog, f, n, el);
         }
     }
-    double dt = st_now() - t0;
+    double dt = tk_now() - t0;
 
     atomic_store_explicit(&bc.stop, 1, memory_order_release);
     for (unsigned t = 0; t < cfg.threads; t++)

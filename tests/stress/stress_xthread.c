@@ -75,7 +75,7 @@ typedef struct worker {
     pthread_t th;
 } worker;
 
-static unsigned pick_target(round_ctx *rc, st_rng *r, unsigned tid)
+static unsigned pick_target(round_ctx *rc, tk_rng *r, unsigned tid)
 {
     unsigned n = rc->nthreads;
     switch (rc->route) {
@@ -84,16 +84,16 @@ static unsigned pick_target(round_ctx *rc, st_rng *r, unsigned tid)
     case ROUTE_PAIRS:
         return (tid ^ 1u) < n ? (tid ^ 1u) : (tid + 1) % n;
     default: {
-        unsigned t = (unsigned)st_below(r, n - 1);
+        unsigned t = (unsigned)tk_below(r, n - 1);
         return t >= tid ? t + 1 : t;
     }
     }
 }
 
-static size_t drain_inbox(round_ctx *rc, st_rng *r, const st_where *w, int producing, size_t max);
+static size_t drain_inbox(round_ctx *rc, tk_rng *r, const st_where *w, int producing, size_t max);
 
 /* Hand b to another thread; if its mailbox is full, check and free here. */
-static void send_block(round_ctx *rc, st_rng *r, const st_where *w, st_block *b)
+static void send_block(round_ctx *rc, tk_rng *r, const st_where *w, st_block *b)
 {
     unsigned t = pick_target(rc, r, w->tid);
     b->hops++;
@@ -110,11 +110,11 @@ static void send_block(round_ctx *rc, st_rng *r, const st_where *w, st_block *b)
 }
 
 /* A received block: check it, then free, realloc or forward it. */
-static void receive_block(round_ctx *rc, st_rng *r, const st_where *w, st_block *b, int producing)
+static void receive_block(round_ctx *rc, tk_rng *r, const st_where *w, st_block *b, int producing)
 {
     if (!st_verify(&rc->st, w, "received", b))
         return; /* reported; leaked on purpose */
-    unsigned d = (unsigned)st_below(r, 100);
+    unsigned d = (unsigned)tk_below(r, 100);
     if (d < 15) {
         if (!st_realloc_block(&rc->st, w, r, &xmix, b)) {
             st_verify_free(&rc->st, w, "after failed realloc", b);
@@ -135,7 +135,7 @@ static void receive_block(round_ctx *rc, st_rng *r, const st_where *w, st_block 
     st_free_checked(&rc->st, b);
 }
 
-static size_t drain_inbox(round_ctx *rc, st_rng *r, const st_where *w, int producing, size_t max)
+static size_t drain_inbox(round_ctx *rc, tk_rng *r, const st_where *w, int producing, size_t max)
 {
     st_block got[BATCH];
     size_t total = 0;
@@ -156,8 +156,8 @@ static void *worker_main(void *arg)
     worker *wk = arg;
     round_ctx *rc = wk->rc;
     st_where w = {prog, rc->round, rc->seed, wk->tid};
-    st_rng r;
-    st_rng_seed(&r, st_thread_seed(rc->seed, wk->tid));
+    tk_rng r;
+    tk_rng_seed(&r, st_thread_seed(rc->seed, wk->tid));
     st_block local[LOCAL_CAP];
     size_t nlocal = 0;
     uint64_t serial = 0;
@@ -167,11 +167,11 @@ static void *worker_main(void *arg)
     for (unsigned op = 0; op < cfg.ops; op++) {
         st_block b;
         if (st_alloc_block(&rc->st, &w, &r, &xmix, st_block_id(rc->round, wk->tid, serial++), &b)) {
-            unsigned d = (unsigned)st_below(&r, 16);
+            unsigned d = (unsigned)tk_below(&r, 16);
             if (d == 0) {
                 /* Keep it for a while; evict (check + free) a random one. */
                 if (nlocal == LOCAL_CAP) {
-                    size_t k = st_below(&r, LOCAL_CAP);
+                    size_t k = tk_below(&r, LOCAL_CAP);
                     st_verify_free(&rc->st, &w, "local evict", &local[k]);
                     local[k] = local[--nlocal];
                 }
@@ -183,7 +183,7 @@ static void *worker_main(void *arg)
                 send_block(rc, &r, &w, &b);
             }
         }
-        drain_inbox(rc, &r, &w, 1, 2 + st_below(&r, 6));
+        drain_inbox(rc, &r, &w, 1, 2 + tk_below(&r, 6));
         if ((op & 255) == 255)
             sched_yield();
     }
@@ -266,7 +266,7 @@ static void test_xthread(void **state)
     for (unsigned t = 0; t < cfg.threads; t++)
         assert_true(st_queue_init(&mbox[t], MBOX_CAP));
 
-    double t0 = st_now();
+    double t0 = tk_now();
     unsigned failed_rounds = 0, first_failed = 0;
     for (unsigned round = st_round_begin(&cfg); round < st_round_end(&cfg); round++) {
         if (!run_round(round, mbox, wks)) {
@@ -274,7 +274,7 @@ static void test_xthread(void **state)
                 first_failed = round;
         }
     }
-    double dt = st_now() - t0;
+    double dt = tk_now() - t0;
     ns_stats_t s;
     assert_int_equal(ns_stats_get(&s), 0);
     st_log("[%s] %u rounds x %u threads x %u ops in %.1f s; failed rounds: %u; mapped %llu MiB, in use %llu KiB\n",
