@@ -172,11 +172,12 @@ typedef struct tbin {
                                    malloc by tcache_t.direct[(n + 15) / 16] */
 
 typedef struct tcache {
-    /* the fast paths read only bins, direct and tag */
+    /* the fast paths read only bins, direct, tag and mark */
     tbin_t bins[NS_CLASSES];
     tbin_t *direct[NS_LUT_MAX / 16 + 1]; /* &bins[class of n]; sentinels: &bins[0] */
     uint32_t tag;               /* ns_thread_tag(node); sentinels: 256     */
-    uintptr_t mark;             /* ns_key: word 1 of a block in a list     */
+    uintptr_t mark;             /* ns_key: word 1 of a block in a list (a
+                                   copy: free() reads it in one load)     */
     int32_t node;               /* node of all blocks in bins; -1: sentinel*/
     uint32_t kind;              /* NS_TC_LIVE / NS_TC_INIT / NS_TC_DEAD    */
     /* slow path only */
