@@ -11,11 +11,6 @@
 #include <string.h>
 
 #include "api.h"
-#include "internal.h"
-#include "numa/numa.h"
-#include "superslab/superslab.h"
-
-#define MAX_REQUEST ((size_t)1 << 46)
 
 static uint32_t current_node(void)
 {
@@ -23,9 +18,9 @@ static uint32_t current_node(void)
     return tc ? (uint32_t)tc->node : topo_current_node();
 }
 
-void *api_malloc_large(size_t size)
+void *alloc_large(size_t size)
 {
-    if (size > MAX_REQUEST || !ns_init()) {
+    if (size > NS_MAX_REQUEST || !tcache_start()) {
         errno = ENOMEM;
         return NULL;
     }
@@ -40,41 +35,15 @@ NS_API void *ns_malloc(size_t size)
     return api_malloc(size);
 }
 
-/* Usable size of a block of ours, or 0 after reporting an invalid pointer. */
-size_t ns_block_size(const void *p, const char *fn)
-{
-    uintptr_t a = (uintptr_t)p, e = addrmap_lookup(a);
-    if (e & NS_MAP_LARGE) {
-        large_t *l = (large_t *)(e & ~NS_MAP_TAGS);
-        if (l->base == a && l->state == NS_LARGE_LIVE)
-            return l->usable;
-        if (l->state == NS_LARGE_CACHED) {     /* freed (maybe merged with a neighbour) */
-            ns_report_invalid(fn, p, "pointer already freed");
-            return 0;
-        }
-    } else if (e & NS_MAP_SS) {
-        slab_t *s = slab_of(a);
-        if (slab_block_start(s, a)) {
-            if (NS_UNLIKELY(tcache_block_is_free((void *)p))) {
-                ns_report_invalid(fn, p, "pointer already freed");
-                return 0;
-            }
-            return s->size;
-        }
-    }
-    ns_report_invalid(fn, p, "invalid pointer");
-    return 0;
-}
-
 NS_API void *ns_calloc(size_t count, size_t size)
 {
     size_t total;
-    if (__builtin_mul_overflow(count, size, &total) || total > MAX_REQUEST) {
+    if (__builtin_mul_overflow(count, size, &total) || total > NS_MAX_REQUEST) {
         errno = ENOMEM;
         return NULL;
     }
     if (total > NS_SMALL_MAX) {
-        if (!ns_init()) {
+        if (!tcache_start()) {
             errno = ENOMEM;
             return NULL;
         }
@@ -102,13 +71,13 @@ static void *alloc_aligned(size_t align, size_t size)
 {
     if (align <= 16)
         return api_malloc(size);
-    if (size > MAX_REQUEST || align > MAX_REQUEST) {
+    if (size > NS_MAX_REQUEST || align > NS_MAX_REQUEST) {
         errno = ENOMEM;
         return NULL;
     }
     if (align <= NS_SMALL_ALIGN_MAX && size <= NS_SMALL_MAX && align <= NS_SMALL_MAX)
         return aligned_small(align, size);
-    if (!ns_init()) {
+    if (!tcache_start()) {
         errno = ENOMEM;
         return NULL;
     }
@@ -162,7 +131,7 @@ NS_API void *ns_valloc(size_t size)
 
 NS_API void *ns_pvalloc(size_t size)
 {
-    if (size > MAX_REQUEST) {
+    if (size > NS_MAX_REQUEST) {
         errno = ENOMEM;
         return NULL;
     }
@@ -178,10 +147,10 @@ NS_API void *ns_realloc(void *p, size_t size)
         api_free(p);
         return NULL;
     }
-    size_t old = ns_block_size(p, "realloc");
+    size_t old = free_block_size(p, "realloc");
     if (old == 0)
         return NULL;
-    if (size > MAX_REQUEST) {
+    if (size > NS_MAX_REQUEST) {
         errno = ENOMEM;
         return NULL;
     }
@@ -212,7 +181,7 @@ NS_API void *ns_reallocarray(void *p, size_t count, size_t size)
 
 NS_API void *ns_malloc_onnode(size_t size, int node)
 {
-    if (!ns_init()) {
+    if (!tcache_start()) {
         errno = ENOMEM;
         return NULL;
     }

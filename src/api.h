@@ -1,11 +1,27 @@
-/* api.h - the bodies of malloc and free, inlined into both the ns_* entry
- * points (alloc.c, free.c) and the malloc-family symbols (override.c). */
+/* api.h - what the entry points in src/ share: the bodies of malloc and
+ * free, inlined into both the ns_* functions (alloc.c, free.c) and the
+ * malloc-family symbols (override.c), and the prototypes of src/'s files.
+ * Uses src/tiny and everything below it. */
 #ifndef NS_API_H
 #define NS_API_H
 
 #include "tiny/tiny.h"
 
-void *api_malloc_large(size_t size);       /* alloc.c: above NS_SMALL_MAX */
+#define NS_API __attribute__((visibility("default")))
+
+/* ------------------------------------------------------------- alloc.c */
+void *alloc_large(size_t size);           /* above NS_SMALL_MAX */
+
+/* ------------------------------------------------------------- free.c */
+/* free() of what the fast path did not take: classify the pointer once
+ * (large, small, not ours) and hand it to its owner. */
+void free_slow(void *p);
+/* Usable size of a block of ours, or 0 after reporting an invalid or
+ * freed pointer on behalf of fn. */
+size_t free_block_size(const void *p, const char *fn);
+
+/* ------------------------------------------------------------- stats.c */
+void stats_at_exit(void);
 
 static inline void *api_malloc(size_t size)
 {
@@ -13,12 +29,14 @@ static inline void *api_malloc(size_t size)
         return tcache_alloc_direct(size);
     if (NS_LIKELY(size <= NS_SMALL_MAX))
         return tcache_alloc(sizeclass_of(size));
-    return api_malloc_large(size);
+    return alloc_large(size);
 }
 
 static inline void api_free(void *p)
 {
-    tcache_free(p);
+    if (NS_LIKELY(tcache_try_free(p)))
+        return;
+    free_slow(p);
 }
 
 #endif

@@ -1,20 +1,62 @@
-/* free.c - the releasing entry points: free, malloc_usable_size, the node
- * of a pointer, malloc_trim and ns_release. */
+/* free.c - the freeing entry points: free (its slow path classifies the
+ * pointer), what a pointer is (usable size, node), and giving memory back
+ * to the OS (malloc_trim, ns_release). */
 #include "api.h"
-#include "internal.h"
-#include "numa/numa.h"
-#include "superslab/superslab.h"
-
-size_t ns_block_size(const void *p, const char *fn);   /* alloc.c */
 
 NS_API void ns_free(void *p)
 {
     api_free(p);
 }
 
+void free_slow(void *ptr)
+{
+    if (!ptr)
+        return;
+    uintptr_t a = (uintptr_t)ptr, e = addrmap_lookup(a);
+    if (e & NS_MAP_LARGE) {
+        large_free((large_t *)(e & ~NS_MAP_TAGS), ptr);
+        return;
+    }
+    if (!(e & NS_MAP_SS)) {
+        error_invalid("free", ptr, "invalid pointer (not allocated by numaslab)");
+        return;
+    }
+    slab_t *s = slab_of(a);
+    if (!slab_block_start(s, a)) {
+        error_invalid("free", ptr, "invalid pointer (inside numaslab memory but not the start of a block)");
+        return;
+    }
+    tcache_free_small(ptr, s);
+}
+
+size_t free_block_size(const void *p, const char *fn)
+{
+    uintptr_t a = (uintptr_t)p, e = addrmap_lookup(a);
+    if (e & NS_MAP_LARGE) {
+        large_t *l = (large_t *)(e & ~NS_MAP_TAGS);
+        if (l->base == a && l->state == NS_LARGE_LIVE)
+            return l->usable;
+        if (l->state == NS_LARGE_CACHED) {     /* freed (maybe merged with a neighbour) */
+            error_invalid(fn, p, "pointer already freed");
+            return 0;
+        }
+    } else if (e & NS_MAP_SS) {
+        slab_t *s = slab_of(a);
+        if (slab_block_start(s, a)) {
+            if (NS_UNLIKELY(tcache_block_is_free((void *)p))) {
+                error_invalid(fn, p, "pointer already freed");
+                return 0;
+            }
+            return s->size;
+        }
+    }
+    error_invalid(fn, p, "invalid pointer");
+    return 0;
+}
+
 NS_API size_t ns_malloc_usable_size(const void *p)
 {
-    return p ? ns_block_size(p, "malloc_usable_size") : 0;
+    return p ? free_block_size(p, "malloc_usable_size") : 0;
 }
 
 NS_API int ns_node_of(const void *p)
@@ -27,9 +69,12 @@ NS_API int ns_node_of(const void *p)
     return -1;
 }
 
+/* The calling thread's cache goes back to its slabs; other threads' caches
+ * stay (each holds at most NUMASLAB_TCACHE_BYTES per class, and gives
+ * back what it does not use at its next capacity review or exit). */
 NS_API size_t ns_release(void)
 {
-    if (atomic_load_explicit(&ns_init_state, memory_order_acquire) != 2)
+    if (!tcache_started())
         return 0;
     tcache_t *tc = tcache_get();
     size_t bytes = tc ? tcache_flush_all(tc) : 0;

@@ -19,15 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "numa/numa.h"
-#include "tiny/tiny.h"
+#include "api.h"
 #include <numaslab.h>
-
-void ns_stat_released(node_pool_t *pool, size_t bytes)
-{
-    __atomic_fetch_add(&pool->released_bytes, bytes, __ATOMIC_RELAXED);
-}
 
 static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
 {
@@ -41,7 +34,7 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
         pthread_mutex_unlock(&b->lock);
         o->remote_frees += atomic_load_explicit(&b->remote_frees, memory_order_relaxed);
     }
-    o->spills = __atomic_load_n(&pool->spills, __ATOMIC_RELAXED);
+    o->spills = atomic_load_explicit(&pool->spills, memory_order_relaxed);
     pthread_mutex_lock(&pool->ss_lock);
     o->superslabs = pool->nsuperslabs;
     o->superslab_bytes = pool->nsuperslabs * NS_SS_SIZE;
@@ -62,7 +55,7 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
     o->large_cached = pool->lcache_count;
     o->large_cached_bytes = pool->lcache_bytes;
     pthread_mutex_unlock(&pool->large_lock);
-    o->released_bytes = __atomic_load_n(&pool->released_bytes, __ATOMIC_RELAXED);
+    o->released_bytes = atomic_load_explicit(&pool->released_bytes, memory_order_relaxed);
 }
 
 /* ns_stats_get, plus the usable bytes of live large blocks per node (the
@@ -72,7 +65,7 @@ static void collect(ns_stats_t *out, uint64_t large_usable[64])
     memset(out, 0, sizeof *out);
     if (large_usable)
         memset(large_usable, 0, 64 * sizeof(uint64_t));
-    if (atomic_load_explicit(&ns_init_state, memory_order_acquire) != 2)
+    if (!tcache_started())
         return;
     uint32_t nodes = topo_nodes();
     out->nodes = (int)nodes;
@@ -251,8 +244,21 @@ static void out_json_string(sink_t *s, const char *str)
     out(s, "\"");
 }
 
+/* The nodes in use as a list ("0-1"): the topology's, or node 0 alone on
+ * the bootstrap (one node). */
+static void config_nodes(char *out, size_t cap)
+{
+    nodeset_t set = {0};
+    const topo_t *t = topo_get();
+    for (uint32_t n = 0; n < (t ? t->slots : 1); n++)
+        if (!t || t->used[n])
+            set.bits[n / 64] |= 1ull << (n % 64);
+    nodeset_format(&set, out, cap);
+}
+
 static void print_json(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
 {
+    option_info_t oi;
     char comm[64] = "";
     int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -265,6 +271,15 @@ static void print_json(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
     char a[32];
     out(s, "{\n  \"numaslab_stats\": 1,\n  \"pid\": %d,\n  \"program\": ", (int)getpid());
     out_json_string(s, comm);
+    char nodes[256], pages[16];
+    config_nodes(nodes, sizeof nodes);
+    for (unsigned i = 0; options_describe(i, &oi); i++)
+        if (strcmp(oi.name, "PAGES") == 0)
+            options_format(i, pages, sizeof pages);
+    out(s, ",\n  \"config\": {\"nodes_used\": \"%s\", \"pages\": \"%s\", \"hugetlb_fallback\": %s, "
+           "\"strict\": %s, \"interleave\": %s}",
+        nodes, pages, options.hugetlb_fallback ? "true" : "false", options.strict ? "true" : "false",
+        options.interleave ? "true" : "false");
     out(s, ",\n  \"node_count\": %d,\n  \"threads\": %llu,\n  \"mapped_bytes\": %llu,\n  \"in_use_bytes\": %llu,\n"
            "  \"nodes\": [",
         st->nodes, (ull)st->threads, (ull)st->mapped_bytes, (ull)st->in_use_bytes);
@@ -347,15 +362,8 @@ static bool expand_path(const char *in, char *outp, size_t cap)
 
 void stats_at_exit(void)
 {
-    const char *fmt = (const char *)(intptr_t)ns_opt.stats_format;
-    const char *file = (const char *)(intptr_t)ns_opt.stats_file;
-    bool json = false;
-    if (fmt && *fmt) {
-        if (strcmp(fmt, "json") == 0)
-            json = true;
-        else if (strcmp(fmt, "text") != 0)
-            ns_warn("bad value, using text (want text or json): NUMASLAB_STATS_FORMAT=", fmt);
-    }
+    const char *file = options.stats_file;
+    bool json = options.stats_format == OPT_FORMAT_JSON;
     sink_t s;
     s.fd = STDERR_FILENO;
     s.f = NULL;
@@ -366,7 +374,7 @@ void stats_at_exit(void)
         if (expand_path(file, path, sizeof path))
             fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) {
-            ns_warn("cannot open NUMASLAB_STATS_FILE, statistics go to stderr: ", file);
+            error_warn("cannot open NUMASLAB_STATS_FILE, statistics go to stderr: ", file);
         } else {
             s.fd = fd;
             report(&s, json);

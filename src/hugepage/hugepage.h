@@ -1,12 +1,16 @@
-/* hugepage.h - the OS memory layer: the only place that calls mmap, munmap
- * and madvise.  Every function returns 0 or an errno value and never
- * allocates.  Contract: sizes and alignments are multiples of the page size;
- * alignments are powers of two. */
+/* hugepage.h - the OS layer: the only place that calls mmap, munmap,
+ * madvise and mbind, and reads sysfs and procfs.  Every function returns 0
+ * or an errno value (or says otherwise) and never allocates.  Contract:
+ * sizes and alignments are multiples of the page size; alignments are
+ * powers of two.  Uses only src/base. */
 #ifndef NS_HUGEPAGE_H
 #define NS_HUGEPAGE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "../base/base.h"
 
 /* Map `size` bytes of fresh, zeroed, read-write memory aligned to `align`.
  * `huge`: ask for transparent huge pages (MADV_HUGEPAGE) when the range
@@ -28,13 +32,11 @@ int hp_purge(void *p, size_t size);
  * for the next SuperSlab.  Whole 2 MiB units only: a huge page is never
  * split by a release. */
 enum { HP_BACK_BASE = 0, HP_BACK_THP = 1, HP_BACK_HUGETLB = 2 };
-enum { HP_MODE_AUTO = 0, HP_MODE_HUGETLB, HP_MODE_THP, HP_MODE_NONE };
 
-/* Page mode from NUMASLAB_PAGES (NULL: thp); warns on a bad value. */
-void hp_init(const char *mode);
+/* Start-up: the page mode (options.pages, OPT_PAGES_*) and the kernel's
+ * THP setting. */
+void hp_init(void);
 int hp_mode(void);
-/* THP as the kernel has it: 0 never, 1 madvise, 2 always. */
-int hp_thp_setting(void);
 /* Map a SuperSlab: hugetlb pages if `hugetlb` and the kernel has them,
  * else (if `fallback`) THP (MADV_HUGEPAGE) or base pages as the mode says;
  * *backing tells which.  ENOMEM when the OS refuses. */
@@ -43,11 +45,25 @@ void hp_ss_unmap(void *p);
 /* A mapping of 1 GiB hugetlb pages (size a multiple of 1 GiB, 1 GiB
  * aligned by the kernel); ENOMEM when the pool has too few. */
 int hp_map_1g(size_t size, void **out);
-/* Read a small sysfs/procfs file into buf (NUL-terminated) with plain
- * syscalls, no allocation; the byte count, or -1. */
-int hp_read_file(const char *path, char *buf, size_t cap);
 /* Make [p, p+size) inaccessible (hardened builds' guard pages). */
 int hp_guard(void *p, size_t size);
+/* mbind(2) as the kernel has it (mode MPOL_*, mask of maxnode bits). */
+int hp_mbind(void *p, size_t size, int mode, const unsigned long *mask, unsigned long maxnode, unsigned flags);
+
+/* ------------------------------------------------------------ sysfs.c
+ * Small readers of sysfs and procfs with plain system calls. */
+/* Read a small file into buf (NUL-terminated); the byte count, or -1. */
+int hp_read_file(const char *path, char *buf, size_t cap);
+/* The online nodes as the kernel lists them ("0-1,3"), into buf; -1 when
+ * the machine has no NUMA sysfs. */
+int hp_nodes_online(char *buf, size_t cap);
+/* Free memory of a node in bytes: MemFree, or with `huge_blocks` the
+ * smaller of MemFree and its free 2 MiB-or-larger buddy blocks (a THP
+ * fault goes to another node once none is left).  UINT64_MAX: unknown. */
+uint64_t hp_node_free_bytes(uint32_t node, bool huge_blocks);
+/* Does the node (node < 0: the machine) have free hugetlb pages of `kb`
+ * KiB (2048 or 1048576)? */
+bool hp_hugetlb_free(int node, unsigned kb);
 
 /* Fault injection, only in NS_FAULT_INJECTION builds (a no-op otherwise):
  * the next `skip` hp_map calls succeed, then `fail` of them fail with ENOMEM

@@ -13,10 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../config.h"
-#include "../internal.h"
 #include "hugepage.h"
 
 
@@ -77,7 +76,7 @@ static int os_madvise(void *p, size_t size, int advice)
 
 int hp_map(size_t size, size_t align, bool huge, void **out)
 {
-    if (size == 0 || size > ((size_t)1 << 46) || align > ((size_t)1 << 40))
+    if (size == 0 || size > NS_MAX_REQUEST || align > ((size_t)1 << 40))
         return ENOMEM;
     if (fault_now())
         return ENOMEM;
@@ -133,36 +132,12 @@ typedef struct chunk {
 static chunk_t chunks[MAX_CHUNKS];
 static uint32_t nchunks;
 static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
-static int mode = HP_MODE_THP;
+static int mode = OPT_PAGES_THP;
 static int thp_setting = 1;
 
-int hp_read_file(const char *path, char *buf, size_t cap)
+void hp_init(void)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, cap - 1);
-    close(fd);
-    if (n < 0)
-        return -1;
-    buf[n] = 0;
-    return (int)n;
-}
-
-void hp_init(const char *m)
-{
-    static const char *names[] = {"auto", "hugetlb", "thp", "none"};
-    mode = HP_MODE_THP;
-    if (m && *m) {
-        int found = -1;
-        for (int i = 0; i < 4; i++)
-            if (strcmp(m, names[i]) == 0)
-                found = i;
-        if (found < 0)
-            ns_warn("bad value, using thp (want auto, hugetlb, thp or none): NUMASLAB_PAGES=", m);
-        else
-            mode = found;
-    }
+    mode = (int)options.pages;
     if (ns_config_fault_injection) {       /* test builds: NUMASLAB_FAULT_RATE=permille */
         const char *r = getenv("NUMASLAB_FAULT_RATE");
         unsigned v = 0;
@@ -179,7 +154,6 @@ void hp_init(const char *m)
 }
 
 int hp_mode(void) { return mode; }
-int hp_thp_setting(void) { return thp_setting; }
 
 /* A free slot, reserving a new chunk when all are taken; 0 past MAX_CHUNKS
  * or when the reservation fails. */
@@ -270,9 +244,9 @@ int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out)
     uintptr_t slot = slot_take();
     if (!slot) {    /* no chunk: a plain aligned mapping */
         void *m;
-        if (hp_map(NS_SS_SIZE, NS_SS_SIZE, mode != HP_MODE_NONE, &m) != 0)
+        if (hp_map(NS_SS_SIZE, NS_SS_SIZE, mode != OPT_PAGES_NONE, &m) != 0)
             return ENOMEM;
-        *backing = mode != HP_MODE_NONE && thp_setting ? HP_BACK_THP : HP_BACK_BASE;
+        *backing = mode != OPT_PAGES_NONE && thp_setting ? HP_BACK_THP : HP_BACK_BASE;
         *out = m;
         return 0;
     }
@@ -285,7 +259,7 @@ int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out)
         slot_put(slot);
         return ENOMEM;
     }
-    if (mode == HP_MODE_NONE) {
+    if (mode == OPT_PAGES_NONE) {
         os_madvise((void *)slot, NS_SS_SIZE, MADV_NOHUGEPAGE);
         *backing = HP_BACK_BASE;
     } else {
@@ -329,4 +303,11 @@ int hp_map_1g(size_t size, void **out)
 int hp_guard(void *p, size_t size)
 {
     return mprotect(p, size, PROT_NONE) == 0 ? 0 : errno;
+}
+
+int hp_mbind(void *p, size_t size, int mode_, const unsigned long *mask, unsigned long maxnode, unsigned flags)
+{
+    if (hp_fault(HP_FAULT_MBIND))      /* test builds: the page lands where it is touched */
+        return 0;
+    return syscall(SYS_mbind, p, size, mode_, mask, maxnode, flags) == 0 ? 0 : errno;
 }

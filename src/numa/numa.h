@@ -1,16 +1,85 @@
-/* numa.h - topology and the per-node pools.  The only header code outside
- * src/numa includes for these. */
+/* numa.h - the node heap: the topology (a leaf: hwloc in, tables out),
+ * each node's pool (bins with their stash and pending list, SuperSlab
+ * lists), the large page heap, decay and release.  The only header code
+ * outside src/numa includes for these.  Uses src/superslab, src/hugepage
+ * and src/base.
+ *
+ * Glossary
+ *   bin        per node and size class: the lock that owns the free lists
+ *              of that class's slabs on that node, the list of its
+ *              partially used slabs, the stash, the pending list (bin_t).
+ *   node pool  per NUMA node: its bins, its SuperSlabs, its large-mapping
+ *              cache (node_pool_t).
+ *   large      a block above NS_SMALL_MAX in a mapping of its own (large_t).
+ */
 #ifndef NS_NUMA_H
 #define NS_NUMA_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../types.h"
+#include "../superslab/superslab.h"
+
+#define NS_STASH 8             /* lists per bin's stash (bin.c)           */
+#define NS_STASH_MIN 8         /* shorter lists go to their slabs         */
+
+/* -------------------------------------------------------------------- bin */
+typedef struct bin {
+    pthread_mutex_t lock;
+    slab_t *partial;            /* slabs with free or uncarved blocks      */
+    uint32_t npartial;
+    uint64_t slabs;             /* slabs carved for this class now         */
+    uint64_t used_blocks;       /* blocks handed out of slabs              */
+    uint64_t refills;           /* bin_refill calls (thread-cache misses)  */
+    uint64_t remote_drained;
+    remote_pending_t pending;   /* slabs whose remote stack got blocks     */
+    struct {                    /* lists given back whole (bin_stash)      */
+        void *list;
+        uint32_t n;
+    } stash[NS_STASH];
+    uint32_t nstash;
+    _Atomic uint64_t remote_frees;
+} __attribute__((aligned(NS_CACHELINE))) bin_t;
+
+/* ----------------------------------------------------------------- large */
+typedef struct large {
+    uintptr_t base;             /* the block (and the mapping's start)     */
+    size_t reserved;            /* bytes mapped, a multiple of 2 MiB       */
+    size_t usable;              /* bytes the user may use, page multiple   */
+    size_t touched;             /* high-water mark of usable (RSS bound)   */
+    uint64_t cached_ms;         /* when it entered the cache               */
+    struct large *prev, *next;  /* node cache list, newest first           */
+    uint32_t node;
+    uint8_t state;              /* NS_LARGE_LIVE / NS_LARGE_CACHED         */
+    uint8_t huge1g;             /* on 1 GiB hugetlb pages                  */
+    uint8_t thp;                /* mapped asking for huge pages            */
+} large_t;
+
+enum { NS_LARGE_LIVE = 1, NS_LARGE_CACHED = 2 };
+
+/* -------------------------------------------------------------- node pool */
+typedef struct node_pool {
+    bin_t bins[NS_CLASSES];
+    /* SuperSlabs: ss_lock */
+    pthread_mutex_t ss_lock;
+    superslab_t *by_used[NS_UNITS]; /* lists of SuperSlabs with 1..31 used units, index = used */
+    superslab_t *empty;         /* empty SuperSlabs, newest first          */
+    superslab_t *empty_tail;
+    uint64_t nsuperslabs;
+    uint64_t nbacking[3];       /* SuperSlabs by HP_BACK_*                 */
+    _Atomic uint64_t released_bytes;
+    /* large mappings: large_lock */
+    pthread_mutex_t large_lock;
+    large_t *lcache, *lcache_tail;  /* freed mappings, newest first        */
+    uint64_t lcache_count, lcache_bytes;
+    uint64_t large_count, large_bytes, large_usable;
+    _Atomic uint64_t spills;    /* allocations for this node served by another */
+    uint32_t node;
+} node_pool_t;
 
 /* --------------------------------------------------------------- topo.c */
-#define NS_MAX_NODES 1024               /* Linux's MAX_NUMNODES limit */
 
 /* The topology, immutable once published (room_ms/low: relaxed hints). */
 typedef struct topo {
@@ -28,8 +97,22 @@ typedef struct topo {
 } topo_t;
 
 struct hwloc_topology;
-int topo_from_hwloc(struct hwloc_topology *t, const char *nodes_opt, topo_t **out); /* 0/errno */
-int topo_load(void);                    /* once; 0, or errno (stays 1 node) */
+/* The tables of a loaded hwloc topology, restricted to the nodes in
+ * `nodes` (options.nodes; warns and uses all if it names none that
+ * exists); 0 or an errno.  Memory from meta_alloc. */
+int topo_from_hwloc(struct hwloc_topology *t, const nodeset_t *nodes, topo_t **out);
+/* The nodes numaslab uses, from the nodes that exist and the option:
+ * warns (as the allocator and the tool both do) when the option names no
+ * existing node and then uses all of them. */
+void topo_select_nodes(const uint8_t *exists, uint32_t slots, const nodeset_t *want, uint8_t *used);
+/* Read the machine: NULL on a one-node machine (or without NUMA support),
+ * which stays on the bootstrap; never fails otherwise but with ENOMEM. */
+int topo_build(topo_t **out);
+/* Publish tp (pools for its nodes must exist) and bind the bootstrap
+ * mappings that are still ours to node 0. */
+void topo_publish(topo_t *tp);
+void topo_discard(topo_t *tp);
+void topo_loaded(void);                 /* the bootstrap is over           */
 const topo_t *topo_get(void);           /* NULL: one node (bootstrap)      */
 uint32_t topo_nodes(void);              /* node slots, >= 1                */
 bool topo_node_valid(uint32_t node);
@@ -40,17 +123,42 @@ int topo_nearest(uint32_t home, uint32_t *pos); /* next nearest used node  */
 void topo_bind(void *p, size_t size, uint32_t node);
 void topo_bind_interleave(void *p, size_t size);
 bool topo_node_has_room(uint32_t node); /* MemFree above the node's reserve */
-bool topo_node_has_hugetlb(uint32_t node); /* free 2 MiB hugetlb pages there */
 bool topo_node_has_hugetlb_kb(uint32_t node, unsigned kb); /* 2048 or 1048576 */
 
 /* ---------------------------------------------------------- node_pool.c
  * Lock order: bin.lock -> ss_lock -> (address map, meta);
  *             large_lock -> (address map, meta).  No two bins at once. */
-extern node_pool_t *ns_pools[NS_MAX_NODES];
-static inline node_pool_t *node_pool(uint32_t node) { return ns_pools[node]; }
+extern node_pool_t *node_pools[NS_MAX_NODES];
+static inline node_pool_t *node_pool(uint32_t node) { return node_pools[node]; }
 
-int node_pools_init(void);              /* pool 0 (bootstrap); 0 or ENOMEM */
-int node_pools_grow(uint32_t slots);    /* pools 1..slots-1; 0 or ENOMEM   */
+/* Start-up of the layers up to here (OS page mode, free mark) and pool 0
+ * (the bootstrap); 0 or ENOMEM. */
+int node_heap_init(void);
+/* Load the topology (once; from the constructor or a refill): pools for
+ * its nodes, then publish it.  0 or an errno (the process stays on one
+ * node). */
+int node_heap_load_topology(void);
+/* A new slab of class cls on the pool's node (fullest SuperSlab first,
+ * then an empty one, then a new mapping; `need_room`: a new mapping only
+ * if the node has room); NULL when none can be had.  bin lock held. */
+slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room);
+/* Give the slab's units back (bin lock held); bytes unmapped. */
+size_t pool_free_slab(node_pool_t *pool, slab_t *s);
+/* Release empty slabs and SuperSlabs, and cached large mappings: `all` now,
+ * otherwise those past the decay period.  Returns bytes unmapped. */
+size_t node_pool_release(node_pool_t *pool, bool all);
+/* The decay pass over every node, at most every NUMASLAB_DECAY_MS / 2
+ * (whichever thread calls it first). */
+void node_heap_decay(void);
+void node_pools_lock_all(void);
+void node_pools_unlock_all(bool child);
+/* The pool's counters of bytes given back to the OS. */
+static inline void pool_released(node_pool_t *pool, size_t bytes)
+{
+    atomic_fetch_add_explicit(&pool->released_bytes, bytes, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------- bin.c */
 /* Up to `want` blocks of class cls as a list (word 0 = next); *got = count,
  * 0 when no memory can be had. */
 void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got);
@@ -65,12 +173,25 @@ size_t bin_flush(node_pool_t *pool, unsigned cls, void *list);
 bool bin_stash(node_pool_t *pool, unsigned cls, void *list, uint32_t n);
 /* Blocks in b's stash (they count in b->used_blocks).  Bin lock held. */
 uint64_t bin_stashed(const bin_t *b);
-/* Is block p in its slab's free list? (double-free check, slow) */
+/* Is block p in its slab's free list or its bin's stash? (double-free
+ * check, slow) */
 bool bin_holds(void *p);
-/* Release empty slabs and SuperSlabs, and cached large mappings: `all` now,
- * otherwise those past the decay period.  Returns bytes unmapped. */
-size_t node_pool_release(node_pool_t *pool, bool all);
-void node_pools_lock_all(void);
-void node_pools_unlock_all(bool child);
+/* A block of slab s freed by a thread of another node: onto the slab's
+ * remote stack (its bin drains it at the next refill). */
+void bin_remote_free(slab_t *s, void *p);
+/* Return stashed lists and drained remote frees to their slabs; with
+ * `all`, also release every empty slab.  Bin lock not held; bytes
+ * unmapped. */
+size_t bin_release(node_pool_t *pool, unsigned cls, bool all);
+/* Full check of a bin (its partial list, every slab on it, the stash and
+ * the pending list); bin lock held.  Debug builds call it at state changes. */
+void bin_validate(node_pool_t *pool, unsigned cls);
+
+/* -------------------------------------------------------------- large.c */
+void *large_alloc(size_t size, size_t align, uint32_t node, bool zero);
+void large_free(large_t *l, void *p);   /* reports invalid / double frees */
+/* try to resize in place: 0 or -1 (caller moves) */
+int large_resize(large_t *l, size_t size);
+size_t large_release_cached(node_pool_t *pool, uint64_t now_ms, bool all);
 
 #endif

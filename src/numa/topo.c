@@ -2,12 +2,13 @@
  *
  * Until the topology is known every thread counts as node 0 (the bootstrap:
  * malloc works from the first call, and hwloc and libnuma allocate while
- * they load).  topo_load() runs once, after start-up (from the library's
- * constructor, or later from a refill): it reads nodes, their CPUs, memory
- * and distances from hwloc (distances: hwloc, else the ACPI SLIT through
- * libnuma's numa_distance, else 10 local / 20 remote), builds a table
- * cpu -> node, creates the node pools, and publishes the result with one
- * release store.  Readers never lock.  A machine with one node (read from
+ * they load).  topo_build() runs once, after start-up (node_pool.c calls
+ * it from the library's constructor, or later from a refill): it reads
+ * nodes, their CPUs, memory and distances from hwloc (distances: hwloc,
+ * else the ACPI SLIT through libnuma's numa_distance, else 10 local / 20
+ * remote) and builds a table cpu -> node; the node heap creates the pools
+ * and topo_publish() publishes the result with one release store.  This
+ * file calls nothing else of src/numa: it is the leaf of the layer.  Readers never lock.  A machine with one node (read from
  * /sys/devices/system/node/online, without loading hwloc at all), or
  * without NUMA support, stays on the bootstrap: one node, no binding.
  *
@@ -26,17 +27,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <hwloc.h>
 #include <numa.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "../hugepage/hugepage.h"
-#include "../internal.h"
-#include "../superslab/superslab.h"
 #include "numa.h"
 
 #define MPOL_PREFERRED_ 1
@@ -44,7 +40,7 @@
 #define MPOL_INTERLEAVE_ 3
 
 static topo_t *_Atomic cur;
-static _Atomic int load_state;       /* 0 not yet, 1 loading, 2 done */
+static _Atomic int load_state;       /* 0 bootstrap, 2 loaded (topo_loaded) */
 static _Atomic int bind_off;
 
 /* Mappings made before the topology was known (node 0, unbound): bound to
@@ -55,54 +51,26 @@ static struct { void *p; size_t size; } boot[BOOT_RANGES];
 static _Atomic unsigned nboot;
 static void bind_boot_ranges(const topo_t *t);
 
-/* ------------------------------------------------------------ helpers */
-
-static char *put_uint(char *out, uint64_t v)
+/* ------------------------------------------------------- node selection */
+void topo_select_nodes(const uint8_t *exists, uint32_t slots, const nodeset_t *want, uint8_t *used)
 {
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *out++ = tmp[--n];
-    *out = 0;
-    return out;
-}
-
-/* "0-3,5" -> bits in mask (up to max); false on a syntax error */
-static bool parse_list(const char *s, uint8_t *mask, uint32_t max)
-{
-    while (*s) {
-        if (*s < '0' || *s > '9')
-            return false;
-        uint32_t a = 0, b;
-        while (*s >= '0' && *s <= '9') a = a * 10 + (uint32_t)(*s++ - '0');
-        b = a;
-        if (*s == '-') {
-            s++;
-            if (*s < '0' || *s > '9')
-                return false;
-            b = 0;
-            while (*s >= '0' && *s <= '9') b = b * 10 + (uint32_t)(*s++ - '0');
-        }
-        if (b < a || b >= max)
-            return false;
-        for (uint32_t i = a; i <= b; i++)
-            mask[i] = 1;
-        if (*s == ',')
-            s++;
-        else if (*s && *s != '\n')
-            return false;
-        else if (*s == '\n')
-            break;
+    bool any = false;
+    for (uint32_t n = 0; n < slots; n++) {
+        used[n] = want->given && nodeset_has(want, n) && exists[n];
+        any |= used[n];
     }
-    return true;
+    if (want->given && !any) {
+        char list[256];
+        nodeset_format(want, list, sizeof list);
+        error_warn("NUMASLAB_NODES names no existing node, using all: ", list);
+    }
+    if (!any)
+        for (uint32_t n = 0; n < slots; n++)
+            used[n] = exists[n];
 }
 
 /* ------------------------------------------------------- build a topo_t */
-int topo_from_hwloc(hwloc_topology_t t, const char *nodes_opt, topo_t **out)
+int topo_from_hwloc(hwloc_topology_t t, const nodeset_t *nodes, topo_t **out)
 {
     int nn = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
     if (nn <= 0)
@@ -139,23 +107,7 @@ int topo_from_hwloc(hwloc_topology_t t, const char *nodes_opt, topo_t **out)
         tp->exists[o->os_index] = 1;
         tp->mem_total[o->os_index] = o->attr ? o->attr->numanode.local_memory : 0;
     }
-    /* used nodes: NUMASLAB_NODES, or all that exist */
-    bool any = false;
-    if (nodes_opt && *nodes_opt && strcmp(nodes_opt, "all") != 0) {
-        uint8_t want[NS_MAX_NODES] = {0};
-        if (!parse_list(nodes_opt, want, NS_MAX_NODES)) {
-            ns_warn("bad value, using all nodes: NUMASLAB_NODES=", nodes_opt);
-        } else {
-            for (uint32_t n = 0; n < slots; n++)
-                if (want[n] && tp->exists[n])
-                    tp->used[n] = 1, any = true;
-            if (!any)
-                ns_warn("NUMASLAB_NODES names no existing node, using all: ", nodes_opt);
-        }
-    }
-    if (!any)
-        for (uint32_t n = 0; n < slots; n++)
-            tp->used[n] = tp->exists[n];
+    topo_select_nodes(tp->exists, slots, nodes, tp->used);    /* NUMASLAB_NODES */
     tp->nused = 0;
     for (uint32_t n = 0; n < slots; n++) {
         tp->nused += tp->used[n];
@@ -222,42 +174,63 @@ int topo_from_hwloc(hwloc_topology_t t, const char *nodes_opt, topo_t **out)
 }
 
 /* ------------------------------------------------------------- loading */
+/* One node online: the bootstrap serves the process for good, hwloc is
+ * never loaded.  NUMASLAB_NODES is still checked (the same warning the
+ * tool prints for this machine). */
 static bool single_node_machine(void)
 {
     char buf[256];
-    if (hp_read_file("/sys/devices/system/node/online", buf, sizeof buf) <= 0)
-        return true;                       /* no NUMA sysfs: one node */
-    return strcmp(buf, "0\n") == 0 || strcmp(buf, "0") == 0;
+    if (hp_nodes_online(buf, sizeof buf) <= 0 || strcmp(buf, "0") == 0) {
+        uint8_t exists = 1, used;
+        topo_select_nodes(&exists, 1, &options.nodes, &used);
+        return true;
+    }
+    return false;
 }
 
-int topo_load(void)
+int topo_build(topo_t **out)
 {
-    int st = 0;
-    if (!atomic_compare_exchange_strong(&load_state, &st, 1))
-        return 0;
     int err = 0;
-    if (!single_node_machine() && numa_available() >= 0) {
-        hwloc_topology_t t;
-        if (hwloc_topology_init(&t) == 0) {
-            /* caches and I/O are not needed; packages and groups are (a
-             * NUMA node's cpuset is its parent's) */
-            hwloc_topology_set_cache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-            hwloc_topology_set_icache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-            hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-            topo_t *tp = NULL;
-            if (hwloc_topology_load(t) == 0 &&
-                (err = topo_from_hwloc(t, (const char *)(intptr_t)ns_opt.nodes, &tp)) == 0) {
-                if (tp->nused > 1 && node_pools_grow(tp->slots) == 0) {
-                    atomic_store_explicit(&cur, tp, memory_order_release);
-                    bind_boot_ranges(tp);
-                } else
-                    meta_free(tp, tp->alloc_bytes);
-            }
-            hwloc_topology_destroy(t);
-        }
+    *out = NULL;
+    if (single_node_machine() || numa_available() < 0)
+        return 0;
+    hwloc_topology_t t;
+    if (hwloc_topology_init(&t) != 0)
+        return ENOMEM;
+    /* caches and I/O are not needed; packages and groups are (a NUMA
+     * node's cpuset is its parent's) */
+    hwloc_topology_set_cache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+    hwloc_topology_set_icache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+    hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+    if (hwloc_topology_load(t) != 0)
+        err = EINVAL;
+    else
+        err = topo_from_hwloc(t, &options.nodes, out);
+    hwloc_topology_destroy(t);
+    if (!err && (*out)->nused <= 1) {       /* one node in use: the bootstrap */
+        topo_discard(*out);
+        *out = NULL;
     }
-    atomic_store_explicit(&load_state, 2, memory_order_release);
     return err;
+}
+
+void topo_discard(topo_t *tp)
+{
+    if (tp)
+        meta_free(tp, tp->alloc_bytes);
+}
+
+void topo_publish(topo_t *tp)
+{
+    atomic_store_explicit(&cur, tp, memory_order_release);
+    bind_boot_ranges(tp);
+}
+
+/* The bootstrap is over (with or without a topology): later mappings are
+ * not recorded for binding. */
+void topo_loaded(void)
+{
+    atomic_store_explicit(&load_state, 2, memory_order_release);
 }
 
 /* ------------------------------------------------------------- queries */
@@ -314,10 +287,8 @@ static void bind_range(void *p, size_t size, int mode, const topo_t *t, uint32_t
     } else {
         mask[node / bits] |= 1ul << (node % bits);
     }
-    if (hp_fault(HP_FAULT_MBIND))      /* test builds: the page lands where it is touched */
-        return;
-    if (syscall(SYS_mbind, p, size, mode, mask, (unsigned long)t->slots + 1, flags) != 0 &&
-        (errno == EPERM || errno == ENOSYS))
+    int err = hp_mbind(p, size, mode, mask, (unsigned long)t->slots + 1, flags);
+    if (err == EPERM || err == ENOSYS)
         atomic_store_explicit(&bind_off, 1, memory_order_relaxed);
 }
 
@@ -334,7 +305,7 @@ void topo_bind(void *p, size_t size, uint32_t node)
     }
     if (atomic_load_explicit(&bind_off, memory_order_relaxed))
         return;
-    bind_range(p, size, ns_opt.strict ? MPOL_BIND_ : MPOL_PREFERRED_, t, node, 0);
+    bind_range(p, size, options.strict ? MPOL_BIND_ : MPOL_PREFERRED_, t, node, 0);
 }
 
 /* Bind the bootstrap mappings that are still ours to node 0. */
@@ -346,7 +317,7 @@ static void bind_boot_ranges(const topo_t *t)
         bool ours = (e & NS_MAP_SS) ? (e & ~NS_MAP_TAGS) == (uintptr_t)boot[i].p
                                     : (e & NS_MAP_LARGE) && ((large_t *)(e & ~NS_MAP_TAGS))->base == (uintptr_t)boot[i].p;
         if (ours && !atomic_load_explicit(&bind_off, memory_order_relaxed))
-            bind_range(boot[i].p, boot[i].size, ns_opt.strict ? MPOL_BIND_ : MPOL_PREFERRED_, t, 0, MPOL_MF_MOVE_);
+            bind_range(boot[i].p, boot[i].size, options.strict ? MPOL_BIND_ : MPOL_PREFERRED_, t, 0, MPOL_MF_MOVE_);
     }
 }
 
@@ -358,80 +329,24 @@ void topo_bind_interleave(void *p, size_t size)
     bind_range(p, size, MPOL_INTERLEAVE_, t, 0, 0);
 }
 
-/* Bytes in free blocks of 2 MiB or more on the node (all zones), from
- * /proc/buddyinfo: "Node 0, zone   Normal  c0 c1 ... c10" (count per order). */
-static uint64_t buddy_huge_bytes(uint32_t node)
-{
-    char buf[4096];
-    if (hp_read_file("/proc/buddyinfo", buf, sizeof buf) <= 0)
-        return UINT64_MAX;
-    uint64_t bytes = 0;
-    for (char *line = buf; line && *line;) {
-        char *next = strchr(line, '\n');
-        if (next)
-            *next++ = 0;
-        uint32_t n = 0;
-        if (strncmp(line, "Node ", 5) == 0) {
-            char *p = line + 5;
-            while (*p >= '0' && *p <= '9') n = n * 10 + (uint32_t)(*p++ - '0');
-            if (n == node && (p = strstr(p, "zone"))) {
-                p += 4;
-                while (*p == ' ') p++;
-                while (*p && *p != ' ') p++;          /* zone name */
-                for (unsigned order = 0; *p; order++) {
-                    while (*p == ' ') p++;
-                    if (*p < '0' || *p > '9')
-                        break;
-                    uint64_t c = 0;
-                    while (*p >= '0' && *p <= '9') c = c * 10 + (uint64_t)(*p++ - '0');
-                    if (order >= 9)
-                        bytes += c << (order + 12);
-                }
-            }
-        }
-        line = next;
-    }
-    return bytes;
-}
-
-static uint64_t meminfo_kb(const char *buf, const char *key)
-{
-    const char *f = strstr(buf, key);
-    uint64_t kb = 0;
-    if (!f)
-        return 0;
-    for (f += strlen(key); *f == ' '; f++) {}
-    for (; *f >= '0' && *f <= '9'; f++)
-        kb = kb * 10 + (uint64_t)(*f - '0');
-    return kb;
-}
-
 bool topo_node_has_room(uint32_t node)
 {
     const topo_t *t = topo_get();
     if (!t || node >= t->slots || node >= NS_MAX_NODES)
         return true;
-    uint64_t now = ns_now_ms();
+    uint64_t now = clock_ms();
     uint64_t last = __atomic_load_n(&t->room_ms[node], __ATOMIC_RELAXED);
     if (now - last < 10)
         return !__atomic_load_n(&t->low[node], __ATOMIC_RELAXED);
-    char path[96] = "/sys/devices/system/node/node", buf[2048];
-    char *e = put_uint(path + strlen(path), node);
-    memcpy(e, "/meminfo", 9);
+    /* Free memory decides where pages land: with zone_reclaim_mode 0 (the
+     * default) the kernel places pages on another node before it reclaims
+     * local page cache.  For huge pages it is free 2 MiB blocks
+     * (/proc/buddyinfo, orders >= 9) that count: a THP fault goes to
+     * another node as soon as the local one has none, however much
+     * fragmented memory it has left. */
+    uint64_t avail = hp_node_free_bytes(node, hp_mode() != OPT_PAGES_NONE);
     bool room = true;
-    if (hp_read_file(path, buf, sizeof buf) > 0) {
-        /* Free memory decides where pages land: with zone_reclaim_mode 0
-         * (the default) the kernel places pages on another node before it
-         * reclaims local page cache.  For huge pages it is free 2 MiB
-         * blocks (/proc/buddyinfo, orders >= 9) that count: a THP fault
-         * goes to another node as soon as the local one has none, however
-         * much fragmented memory it has left. */
-        uint64_t avail = meminfo_kb(buf, "MemFree:") * 1024;
-        if (hp_mode() != HP_MODE_NONE) {
-            uint64_t huge = buddy_huge_bytes(node);
-            if (huge < avail)
-                avail = huge;
-        }
+    if (avail != UINT64_MAX) {
         uint64_t extra = t->mem_total[node] / 32;
         uint64_t reserve = 4 * NS_SS_SIZE + (extra < ((uint64_t)1 << 30) ? extra : ((uint64_t)1 << 30));
         room = avail > reserve + NS_SS_SIZE;
@@ -451,27 +366,11 @@ bool topo_node_has_hugetlb_kb(uint32_t node, unsigned kb)
     const topo_t *t = topo_get();
     unsigned which = kb == 2048 ? 0 : 1;
     uint32_t slot = t && node < NS_MAX_NODES ? node : 0;
-    uint64_t now = ns_now_ms();
+    uint64_t now = clock_ms();
     if (now - __atomic_load_n(&last_ms[which][slot], __ATOMIC_RELAXED) < 10)
         return __atomic_load_n(&have[which][slot], __ATOMIC_RELAXED);
-    char path[160], buf[64];
-    char *e;
-    if (t) {
-        strcpy(path, "/sys/devices/system/node/node");
-        e = put_uint(path + strlen(path), node);
-        strcpy(e, "/hugepages/hugepages-");
-    } else {
-        strcpy(path, "/sys/kernel/mm/hugepages/hugepages-");
-    }
-    e = put_uint(path + strlen(path), kb);
-    strcpy(e, "kB/free_hugepages");
-    bool yes = hp_read_file(path, buf, sizeof buf) > 0 && buf[0] >= '1' && buf[0] <= '9';
+    bool yes = hp_hugetlb_free(t ? (int)node : -1, kb);
     __atomic_store_n(&have[which][slot], (uint8_t)yes, __ATOMIC_RELAXED);
     __atomic_store_n(&last_ms[which][slot], now, __ATOMIC_RELAXED);
     return yes;
-}
-
-bool topo_node_has_hugetlb(uint32_t node)
-{
-    return topo_node_has_hugetlb_kb(node, 2048);
 }

@@ -14,13 +14,13 @@
 #define LEAF_ENTRIES ((size_t)1 << NS_MAP_LEAF_BITS)
 
 uintptr_t *addrmap_root[(size_t)1 << NS_MAP_ROOT_BITS];
-uint8_t ns_ssmap[NS_SSMAP_SIZE];
+uint8_t ssmap[NS_SSMAP_SIZE];
 
 /* Set before a SuperSlab's first block is handed out, cleared after its last
  * one came back: a free() that reads the byte owns a block in it. */
 void ssmap_set(uintptr_t ss, uint8_t tag)
 {
-    __atomic_store_n(&ns_ssmap[ss >> NS_SS_SHIFT], tag, __ATOMIC_RELEASE);
+    __atomic_store_n(&ssmap[ss >> NS_SS_SHIFT], tag, __ATOMIC_RELEASE);
 }
 static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
 

@@ -11,13 +11,12 @@
  * Release builds compile none of this in: every caller tests the constant
  * ns_config_hardened first.
  */
-#include "../internal.h"
 #include "superslab.h"
 
 uintptr_t hardened_key(const void *salt)
 {
     static _Atomic uint64_t counter;
-    uint64_t x = (uint64_t)ns_key ^ (uint64_t)(uintptr_t)salt ^
+    uint64_t x = (uint64_t)block_mark ^ (uint64_t)(uintptr_t)salt ^
                  atomic_fetch_add_explicit(&counter, 0x9e3779b97f4a7c15u, memory_order_relaxed);
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdu;
@@ -69,7 +68,7 @@ bool hardened_on_free(void *p)
         return true;        /* not a small block: the normal path judges it */
     uint64_t bit = 1ull << (i % 64);
     if (atomic_fetch_or_explicit(&s->freemap[i / 64], bit, memory_order_acq_rel) & bit) {
-        ns_report_invalid("free", p, "double free");
+        error_invalid("free", p, "double free");
         return false;
     }
     return true;
@@ -80,7 +79,7 @@ void hardened_check_block(void *p, unsigned cls)
     slab_t *s;
     long i = block_index((uintptr_t)p, &s);
     if (i < 0 || s->cls != cls)
-        ns_fatal("heap corruption: a free list points outside its size class (write after free?)", p);
+        error_fatal("heap corruption: a free list points outside its size class (write after free?)", p);
 }
 
 /* After the block left its list: a fork() taking a snapshot between the
@@ -91,10 +90,10 @@ void hardened_on_alloc(void *p, unsigned cls)
     slab_t *s;
     long i = block_index((uintptr_t)p, &s);
     if (i < 0 || s->cls != cls)
-        ns_fatal("heap corruption: a free list points outside its size class (write after free?)", p);
+        error_fatal("heap corruption: a free list points outside its size class (write after free?)", p);
     if (!s->freemap)
         return;
     uint64_t bit = 1ull << (i % 64);
     if (!(atomic_fetch_and_explicit(&s->freemap[i / 64], ~bit, memory_order_acq_rel) & bit))
-        ns_fatal("heap corruption: a free list holds a block that is in use (write after free?)", p);
+        error_fatal("heap corruption: a free list holds a block that is in use (write after free?)", p);
 }

@@ -7,30 +7,29 @@
  *
  * Waking the owner.  A slab that was full is on no list, so blocks pushed to
  * it would never be seen.  The low bit of slab.remote (NOTIFIED) says "this
- * slab is on, or is being put on, bin.pending".  The push that finds the bit
- * clear sets it and then pushes the slab onto bin.pending; the owner drains
- * bin.pending at every refill.  Only the owner, after popping the slab from
- * bin.pending, clears the bit (remote_take(clear = true)); any other drain
- * keeps it (clear = false).  So a slab is on bin.pending at most once, and
- * while the bit is set the slab is not released (node_pool.c checks it):
+ * slab is on, or is being put on, the owner's pending list" (bin.pending,
+ * numa/bin.c).  The push that finds the bit clear sets it and then pushes
+ * the slab onto that list; the owner drains it at every refill.  Only the
+ * owner, after popping the slab from the pending list, clears the bit (remote_take(clear = true)); any other drain
+ * keeps it (clear = false).  So a slab is on the pending list at most once,
+ * and while the bit is set the slab is not released (numa/bin.c checks it):
  * the notifier may still be about to write slab.pending_next.
  */
 #include "superslab.h"
 
-void remote_push(slab_t *s, void *block, bin_t *bin)
+void remote_push(slab_t *s, void *block, remote_pending_t *pending)
 {
     uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
     do {
         link_set(block, (void *)(old & ~NS_REMOTE_NOTIFIED), s->key);
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)block | NS_REMOTE_NOTIFIED,
                                                     memory_order_acq_rel, memory_order_relaxed));
-    atomic_fetch_add_explicit(&bin->remote_frees, 1, memory_order_relaxed);
     if (old & NS_REMOTE_NOTIFIED)
         return;
-    slab_t *head = atomic_load_explicit(&bin->pending, memory_order_relaxed);
+    slab_t *head = atomic_load_explicit(pending, memory_order_relaxed);
     do {
         s->pending_next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&bin->pending, &head, s, memory_order_release,
+    } while (!atomic_compare_exchange_weak_explicit(pending, &head, s, memory_order_release,
                                                     memory_order_relaxed));
 }
 
@@ -50,9 +49,9 @@ void *remote_take(slab_t *s, bool clear, void **tail, uint32_t *n)
     return list;
 }
 
-slab_t *remote_take_pending(bin_t *bin)
+slab_t *remote_take_pending(remote_pending_t *pending)
 {
-    if (atomic_load_explicit(&bin->pending, memory_order_relaxed) == NULL)
+    if (atomic_load_explicit(pending, memory_order_relaxed) == NULL)
         return NULL;
-    return atomic_exchange_explicit(&bin->pending, NULL, memory_order_acquire);
+    return atomic_exchange_explicit(pending, NULL, memory_order_acquire);
 }

@@ -1,8 +1,9 @@
-/* superslab.c - SuperSlab and slab lifecycle.
+/* superslab.c - SuperSlab and slab lifecycle, and the free mark.
  *
  * A SuperSlab is mapped 2 MiB aligned (hugetlb pages, THP or base pages as
- * NUMASLAB_PAGES says, see src/hugepage), bound to its node before the
- * header is first written, and registered in the address map.
+ * NUMASLAB_PAGES says, see src/hugepage) and bound to its node by the node
+ * heap (numa/node_pool.c) before superslab_init first writes its header
+ * and registers it in the address map.
  * Its 32 units of 64 KiB are handed out as slabs of 1..16 units; unit 0
  * starts with the header, so only one-unit slabs use it (their blocks start
  * at NS_SS_HEADER, 8 KiB aligned).
@@ -11,22 +12,31 @@
  * a slab's fields to its bin lock (see types.h).  This file takes no lock:
  * node_pool.c calls it with the right one held.
  */
+#include <sys/auxv.h>
+
 #include "../hugepage/hugepage.h"
-#include "../numa/numa.h"
-#include "../internal.h"
 #include "superslab.h"
 
 /* Covers free units and the header: no block can be freed into it (span 0). */
 slab_t ss_no_slab;
+uintptr_t block_mark;
 
-superslab_t *superslab_new(uint32_t node)
+/* The free mark: random per process (the auxiliary vector's 16 random
+ * bytes, mixed with an address and the clock), odd so that it never
+ * equals a pointer. */
+void superslab_global_init(void)
 {
-    void *m;
-    int mode = hp_mode(), backing;
-    bool hugetlb = mode == HP_MODE_HUGETLB || (mode == HP_MODE_AUTO && topo_node_has_hugetlb(node));
-    if (hp_ss_map(hugetlb, mode != HP_MODE_HUGETLB || ns_opt.hugetlb_fallback, &backing, &m) != 0)
-        return NULL;
-    topo_bind(m, NS_SS_SIZE, node);          /* before the first touch */
+    uintptr_t k = 0;
+    const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+    if (r)
+        for (unsigned i = 0; i < sizeof k; i++)
+            k = (k << 8) | r[i + 8];
+    k ^= (uintptr_t)&k * 0x9e3779b97f4a7c15u ^ (uintptr_t)clock_ms();
+    block_mark = k | 1;
+}
+
+superslab_t *superslab_init(void *m, uint32_t node, int backing)
+{
     if (ns_config_hardened) {                /* header and end guarded */
         hp_guard((char *)m + NS_SS_HEADER, 4096);
         hp_guard((char *)m + NS_SS_SIZE - NS_SS_TAIL_GUARD, NS_SS_TAIL_GUARD);
@@ -38,11 +48,11 @@ superslab_t *superslab_new(uint32_t node)
     ss->node = node;
     ss->free_mask = 0xffffffffu;
     ss->used_units = 0;
-    if (addrmap_set((uintptr_t)ss, NS_SS_SIZE, (uintptr_t)ss | NS_MAP_SS) != 0) {
-        hp_ss_unmap(m);
+    if (addrmap_set((uintptr_t)ss, NS_SS_SIZE, (uintptr_t)ss | NS_MAP_SS) != 0)
         return NULL;
-    }
-    ssmap_set((uintptr_t)ss, ns_map_tag(node));
+    ssmap_set((uintptr_t)ss, ssmap_node_tag(node));
+    if (ns_config_debug)
+        superslab_validate(ss);
     return ss;
 }
 
@@ -99,10 +109,14 @@ slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, ui
     for (unsigned i = u; i < u + units; i++) {
         ss->unit_slab[i] = s;
         ss->fast[i] = (unit_fast_t){.start = s->start, .span = s->span, .divc = s->divc,
-                                    .binoff = (uint32_t)(offsetof(tcache_t, bins) + cls * sizeof(tbin_t))};
+                                    .binoff = (uint32_t)cls << NS_TBIN_SHIFT};
     }
     ss->free_mask &= ~(((units == 32 ? 0u : 1u << units) - 1u) << u);
     ss->used_units += units;
+    if (ns_config_debug) {
+        slab_validate(s);
+        superslab_validate(ss);
+    }
     return s;
 }
 
@@ -118,4 +132,6 @@ void slab_uncarve(superslab_t *ss, slab_t *s)
     ss->free_mask |= ((units == 32 ? 0u : 1u << units) - 1u) << u;
     ss->used_units -= units;
     s->units = 0;
+    if (ns_config_debug)
+        superslab_validate(ss);
 }

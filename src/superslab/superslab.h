@@ -1,14 +1,129 @@
-/* superslab.h - SuperSlabs and slabs, the address map, large mappings, the
- * remote-free stacks and the metadata allocator.  The only header code
- * outside src/superslab includes for these. */
+/* superslab.h - SuperSlabs and slabs: their geometry and lifecycle, the
+ * size classes, the address and byte maps, free-list links, the
+ * remote-free stacks, block checks (hardened builds), the metadata
+ * allocator and the validators.  The only header code outside
+ * src/superslab includes for these.  Uses src/hugepage and src/base.
+ *
+ * Glossary
+ *   SuperSlab  2 MiB aligned region from the OS, bound to one NUMA node; its
+ *              header (superslab_t) sits at its start.  Cut into 32 units.
+ *   unit       64 KiB piece of a SuperSlab; free units are tracked by a mask.
+ *   slab       1..16 contiguous units serving one size class (slab_t).
+ *   block      what malloc returns: one slot of a slab.  A free block holds
+ *              the next pointer in word 0 and the free mark in word 1.
+ *   remote     a lock-free stack of blocks per slab, pushed by threads of
+ *              other nodes, drained by the slab's owner (remote.c).
+ *
+ * Where a block can be (exactly one at a time): a thread cache's list, a
+ * bin's stash, a slab's free list, a slab's remote stack, the user's hands,
+ * or not yet carved (at index >= slab.bump).
+ */
 #ifndef NS_SUPERSLAB_H
 #define NS_SUPERSLAB_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../types.h"
+#include "../base/base.h"
+
+/* ----------------------------------------------------------- sizeclass.c
+ * 96 classes, table and reasons in sizeclass.c. */
+#define NS_CLASSES 96
+#define NS_LUT_MAX 1024         /* n <= this: class by table (sizeclass_lut) */
+extern const uint8_t sizeclass_lut[NS_LUT_MAX / 16 + 1];
+extern const uint32_t sizeclass_size[NS_CLASSES];
+extern const uint8_t sizeclass_units[NS_CLASSES];
+
+/* Class of a request of n bytes, n <= NS_SMALL_MAX (0 -> class 0). */
+static inline unsigned sizeclass_of(size_t n)
+{
+    if (NS_LIKELY(n <= NS_LUT_MAX))
+        return sizeclass_lut[(n + 15) >> 4];
+    size_t m = n - 1;
+    unsigned e = 63u - (unsigned)__builtin_clzl(m);   /* e >= 10 */
+    return 8u + (e - 7u) * 8u + (unsigned)((m >> (e - 3u)) & 7u);
+}
+
+/* ------------------------------------------------------------------ slab */
+/* Slab metadata, in its SuperSlab's header.  The first cache line is what
+ * free() reads; it is written only while the slab is carved or released
+ * (by its owner), never while blocks of it are live.  `free`, `bump`,
+ * `used` and the list links belong to the owner (the node's bin lock of
+ * (node, cls)).  `remote` is the only field other threads write.
+ * Invariant: used == bump - |free|; a block in `remote` still counts in
+ * `used` until the owner drains it into `free`. */
+typedef struct slab {
+    uintptr_t start;            /* address of block 0                      */
+    uint64_t span;              /* capacity * size                         */
+    uint64_t divc;              /* off % size == 0 <=> off * divc < divc   */
+    uint8_t cls;                /* size class                              */
+    uint8_t units;              /* length in units (0: not a slab)         */
+    uint32_t size;              /* block size                              */
+    uint64_t magic;             /* (off * magic) >> 40 == off / size       */
+    uint32_t capacity;          /* blocks that fit                         */
+    uint16_t node;              /* node of the SuperSlab                   */
+    /* owner only */
+    void *free;                 /* free list (word 0 = next)               */
+    uint32_t bump;              /* blocks carved so far                    */
+    uint32_t used;              /* carved blocks not in `free`             */
+    struct slab *prev, *next;   /* owner's partial list                    */
+    uint8_t in_partial;
+    uint8_t first_unit;
+    uintptr_t key;              /* hardened: secret of the slab's lists    */
+    _Atomic uint64_t *freemap;  /* hardened: bit i set = block i is free   */
+    /* written by other threads (own cache line) */
+    _Alignas(NS_CACHELINE) _Atomic uintptr_t remote; /* stack | NOTIFIED  */
+    struct slab *pending_next;  /* link in the owner's pending list        */
+} slab_t;
+
+/* The low bit of slab.remote (blocks are 16-byte aligned, so it is free). */
+#define NS_REMOTE_NOTIFIED ((uintptr_t)1)
+_Static_assert(NS_REMOTE_NOTIFIED < 16, "NOTIFIED must fit under the 16-byte block alignment");
+_Static_assert(offsetof(slab_t, remote) % NS_CACHELINE == 0, "remote has its own cache line");
+
+/* ------------------------------------------------------------- SuperSlab */
+/* What free() reads about a unit: a copy of its slab's start, span and
+ * divisor, and where its class's list is in a thread cache (cls << 
+ * NS_TBIN_SHIFT: tiny.h asserts that a thread cache's bins start at offset
+ * 0 and are 1 << NS_TBIN_SHIFT bytes each).  All zero for a free unit
+ * (span 0: nothing is a block start there). */
+#define NS_TBIN_SHIFT 5
+typedef struct unit_fast {
+    uintptr_t start;
+    uint64_t span;
+    uint64_t divc;
+    uint32_t binoff;            /* cls << NS_TBIN_SHIFT                    */
+} __attribute__((aligned(32))) unit_fast_t;
+
+typedef struct superslab {
+    unit_fast_t fast[NS_UNITS]; /* first: &fast[u] = ss + u * 32           */
+    slab_t *unit_slab[NS_UNITS];/* unit -> slab covering it (or ss_no_slab)*/
+    uint32_t node;
+    uint32_t free_mask;         /* bit u: unit u free (node ss_lock)       */
+    uint32_t used_units;
+    uint32_t bucket;            /* list it is on: used units, or EMPTY     */
+    uint32_t backing;           /* HP_BACK_BASE / THP / HUGETLB            */
+    struct superslab *prev, *next;
+    uint64_t empty_since_ms;
+    slab_t slabs[NS_UNITS];     /* slabs[u]: the slab starting at unit u   */
+} superslab_t;
+
+_Static_assert(offsetof(superslab_t, fast) == 0, "free() finds unit_fast_t at ss + u * 32");
+_Static_assert(sizeof(unit_fast_t) == 32, "unit_fast_t index is a shift by 5");
+_Static_assert(sizeof(superslab_t) <= NS_SS_HEADER, "SuperSlab header must fit in NS_SS_HEADER");
+_Static_assert(NS_UNITS == 32, "free_mask is 32 bits");
+_Static_assert(NS_SS_HEADER % 4096 == 0, "unit-0 slab data starts page aligned");
+_Static_assert(NS_CLASSES << NS_TBIN_SHIFT < UINT32_MAX, "binoff fits");
+
+/* -------------------------------------------------------------- address map
+ * An entry is 0 (not ours), a SuperSlab's address | NS_MAP_SS, or the
+ * address of a large mapping's record (numa/large.c) | NS_MAP_LARGE.
+ * Both are at least 4-byte aligned, so the tags fit in the low bits. */
+#define NS_MAP_SS ((uintptr_t)1)
+#define NS_MAP_LARGE ((uintptr_t)2)
+#define NS_MAP_TAGS ((uintptr_t)3)
 
 /* ------------------------------------------------------------ addrmap.c
  * Two levels: a root of 2^13 leaf pointers (static, zero until used) and
@@ -31,18 +146,18 @@ static inline uintptr_t addrmap_lookup(uintptr_t a)
 /* The SuperSlab map, for free()'s fast path: one byte per 2 MiB granule of
  * the 47-bit space (64 MiB of untouched zero pages until used), the node tag
  * of the SuperSlab of ours that lies there, 0 elsewhere.  A thread's cache
- * holds its node's tag (ns_thread_tag), so one byte compare answers "a
+ * holds its node's tag (ssmap_thread_tag), so one byte compare answers "a
  * SuperSlab of ours, on my node".  Nodes past 253 share map tag 255 and no
  * thread tag matches it: their frees take the slow path. */
 #define NS_SSMAP_SIZE ((size_t)1 << (NS_VA_BITS - NS_SS_SHIFT))
-extern uint8_t ns_ssmap[NS_SSMAP_SIZE];
-static inline uint8_t ns_map_tag(uint32_t node) { return (uint8_t)(node < 254 ? node + 1 : 255); }
-static inline uint32_t ns_thread_tag(int32_t node) { return node >= 0 && node < 254 ? (uint32_t)node + 1 : 256; }
+extern uint8_t ssmap[NS_SSMAP_SIZE];
+static inline uint8_t ssmap_node_tag(uint32_t node) { return (uint8_t)(node < 254 ? node + 1 : 255); }
+static inline uint32_t ssmap_thread_tag(int32_t node) { return node >= 0 && node < 254 ? (uint32_t)node + 1 : 256; }
 /* The map tag of the SuperSlab a lies in, 0 if none of ours. */
 static inline uint32_t ssmap_tag(uintptr_t a)
 {
     uintptr_t g = a >> NS_SS_SHIFT;
-    return g < NS_SSMAP_SIZE ? __atomic_load_n(&ns_ssmap[g], __ATOMIC_RELAXED) : 0;
+    return g < NS_SSMAP_SIZE ? __atomic_load_n(&ssmap[g], __ATOMIC_RELAXED) : 0;
 }
 void ssmap_set(uintptr_t ss, uint8_t tag);
 
@@ -53,7 +168,9 @@ void addrmap_lock(void);
 void addrmap_unlock(bool child);   /* child: after fork, re-initialise */
 
 /* ------------------------------------------------------------ free links
- * Word 0 of a free block links it to the next one.  Hardened builds store
+ * Word 0 of a free block links it to the next one; word 1 holds
+ * block_mark (superslab.c: random, odd, per process) while the block is on
+ * any list, so free() tells a likely double free by one compare.  Hardened builds store
  * next ^ key ^ (address >> 4), with the key of the list's owner (a slab for
  * its free list and remote stack, a thread for its cache), so that a write
  * after free cannot point the list at an address of the attacker's choice;
@@ -84,6 +201,8 @@ void meta_unlock_all(bool child);
 
 /* ---------------------------------------------------------- superslab.c */
 extern slab_t ss_no_slab;          /* covers free units: capacity 0 */
+extern uintptr_t block_mark;       /* word 1 of a free block; set at start-up */
+void superslab_global_init(void);  /* start-up: block_mark */
 
 static inline superslab_t *superslab_of(uintptr_t a)
 {
@@ -116,7 +235,10 @@ static inline long slab_block_index(const slab_t *s, uintptr_t a)
     return (long)slab_index(s, a);
 }
 
-superslab_t *superslab_new(uint32_t node);        /* NULL: ENOMEM   */
+/* Set up the header of a fresh SuperSlab mapping m (from hp_ss_map, bound
+ * to its node by the caller) and register it in both maps; NULL (the
+ * caller unmaps m) when the address map has no memory. */
+superslab_t *superslab_init(void *m, uint32_t node, int backing);
 void superslab_unmap(superslab_t *ss);
 int superslab_find_units(const superslab_t *ss, unsigned k, bool unit0_ok); /* -1 */
 slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, uint32_t size);
@@ -125,12 +247,13 @@ void slab_uncarve(superslab_t *ss, slab_t *s);
 /* ------------------------------------------------------------- remote.c
  * Lock-free stack per slab of blocks freed by threads of other nodes.
  * remote_push: any thread; the first push after a drain by the owner
- * (NOTIFIED clear) also pushes the slab onto bin->pending.
- * remote_take: the bin lock holder; `clear` only for a slab just popped
- * from bin->pending (see remote.c for why).  Returns the list, *n = count. */
-void remote_push(slab_t *s, void *block, bin_t *bin);
+ * (NOTIFIED clear) also pushes the slab onto the owner's `pending` list.
+ * remote_take: the owner; `clear` only for a slab just popped from its
+ * pending list (see remote.c for why).  Returns the list, *n = count. */
+typedef _Atomic(slab_t *) remote_pending_t;
+void remote_push(slab_t *s, void *block, remote_pending_t *pending);
 void *remote_take(slab_t *s, bool clear, void **tail, uint32_t *n);
-slab_t *remote_take_pending(bin_t *bin);
+slab_t *remote_take_pending(remote_pending_t *pending);
 
 /* ----------------------------------------------------------- hardened.c
  * Only called when ns_config_hardened.  hardened_on_free: at the start of
@@ -147,11 +270,11 @@ void hardened_slab_fini(slab_t *s);
 void hardened_mark_free(slab_t *s, uint32_t first, uint32_t n);  /* carved blocks */
 uintptr_t hardened_key(const void *salt);
 
-/* -------------------------------------------------------------- large.c */
-void *large_alloc(size_t size, size_t align, uint32_t node, bool zero);
-void large_free(large_t *l, void *p);   /* reports invalid / double frees */
-/* try to resize in place: 0 or -1 (caller moves) */
-int large_resize(large_t *l, size_t size);
-size_t large_release_cached(node_pool_t *pool, uint64_t now_ms, bool all);
+/* ------------------------------------------------------------ validate.c
+ * Full checks of a slab and a SuperSlab (Debug builds call them at every
+ * state change; tests call them directly).  A broken invariant is fatal
+ * with what broke.  The owner holds the slab's lock. */
+void slab_validate(const slab_t *s);
+void superslab_validate(const superslab_t *ss);
 
 #endif

@@ -1,4 +1,5 @@
-/* tcache.c - thread caches: refill, flush, adaptive capacity, thread exit.
+/* tcache.c - thread caches: creation and exit, refill, flush, adaptive
+ * capacity, the free slow path for small blocks, fork.
  *
  * Each thread has a tcache_t with a LIFO list per size class holding blocks
  * of one node only (tcache.node).  malloc pops, free pushes (tiny.h); the
@@ -7,30 +8,30 @@
  * is unusual.
  *
  * Capacity adapts per class (jemalloc's idea, driven by slow-path events
- * only, so the fast path pays nothing): every TICK slow-path events the
- * thread looks at each class; one that refilled or flushed often doubles
- * its capacity (up to NUMASLAB_TCACHE_BYTES worth of blocks, 2..512), one
- * that saw no event and holds blocks gives back half of them and halves its
- * capacity.  Caches are bounded, thread exit flushes them, and after fork
- * the child returns the caches of threads that no longer exist.
+ * only, so the fast path pays nothing): every TCACHE_TICK slow-path events
+ * the thread looks at each class; one that refilled or flushed often
+ * doubles its capacity (up to NUMASLAB_TCACHE_BYTES worth of blocks,
+ * 2..512), one that saw no event and holds blocks gives back half of them
+ * and halves its capacity.  Caches are bounded, thread exit flushes them,
+ * and after fork the child returns the caches of threads that no longer
+ * exist.
  *
- * Sentinels: a thread starts with ns_tc = &tc_init (no blocks, capacity 0,
- * node -1), so both fast paths miss and land here, where the real cache is
- * created.  After its cache is destroyed at exit, a thread uses &tc_dead:
- * every call goes straight to the bins (destructors that run later still
- * allocate and free correctly).
+ * Sentinels: a thread starts with tcache_tls = &tc_init (no blocks,
+ * capacity 0, node -1), so both fast paths miss and land here, where the
+ * real cache is created.  After its cache is destroyed at exit, a thread
+ * uses &tc_dead: every call goes straight to the bins (destructors that run
+ * later still allocate and free correctly).
  *
  * Other threads touch a tcache only through the list of live caches
- * (list_lock): statistics read counts, fork's child flushes dead threads'.
+ * (list_lock, taken before any bin lock): statistics read counts, fork's
+ * child flushes dead threads'.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 
-#include "../internal.h"
-#include "../numa/numa.h"
 #include "tiny.h"
 
-#define TICK 256
 #define CAP_MAX 512
 #define CAP_MIN 2
 #define CAP_START 64
@@ -45,8 +46,7 @@ _Static_assert(NS_LUT_MAX / 16 + 1 == 65, "SENTINEL lists 65 direct entries");
 #define SENTINEL(tc, k) {.direct = {D16(tc), D16(tc), D16(tc), D16(tc), D1(tc)}, .tag = 256, .node = -1, .kind = k}
 static tcache_t tc_init = SENTINEL(tc_init, NS_TC_INIT);
 static tcache_t tc_dead = SENTINEL(tc_dead, NS_TC_DEAD);
-__thread tcache_t *ns_tc __attribute__((tls_model("initial-exec"))) = &tc_init;
-uintptr_t ns_key;
+__thread tcache_t *tcache_tls __attribute__((tls_model("initial-exec"))) = &tc_init;
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static tcache_t *live;
@@ -55,25 +55,74 @@ static uint64_t exited_allocs[NS_CLASSES];   /* list_lock */
 static pthread_key_t exit_key;
 static bool exit_key_ok;
 
+static void thread_exit(void *tc);
+
+/* ------------------------------------------------------------ start-up
+ * Lazy and recursion-safe: the first malloc of the process (in the
+ * dynamic loader, before any constructor) finds the init sentinel cache
+ * and starts every layer here.  One thread runs the start-up; others wait
+ * for it.  Nothing in it allocates through malloc: options come from
+ * secure_getenv, the free mark from the auxiliary vector, pools from
+ * meta.c.  The topology loads later (src/init.c's constructor). */
+static _Atomic int start_state;          /* 0 none, 1 running, 2 done */
+static __thread bool in_start;
+
+static void tcache_global_init(void);
+
+static bool start_layers(void)
+{
+    options_init();
+    if (node_heap_init() != 0)
+        return false;
+    tcache_global_init();
+    return true;
+}
+
+bool tcache_start(void)
+{
+    int state = atomic_load_explicit(&start_state, memory_order_acquire);
+    if (NS_LIKELY(state == 2))
+        return true;
+    if (in_start)
+        error_fatal("recursive start-up: malloc called while numaslab initialises", NULL);
+    state = 0;
+    if (atomic_compare_exchange_strong(&start_state, &state, 1)) {
+        in_start = true;
+        bool ok = start_layers();
+        in_start = false;
+        atomic_store_explicit(&start_state, ok ? 2 : 0, memory_order_release);
+        return ok;
+    }
+    while ((state = atomic_load_explicit(&start_state, memory_order_acquire)) == 1)
+        sched_yield();
+    return state == 2;
+}
+
+bool tcache_started(void)
+{
+    return atomic_load_explicit(&start_state, memory_order_acquire) == 2;
+}
+
 static uint32_t cap_max(unsigned cls)
 {
-    if (ns_opt.tcache_bytes == 0)
+    if (options.tcache_bytes == 0)
         return 0;
-    uint64_t c = (uint64_t)ns_opt.tcache_bytes / sizeclass_size[cls];
+    uint64_t c = (uint64_t)options.tcache_bytes / sizeclass_size[cls];
     return c < CAP_MIN ? CAP_MIN : c > CAP_MAX ? CAP_MAX : (uint32_t)c;
 }
 
-void tcache_global_init(void)
+static void tcache_global_init(void)
 {
-    exit_key_ok = pthread_key_create(&exit_key, tcache_thread_exit) == 0;
+    exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
 }
 
 static void set_node(tcache_t *tc, int32_t node)
 {
     tc->node = node;
-    tc->tag = ns_thread_tag(node);
+    tc->tag = ssmap_thread_tag(node);
 }
 
+/* ------------------------------------------------------------ lifecycle */
 static tcache_t *tcache_create(void)
 {
     tcache_t *tc = meta_alloc(sizeof(*tc));
@@ -82,7 +131,7 @@ static tcache_t *tcache_create(void)
     for (unsigned i = 0; i <= NS_LUT_MAX / 16; i++)
         tc->direct[i] = &tc->bins[sizeclass_lut[i]];
     set_node(tc, (int32_t)topo_current_node());
-    tc->mark = ns_key;
+    tc->mark = block_mark;
     tc->kind = NS_TC_LIVE;
     tc->key = ns_config_hardened ? hardened_key(tc) : 0;
     pthread_mutex_lock(&list_lock);
@@ -91,10 +140,21 @@ static tcache_t *tcache_create(void)
     live = tc;
     nlive++;
     pthread_mutex_unlock(&list_lock);
-    ns_tc = tc;
+    tcache_tls = tc;
     if (exit_key_ok)
-        pthread_setspecific(exit_key, tc);   /* may allocate: ns_tc is set */
+        pthread_setspecific(exit_key, tc);   /* may allocate: tcache_tls is set */
     return tc;
+}
+
+/* The live cache of this thread, created on first use; NULL for a thread
+ * past its exit, or when start-up or the cache's memory failed. */
+static tcache_t *live_cache(tcache_t *tc)
+{
+    if (NS_LIKELY(tc->kind == NS_TC_LIVE))
+        return tc;
+    if (tc->kind == NS_TC_INIT && tcache_start())
+        return tcache_create();
+    return NULL;
 }
 
 static void unlink_live(tcache_t *tc)
@@ -107,8 +167,10 @@ static void unlink_live(tcache_t *tc)
     nlive--;
 }
 
+/* ---------------------------------------------------------------- flush */
 /* Give back all but `keep` blocks of class cls (the colder ones: the list
- * is LIFO, so its tail holds the blocks freed longest ago). */
+ * is LIFO, so its tail holds the blocks freed longest ago); `stash`: the
+ * list may go whole to the bin's stash for the next refill. */
 static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep, bool stash)
 {
     tbin_t *b = &tc->bins[cls];
@@ -160,12 +222,10 @@ size_t tcache_flush_all(tcache_t *tc)
     return bytes;
 }
 
-static uint64_t last_decay_ms;
-
+/* ---------------------------------------------------- adaptive capacity */
 static void tick(tcache_t *tc)
 {
     tc->tick_events = 0;
-    tc->ticks++;
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         tbin_t *b = &tc->bins[c];
         uint32_t m = cap_max(c);
@@ -180,29 +240,26 @@ static void tick(tcache_t *tc)
         b->room = b->cap - count;
         tc->events[c] = 0;
     }
-    /* time-based return of empty SuperSlabs and cached large mappings */
-    uint64_t now = ns_now_ms();
-    uint64_t last = __atomic_load_n(&last_decay_ms, __ATOMIC_RELAXED);
-    if (now - last >= (uint64_t)ns_opt.decay_ms / 2 &&
-        __atomic_compare_exchange_n(&last_decay_ms, &last, now, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        for (uint32_t n = 0; n < topo_nodes(); n++)
-            node_pool_release(node_pool(n), false);
+    if (ns_config_debug)
+        tcache_validate(tc);
+    node_heap_decay();      /* empty SuperSlabs, cached large mappings */
 }
 
 static inline void event(tcache_t *tc, unsigned cls)
 {
     if (tc->events[cls] < UINT16_MAX)
         tc->events[cls]++;
-    if (++tc->tick_events >= TICK)
+    if (++tc->tick_events >= TCACHE_TICK)
         tick(tc);
 }
 
+/* --------------------------------------------------------------- refill */
 /* A thread that moved to another node: return everything it caches and
  * take blocks from the new node from now on. */
 static void check_node(tcache_t *tc)
 {
     if (tc->spill_until_ms) {
-        if (ns_now_ms() < tc->spill_until_ms)
+        if (clock_ms() < tc->spill_until_ms)
             return;
         tc->spill_until_ms = 0;
     }
@@ -220,15 +277,15 @@ static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
     uint32_t home = (uint32_t)tc->node, pos = 0;
     int n;
     *got = 0;
-    if (ns_opt.strict)          /* NUMASLAB_STRICT: stay on the node */
+    if (options.strict)         /* NUMASLAB_STRICT: stay on the node */
         return NULL;
     while ((n = topo_nearest(home, &pos)) >= 0) {
         if (!topo_node_has_room((uint32_t)n))
             continue;
         tcache_flush_all(tc);
         set_node(tc, n);
-        tc->spill_until_ms = ns_now_ms() + 100;
-        __atomic_fetch_add(&node_pool(home)->spills, 1, __ATOMIC_RELAXED);
+        tc->spill_until_ms = clock_ms() + 100;
+        atomic_fetch_add_explicit(&node_pool(home)->spills, 1, memory_order_relaxed);
         void *list = bin_refill_local(node_pool((uint32_t)n), cls, want, got);
         if (*got)
             return list;
@@ -263,24 +320,31 @@ static bool refill(tcache_t *tc, unsigned cls, bool local)
     return true;
 }
 
+/* One block for a thread without a cache (exiting, or no memory for one). */
+static void *alloc_uncached(unsigned cls)
+{
+    uint32_t got;
+    void **p = bin_refill(node_pool(topo_current_node()), cls, 1, &got);
+    if (!got)
+        return NULL;
+    if (ns_config_hardened)
+        hardened_on_alloc(p, cls);
+    p[1] = NULL;
+    return p;
+}
+
 void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
 {
     if (tc->kind != NS_TC_LIVE) {
-        if (!ns_init()) {
+        if (!tcache_start()) {
             errno = ENOMEM;
             return NULL;
         }
-        tc = tc->kind == NS_TC_INIT ? tcache_create() : NULL;
-        if (!tc) {          /* no cache (exiting thread, or no memory for one) */
-            uint32_t got;
-            void **p = bin_refill(node_pool(topo_current_node()), cls, 1, &got);
-            if (!got) {
+        tc = live_cache(tc);
+        if (!tc) {
+            void *p = alloc_uncached(cls);
+            if (!p)
                 errno = ENOMEM;
-                return NULL;
-            }
-            if (ns_config_hardened)
-                hardened_on_alloc(p, cls);
-            p[1] = NULL;
             return p;
         }
     }
@@ -292,7 +356,8 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
     return tbin_pop(tc, b, cls);
 }
 
-static bool tcache_holds(tcache_t *tc, unsigned cls, void *p)
+/* ------------------------------------------------------------ free slow */
+static bool tcache_holds(const tcache_t *tc, unsigned cls, void *p)
 {
     uint32_t n = tbin_count(&tc->bins[cls]);
     for (void **b = tc->bins[cls].head; b && n--; b = link_get(b, tc->key))
@@ -305,10 +370,10 @@ bool tcache_block_is_free(void *p)
 {
     void **b = p;
     uintptr_t a = (uintptr_t)p;
-    if ((uintptr_t)b[1] != ns_key)
+    if ((uintptr_t)b[1] != block_mark)
         return false;            /* the mark of a free block is not there */
     slab_t *s = slab_of(a);
-    tcache_t *tc = ns_tc;
+    tcache_t *tc = tcache_tls;
     if (ns_config_hardened && s->freemap) {
         uint64_t i = slab_index(s, a);
         return atomic_load_explicit(&s->freemap[i / 64], memory_order_acquire) & (1ull << (i % 64));
@@ -316,103 +381,83 @@ bool tcache_block_is_free(void *p)
     return (tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p);
 }
 
-void tcache_free_slow(tcache_t *tc, void *ptr)
+/* A block back to its slab without a cache (the thread has none, or
+ * caching is off). */
+static void give_back(slab_t *s, void **p)
 {
-    if (!ptr)
-        return;
-    uintptr_t a = (uintptr_t)ptr, e = addrmap_lookup(a);
-    if (e & NS_MAP_LARGE) {
-        large_free((large_t *)(e & ~NS_MAP_TAGS), ptr);
-        return;
+    p[0] = NULL;
+    p[1] = (void *)block_mark;
+    bin_flush(node_pool(s->node), s->cls, p);
+}
+
+/* The thread frees a block of a class it has not allocated yet: a block
+ * another thread allocated and handed over, whose neighbours in its cache
+ * line are likely in use by other threads.  Reusing it at once would make
+ * the threads write to one line (passive false sharing, Hoard's
+ * cache-scratch), so the list starts with a batch of the thread's own and
+ * the block goes behind them (from this node's bin only: free() does not
+ * spill, and keeps errno).  false: the refill failed or moved the thread
+ * to another node (nothing done with p). */
+static bool push_behind_own(tcache_t *tc, tbin_t *b, slab_t *s, void **p)
+{
+    int saved = errno;
+    bool got = refill(tc, s->cls, true);
+    errno = saved;
+    if (!got || s->node != (uint32_t)tc->node)
+        return false;
+    ns_assert(b->room != 0);    /* a refill leaves room for one block */
+    link_set(p, NULL, tc->key);
+    if (!b->head) {
+        b->head = p;
+    } else {
+        void **t = b->head;
+        for (void **n; (n = link_get(t, tc->key)) != NULL;)
+            t = n;
+        link_set(t, p, tc->key);
     }
-    if (!(e & NS_MAP_SS)) {
-        ns_report_invalid("free", ptr, "invalid pointer (not allocated by numaslab)");
-        return;
-    }
-    slab_t *s = slab_of(a);
-    if (!slab_block_start(s, a)) {
-        ns_report_invalid("free", ptr, "invalid pointer (inside numaslab memory but not the start of a block)");
-        return;
-    }
+    p[1] = (void *)block_mark;
+    b->room--;
+    return true;
+}
+
+void tcache_free_small(void *ptr, slab_t *s)
+{
     void **p = ptr;
-    uintptr_t key = ns_key;
-    if ((uintptr_t)p[1] == key && ((tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p))) {
-        ns_report_invalid("free", ptr, "double free");
+    tcache_t *tc = tcache_tls;
+    if ((uintptr_t)p[1] == block_mark &&
+        ((tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p))) {
+        error_invalid("free", ptr, "double free");
         return;
     }
-    unsigned cls = s->cls;
-    if (tc->kind != NS_TC_LIVE) {
-        if (tc->kind == NS_TC_INIT && ns_init())
-            tc = tcache_create();
-        else
-            tc = NULL;
-        if (!tc) {
-            p[0] = NULL;
-            p[1] = (void *)key;
-            bin_flush(node_pool(s->node), cls, p);
-            return;
-        }
-    }
-    if (s->node != (uint32_t)tc->node) {
-        p[1] = (void *)key;
-        remote_push(s, p, &node_pool(s->node)->bins[cls]);
+    if (!(tc = live_cache(tc))) {
+        give_back(s, p);
         return;
     }
-    tbin_t *b = &tc->bins[cls];
-    if (b->cap == 0 && cap_max(cls) > 0) {
-        /* The thread frees a block of a class it has not allocated yet: a
-         * block another thread allocated and handed over, whose neighbours
-         * in its cache line are likely in use by other threads.  Reusing it
-         * at once would make the threads write to one line (passive false
-         * sharing, Hoard's cache-scratch), so the list starts with a batch
-         * of the thread's own and the block goes behind them (from this
-         * node's bin only: free() does not spill, and keeps errno). */
-        int saved = errno;
-        bool got = refill(tc, cls, true);
-        errno = saved;
-        if (got && s->node == (uint32_t)tc->node) {
-            ns_assert(b->room != 0);    /* a refill leaves room for one block */
-            link_set(p, NULL, tc->key);
-            if (!b->head) {
-                b->head = p;
-            } else {
-                void **t = b->head;
-                for (void **n; (n = link_get(t, tc->key)) != NULL;)
-                    t = n;
-                link_set(t, p, tc->key);
-            }
-            p[1] = (void *)key;
-            b->room--;
-            return;
-        }
-        if (s->node != (uint32_t)tc->node) {  /* the refill moved the thread */
-            p[1] = (void *)key;
-            remote_push(s, p, &node_pool(s->node)->bins[cls]);
-            return;
-        }
+    tbin_t *b = &tc->bins[s->cls];
+    if (s->node == (uint32_t)tc->node && b->cap == 0 && cap_max(s->cls) > 0 && push_behind_own(tc, b, s, p))
+        return;
+    if (s->node != (uint32_t)tc->node) {   /* another node's block (or the refill moved us) */
+        bin_remote_free(s, p);
+        return;
     }
     if (b->room == 0) {
-        flush_keep(tc, cls, b->cap / 2, true);   /* overflow: a list for another thread */
-        event(tc, cls);
+        flush_keep(tc, s->cls, b->cap / 2, true);   /* overflow: a list for another thread */
+        event(tc, s->cls);
         if (b->room == 0) {         /* capacity 0: caching is off */
-            p[0] = NULL;
-            p[1] = (void *)key;
-            bin_flush(node_pool(s->node), cls, p);
+            give_back(s, p);
             return;
         }
     }
-    link_set(p, b->head, tc->key);
-    p[1] = (void *)key;
-    b->head = p;
-    b->room--;
+    tbin_push(tc, b, p, block_mark);
 }
 
+/* ------------------------------------------------------- exit and fork */
 tcache_t *tcache_get(void)
 {
-    return ns_tc->kind == NS_TC_LIVE ? ns_tc : NULL;
+    return tcache_tls->kind == NS_TC_LIVE ? tcache_tls : NULL;
 }
 
-void tcache_thread_exit(void *arg)
+static void thread_exit(void *arg)
 {
     tcache_t *tc = arg;
     if (!tc || tc->kind != NS_TC_LIVE)
@@ -422,8 +467,8 @@ void tcache_thread_exit(void *arg)
     unlink_live(tc);
     pthread_mutex_unlock(&list_lock);
     tc->kind = NS_TC_DEAD;
-    if (ns_tc == tc)
-        ns_tc = &tc_dead;
+    if (tcache_tls == tc)
+        tcache_tls = &tc_dead;
     meta_free(tc, sizeof(*tc));
 }
 
@@ -434,7 +479,7 @@ void tcache_fork_child(void)
     tcache_t *tc = live;
     while (tc) {
         tcache_t *next = tc->next;
-        if (tc != ns_tc) {
+        if (tc != tcache_tls) {
             tcache_flush_all(tc);
             unlink_live(tc);
             meta_free(tc, sizeof(*tc));
@@ -452,6 +497,7 @@ void tcache_unlock_list(bool child)
         pthread_mutex_unlock(&list_lock);
 }
 
+/* ------------------------------------------------------------ statistics */
 void tcache_allocs(uint64_t out[NS_CLASSES])
 {
     pthread_mutex_lock(&list_lock);
@@ -469,4 +515,33 @@ uint64_t tcache_count(void)
     uint64_t n = nlive;
     pthread_mutex_unlock(&list_lock);
     return n;
+}
+
+/* ------------------------------------------------------------ validator */
+#define CHECK(cond, what, p)                                        \
+    do {                                                            \
+        if (NS_UNLIKELY(!(cond)))                                   \
+            error_fatal("validate: " what " (" #cond ")", (p));     \
+    } while (0)
+
+void tcache_validate(const tcache_t *tc)
+{
+    if (tc->kind != NS_TC_LIVE)
+        return;
+    CHECK(tc->mark == block_mark && tc->tag == ssmap_thread_tag(tc->node), "cache mark and tag", tc);
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        const tbin_t *b = &tc->bins[c];
+        CHECK(b->room <= b->cap && b->cap <= CAP_MAX, "room <= cap <= CAP_MAX", b);
+        uint32_t n = 0;
+        for (void **p = b->head; p; p = link_get(p, tc->key)) {
+            uintptr_t a = (uintptr_t)p;
+            CHECK(ssmap_tag(a) == ssmap_node_tag((uint32_t)tc->node), "a cached block is on the cache's node", p);
+            const slab_t *s = slab_of(a);
+            CHECK(s->cls == c && slab_block_start(s, a) && slab_index(s, a) < s->bump,
+                  "a cached block is a carved block of its class", p);
+            CHECK((uintptr_t)p[1] == block_mark, "a cached block carries the free mark", p);
+            CHECK(++n <= tbin_count(b), "cached list longer than cap - room (a cycle, or a block twice?)", p);
+        }
+        CHECK(n == tbin_count(b), "cap - room counts the list", b);
+    }
 }

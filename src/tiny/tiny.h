@@ -1,76 +1,92 @@
-/* tiny.h - size classes and thread caches: the malloc and free fast paths.
- * The only header code outside src/tiny includes for these. */
+/* tiny.h - thread caches and the malloc and free fast paths.  The only
+ * header code outside src/tiny includes for these.  Uses src/numa and
+ * everything below it.
+ *
+ * Glossary
+ *   tcache     per thread: a LIFO list of free blocks per class (tcache_t),
+ *              all of one node (tcache.node).
+ *   tbin       one class's list in a tcache, with its room and capacity.
+ */
 #ifndef NS_TINY_H
 #define NS_TINY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../superslab/superslab.h"
-#include "../types.h"
+#include "../numa/numa.h"
 
-/* ----------------------------------------------------------- sizeclass.c */
-extern const uint8_t sizeclass_lut[NS_LUT_MAX / 16 + 1];
-extern const uint32_t sizeclass_size[NS_CLASSES];
-extern const uint8_t sizeclass_units[NS_CLASSES];
+/* ----------------------------------------------------------------- tcache */
+typedef struct tbin {
+    void *head;                 /* LIFO list, word 0 = next                */
+    uint32_t room;              /* cap - blocks in the list (tbin_count)   */
+    uint32_t cap;               /* a push when room is 0 flushes (slow path) */
+    uint64_t allocs;            /* blocks handed out: statistics, written by
+                                   the owner only (count_inc), read relaxed
+                                   by stats                                */
+} __attribute__((aligned(32))) tbin_t;
 
-/* Class of a request of n bytes, 0 < n... n <= NS_SMALL_MAX (0 -> class 0). */
-static inline unsigned sizeclass_of(size_t n)
-{
-    if (NS_LIKELY(n <= NS_LUT_MAX))
-        return sizeclass_lut[(n + 15) >> 4];
-    size_t m = n - 1;
-    unsigned e = 63u - (unsigned)__builtin_clzl(m);   /* e >= 10 */
-    return 8u + (e - 7u) * 8u + (unsigned)((m >> (e - 3u)) & 7u);
-}
+typedef struct tcache {
+    /* the fast paths read only bins, direct, tag, mark and key */
+    tbin_t bins[NS_CLASSES];
+    tbin_t *direct[NS_LUT_MAX / 16 + 1]; /* &bins[class of n]; sentinels: &bins[0] */
+    uint32_t tag;               /* ssmap_thread_tag(node); sentinels: 256  */
+    uintptr_t mark;             /* block_mark: word 1 of a block in a list
+                                   (a copy: free() reads it in one load)  */
+    uintptr_t key;              /* hardened: secret of this cache's lists  */
+    int32_t node;               /* node of all blocks in bins; -1: sentinel*/
+    uint32_t kind;              /* NS_TC_LIVE / NS_TC_INIT / NS_TC_DEAD    */
+    /* slow path only */
+    uint16_t events[NS_CLASSES];/* refills + flushes since the last tick   */
+    uint32_t tick_events;
+    uint64_t spill_until_ms;    /* spilled to a nearer node: stay until then */
+    struct tcache *prev, *next; /* all live caches (tcache.c list lock)    */
+} tcache_t;
+
+enum { NS_TC_LIVE = 0, NS_TC_INIT = 1, NS_TC_DEAD = 2 };
+
+/* unit_fast_t.binoff (superslab.h) is cls << NS_TBIN_SHIFT: the offset of
+ * the class's tbin in a tcache_t. */
+_Static_assert(sizeof(tbin_t) == (size_t)1 << NS_TBIN_SHIFT, "a tbin is 1 << NS_TBIN_SHIFT bytes");
+_Static_assert(offsetof(tcache_t, bins) == 0, "binoff is an offset from the tcache's start");
 
 /* ------------------------------------------------------------- tcache.c */
-extern __thread tcache_t *ns_tc;
-extern uintptr_t ns_key;         /* double-free mark: word 1 of a free block */
+extern __thread tcache_t *tcache_tls;
 
 void *tcache_alloc_slow(tcache_t *tc, unsigned cls);   /* NULL: ENOMEM */
-void tcache_free_slow(tcache_t *tc, void *p);
-void tcache_global_init(void);   /* start-up: the thread-exit key */
+/* free() of a block start p of slab s that the fast path did not take:
+ * double-free check, then the thread's cache, its node's bin, or the
+ * block's remote stack.  (src/free.c classifies the pointer first.) */
+void tcache_free_small(void *p, slab_t *s);
+/* Start every layer (options, OS, free mark, node pool 0, the thread-exit
+ * key) once; false: no memory (malloc then fails with ENOMEM).  Called
+ * by the first slow path of the process. */
+bool tcache_start(void);
+bool tcache_started(void);
+/* Slow-path events between two reviews of a cache's capacities. */
+#define TCACHE_TICK 256
 /* Is the small block p known to be free (in this thread's cache or its
  * slab's free list; any list in hardened builds)?  Slow; for realloc and
  * malloc_usable_size of a freed pointer. */
 bool tcache_block_is_free(void *p);
 tcache_t *tcache_get(void);      /* this thread's live cache, or NULL */
 size_t tcache_flush_all(tcache_t *tc);   /* bytes this unmapped */
-void tcache_thread_exit(void *tc);
 void tcache_fork_child(void);
 void tcache_lock_list(void);
 void tcache_unlock_list(bool child);
 uint64_t tcache_count(void);
 /* allocations per class by all threads, live and exited (for statistics) */
 void tcache_allocs(uint64_t out[NS_CLASSES]);
+/* Full check of a cache: every list holds marked block starts of its
+ * class on the cache's node, each once, as many as cap - room says. */
+void tcache_validate(const tcache_t *tc);
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define NS_TSAN 1
-#endif
-#endif
-
-/* One more in a counter that only its owner thread writes and others read
- * (relaxed) for statistics: a single add to memory, no lock prefix.  C has
- * no such operation (a relaxed atomic load and store compile to three
- * instructions), so on x86-64 it is one line of assembly; an aligned 8-byte
- * add is never seen half done by a reader. */
-static inline void ns_count_inc(uint64_t *c)
-{
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !defined(NS_TSAN)
-    __asm__("addq $1, %0" : "+m"(*c));
-#else
-    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
-#endif
-}
-
+/* ------------------------------------------------------------ fast paths */
 static inline uint32_t tbin_count(const tbin_t *b)
 {
     return b->cap - b->room;
 }
 
-/* Pop a block of b (not empty); word 1 (the double-free mark) cleared. */
+/* Pop a block of b (not empty); word 1 (the free mark) cleared. */
 static inline void *tbin_pop(tcache_t *tc, tbin_t *b, unsigned cls)
 {
     void **p = b->head;
@@ -81,13 +97,22 @@ static inline void *tbin_pop(tcache_t *tc, tbin_t *b, unsigned cls)
     if (ns_config_hardened)
         hardened_on_alloc(p, cls);
     p[1] = NULL;
-    ns_count_inc(&b->allocs);
+    count_inc(&b->allocs);
     return p;
+}
+
+/* Push p onto b (room left; p a block of b's class on tc's node). */
+static inline void tbin_push(tcache_t *tc, tbin_t *b, void **p, uintptr_t mark)
+{
+    link_set(p, b->head, tc->key);
+    p[1] = (void *)mark;
+    b->head = p;
+    b->room--;
 }
 
 static inline void *tcache_alloc(unsigned cls)
 {
-    tcache_t *tc = ns_tc;
+    tcache_t *tc = tcache_tls;
     tbin_t *b = &tc->bins[cls];
     if (NS_UNLIKELY(b->head == NULL))
         return tcache_alloc_slow(tc, cls);
@@ -98,41 +123,39 @@ static inline void *tcache_alloc(unsigned cls)
  * class lookup (the class is only needed on the slow path). */
 static inline void *tcache_alloc_direct(size_t n)
 {
-    tcache_t *tc = ns_tc;
+    tcache_t *tc = tcache_tls;
     tbin_t *b = tc->direct[(n + 15) >> 4];
     if (NS_UNLIKELY(b->head == NULL))
         return tcache_alloc_slow(tc, sizeclass_lut[(n + 15) >> 4]);
     return tbin_pop(tc, b, ns_config_hardened ? (unsigned)(b - tc->bins) : 0);
 }
 
-/* free(): one byte of the SuperSlab map (ours, and this thread's node), the
- * slab of the unit, the block-start test, one push.  Everything unusual
- * (not ours, large, interior, another node, a full cache, a suspected
- * double free, no cache yet) goes to tcache_free_slow. */
-static inline void tcache_free(void *ptr)
+/* free()'s fast path: one byte of the SuperSlab map (ours, and this
+ * thread's node), the unit's copy of its slab, the block-start test, one
+ * push.  false: everything unusual (not ours, large, interior, another
+ * node, a full cache, a suspected double free, no cache yet) for the slow
+ * path (src/free.c). */
+static inline bool tcache_try_free(void *ptr)
 {
     if (ns_config_hardened && !hardened_on_free(ptr))
-        return;             /* a double free, reported */
+        return true;        /* a double free, reported */
     uintptr_t a = (uintptr_t)ptr;
-    tcache_t *tc = ns_tc;
+    tcache_t *tc = tcache_tls;
     /* ssmap_tag(a) == tc->tag, written out: through the helper gcc loads
      * tc->tag before the range check, one instruction more */
     uintptr_t g = a >> NS_SS_SHIFT;
-    if (NS_LIKELY(g < NS_SSMAP_SIZE && __atomic_load_n(&ns_ssmap[g], __ATOMIC_RELAXED) == tc->tag)) {
+    if (NS_LIKELY(g < NS_SSMAP_SIZE && __atomic_load_n(&ssmap[g], __ATOMIC_RELAXED) == tc->tag)) {
         const unit_fast_t *u = &superslab_of(a)->fast[(a >> NS_UNIT_SHIFT) & (NS_UNITS - 1)];
         uint64_t off = a - u->start;
         tbin_t *b = (tbin_t *)((char *)tc + u->binoff);
         void **p = ptr;
         uintptr_t mark = tc->mark;
         if (NS_LIKELY(off < u->span && off * u->divc < u->divc && b->room != 0 && (uintptr_t)p[1] != mark)) {
-            link_set(p, b->head, tc->key);
-            p[1] = (void *)mark;
-            b->head = p;
-            b->room--;
-            return;
+            tbin_push(tc, b, p, mark);
+            return true;
         }
     }
-    tcache_free_slow(tc, ptr);
+    return false;
 }
 
 #endif

@@ -3,19 +3,19 @@
  * in-place resize, double frees, big alignments. */
 #include "unit_util.h"
 
-static ns_options_t saved;
+static options_t saved;
 
 static int setup(void **state)
 {
     unit_start();
-    saved = ns_opt;
+    saved = options;
     return 0;
 }
 
 /* every test starts with an empty cache and the default options */
 static int each(void **state)
 {
-    ns_opt = saved;
+    options = saved;
     ns_release();
     assert_int_equal(node0_stats().large_cached, 0);
     return 0;
@@ -137,7 +137,7 @@ static void test_cache_split_merge(void **state)
 
 static void test_cache_budget(void **state)
 {
-    ns_opt.large_cache = 8 * MiB;
+    options.large_cache = 8 * MiB;
     enum { N = 12 };
     void *v[N];
     for (int i = 0; i < N; i++)
@@ -146,9 +146,9 @@ static void test_cache_budget(void **state)
     for (int i = 0; i < N; i++) {
         ns_free(v[i]);
         ns_node_stats_t s = node0_stats();
-        if (s.large_cached_bytes > (uint64_t)ns_opt.large_cache)
+        if (s.large_cached_bytes > (uint64_t)options.large_cache)
             fail_msg("after %d frees: %lu bytes cached, budget %ld", i + 1, (unsigned long)s.large_cached_bytes,
-                     (long)ns_opt.large_cache);
+                     (long)options.large_cache);
     }
     /* neighbours merge, so count bytes, not records: the budget is full
      * and everything else went back to the OS */
@@ -170,7 +170,7 @@ static void test_cache_budget(void **state)
     assert_true(node0_stats().large_cached_bytes <= 8 * MiB);
     /* budget 0: nothing cached */
     ns_release();
-    ns_opt.large_cache = 0;
+    options.large_cache = 0;
     p = ns_malloc(NS_SMALL_MAX + 1);
     ns_free(p);
     assert_int_equal(node0_stats().large_cached, 0);
@@ -179,7 +179,7 @@ static void test_cache_budget(void **state)
 
 static void test_decay(void **state)
 {
-    ns_opt.decay_ms = 40;
+    options.decay_ms = 40;
     void *p = ns_malloc(4 * MiB);
     ns_free(p);
     assert_int_equal(node0_stats().large_cached, 1);
@@ -202,7 +202,7 @@ static void test_decay(void **state)
 static void test_decay_on_free(void **state)
 {
     /* an old entry is evicted by a later free once the age gap exceeds decay */
-    ns_opt.decay_ms = 30;
+    options.decay_ms = 30;
     void *a = ns_malloc(2 * MiB), *b = ns_malloc(2 * MiB);
     ns_free(a);
     sleep_ms(100);
@@ -297,7 +297,7 @@ static void test_large_double_free(void **state)
         int st = run_in_child(large_double_free_child, (void *)(uintptr_t)sizes[i], err, sizeof err);
         if (!died_of(st, SIGABRT))
             fail_msg("double free of a %zu-byte large block: status %#x, stderr '%s'", sizes[i], st, err);
-        assert_non_null(strstr(err, sizes[i] * 2 <= (size_t)ns_opt.large_cache ? "double free" : "invalid pointer"));
+        assert_non_null(strstr(err, sizes[i] * 2 <= (size_t)options.large_cache ? "double free" : "invalid pointer"));
     }
 }
 

@@ -11,14 +11,19 @@ static int child_main(void)
 {
     void *p = ns_malloc(1);
     ns_free(p);
-    printf("abort_on_error=%ld\n", (long)ns_opt.abort_on_error);
-    printf("decay_ms=%ld\n", (long)ns_opt.decay_ms);
-    printf("large_cache=%ld\n", (long)ns_opt.large_cache);
-    printf("tcache_bytes=%ld\n", (long)ns_opt.tcache_bytes);
-    printf("strict=%ld\n", (long)ns_opt.strict);
-    printf("interleave=%ld\n", (long)ns_opt.interleave);
-    printf("stats=%ld\n", (long)ns_opt.stats);
-    printf("nodes=%s\n", ns_opt.nodes ? (const char *)(intptr_t)ns_opt.nodes : "(unset)");
+    printf("abort_on_error=%ld\n", (long)options.abort_on_error);
+    printf("decay_ms=%ld\n", (long)options.decay_ms);
+    printf("large_cache=%ld\n", (long)options.large_cache);
+    printf("tcache_bytes=%ld\n", (long)options.tcache_bytes);
+    printf("strict=%ld\n", (long)options.strict);
+    printf("interleave=%ld\n", (long)options.interleave);
+    printf("stats=%ld\n", (long)options.stats);
+    char list[256] = "(unset)";
+    if (options.nodes.given)
+        nodeset_format(&options.nodes, list, sizeof list);
+    printf("nodes=%s\n", list);
+    printf("pages=%ld\n", (long)options.pages);
+    printf("stats_file=%s\n", options.stats_file ? options.stats_file : "(unset)");
     fflush(stdout);
     return 0;
 }
@@ -226,11 +231,14 @@ static void test_bad_values_warn_and_keep_default(void **state)
 
 static void test_describe_table(void **state)
 {
+    option_info_t oi;
     const char *name, *type, *help;
     int64_t def, min, max;
     unsigned n = 0;
     const char *names[64];
-    for (unsigned i = 0; options_describe(i, &name, &type, &def, &min, &max, &help); i++) {
+#define DESCRIBE(i) (options_describe((i), &oi) && (name = oi.name, type = oi.type, def = oi.def, min = oi.min, \
+                                                    max = oi.max, help = oi.help, true))
+    for (unsigned i = 0; DESCRIBE(i); i++) {
         assert_true(i < 64);
         assert_non_null(name);
         assert_non_null(type);
@@ -241,7 +249,9 @@ static void test_describe_table(void **state)
         for (const char *c = name; *c; c++)
             assert_true((*c >= 'A' && *c <= 'Z') || *c == '_' || (*c >= '0' && *c <= '9'));
         bool known_type = !strcmp(type, "bool") || !strcmp(type, "int") || !strcmp(type, "size") ||
-                          !strcmp(type, "string");
+                          !strcmp(type, "enum") || !strcmp(type, "nodes") || !strcmp(type, "path");
+        if (!strcmp(type, "enum"))
+            assert_true(oi.choices && oi.choices[def] && oi.choices[max] && !oi.choices[max + 1]);
         if (!known_type)
             fail_msg("option %s: type '%s'", name, type);
         assert_true(min <= def && def <= max);
@@ -252,17 +262,18 @@ static void test_describe_table(void **state)
                 fail_msg("option %s listed twice", name);
         names[n++] = name;
     }
-    /* one row per field of ns_options_t */
-    assert_int_equal(n, sizeof(ns_options_t) / sizeof(int64_t));
-    assert_false(options_describe(n, &name, &type, &def, &min, &max, &help));
-    assert_false(options_describe(1000, &name, &type, &def, &min, &max, &help));
+    /* one row per field of options_t */
+#define COUNT_FIELD(field, type, def, min, max, name, help) +1
+    assert_int_equal(n, 0 NS_OPTIONS(COUNT_FIELD));
+    assert_false(options_describe(n, &oi));
+    assert_false(options_describe(1000, &oi));
     /* the documented defaults are the values a clean environment gets */
     static const struct {
         const char *name, *field;
     } map[] = {{"ABORT_ON_ERROR", "abort_on_error"}, {"DECAY_MS", "decay_ms"}, {"LARGE_CACHE", "large_cache"},
                {"TCACHE_BYTES", "tcache_bytes"},     {"STRICT", "strict"},     {"INTERLEAVE", "interleave"},
                {"STATS", "stats"}};
-    for (unsigned i = 0; options_describe(i, &name, &type, &def, &min, &max, &help); i++)
+    for (unsigned i = 0; DESCRIBE(i); i++)
         for (size_t k = 0; k < sizeof map / sizeof map[0]; k++)
             if (!strcmp(map[k].name, name) && value(&defaults, map[k].field) != def)
                 fail_msg("option %s: described default %ld, actual %ld", name, (long)def,

@@ -5,18 +5,18 @@
 #include "unit_util.h"
 #include "hugepage/hugepage.h"
 
-static ns_options_t saved;
+static options_t saved;
 
 static int setup(void **state)
 {
     unit_start();
-    saved = ns_opt;
+    saved = options;
     return 0;
 }
 
 static int each(void **state)
 {
-    ns_opt = saved;
+    options = saved;
     hp_fault_set(0, 0);
     ns_release();
     return 0;
@@ -116,7 +116,7 @@ static void test_release_returns_superslabs(void **state)
 
 static void test_empty_superslabs_decay(void **state)
 {
-    ns_opt.decay_ms = 30;
+    options.decay_ms = 30;
     enum { N = 70000 };
     void **v = calloc(N, sizeof *v);
     for (int i = 0; i < N; i++)
@@ -124,7 +124,7 @@ static void test_empty_superslabs_decay(void **state)
     assert_true(node0_stats().superslabs >= 2);
     for (int i = 0; i < N; i++)
         ns_free(v[i]);
-    tcache_flush_all(ns_tc);
+    tcache_flush_all(tcache_tls);
     node_pool_release(pool0(), false);    /* stashed lists back to their slabs */
     sleep_ms(100);
     node_pool_release(pool0(), false);
@@ -201,7 +201,7 @@ static void test_new_slab_from_fullest_superslab(void **state)
                 dropped++;
             }
     }
-    tcache_flush_all(ns_tc);   /* the freed blocks reach their slabs; empty slabs go */
+    tcache_flush_all(tcache_tls);   /* the freed blocks reach their slabs; empty slabs go */
     check_pool_invariants();
     uint64_t nss_before = node0_stats().superslabs;
     for (int k = 0; k < 4; k++)
@@ -303,7 +303,7 @@ static void test_remote_blocks_drained_on_refill(void **state)
             continue;
         }
         blocks[np++] = p;
-        remote_push(s, p, b);
+        remote_push(s, p, &b->pending);
     }
     assert_true(nk >= 3);
     assert_int_equal(np + nk, 300);
@@ -337,7 +337,7 @@ static void test_remote_blocks_drained_on_refill(void **state)
     list = bin_refill(pool0(), cls, 50, &got);
     for (void **p = list, **next; p; p = next) {
         next = p[0];
-        remote_push(slab_of((uintptr_t)p), p, b);
+        remote_push(slab_of((uintptr_t)p), p, &b->pending);
     }
     ns_release();
     assert_int_equal(bin_used(cls), used0);
@@ -353,7 +353,7 @@ static void test_remote_blocks_drained_on_refill(void **state)
 static void test_release_return_value(void **state)
 {
     for (int decay = 0; decay < 2; decay++) {
-        ns_opt.decay_ms = decay ? 1000 : 0;
+        options.decay_ms = decay ? 1000 : 0;
         enum { N = 70000 };
         void **v = calloc(N, sizeof *v);
         for (int i = 0; i < N; i++)
@@ -368,14 +368,14 @@ static void test_release_return_value(void **state)
         assert_int_equal(node0_stats().superslabs, 0);
         if (bytes != rel1 - rel0)
             fail_msg("decay_ms=%ld: ns_release() returned %zu but unmapped %lu bytes (%lu SuperSlabs)",
-                     (long)ns_opt.decay_ms, bytes, (unsigned long)(rel1 - rel0), (unsigned long)nss);
+                     (long)options.decay_ms, bytes, (unsigned long)(rel1 - rel0), (unsigned long)nss);
     }
 }
 
 /* malloc_trim: 1 when memory was released */
 static void test_malloc_trim_return(void **state)
 {
-    ns_opt.decay_ms = 0;
+    options.decay_ms = 0;
     void *p = ns_malloc(64);
     ns_free(p);
     assert_int_equal(node0_stats().superslabs, 1);

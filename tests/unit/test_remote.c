@@ -22,7 +22,7 @@ static _Atomic unsigned done_producers;
 static int setup(void **state)
 {
     unit_start();
-    ss = superslab_new(0);
+    ss = unit_superslab_new(0);
     assert_non_null(ss);
     /* 16-byte blocks in a 16-unit run: 65536 real blocks */
     slab = slab_carve(ss, 1, 16, 0, 16);
@@ -48,7 +48,7 @@ static void *producer(void *arg)
         ;
     uint32_t per = nblocks / PRODUCERS;
     for (uint32_t i = id * per; i < (id + 1) * per; i++) {
-        remote_push(slab, block(i), &bin);
+        remote_push(slab, block(i), &bin.pending);
         if ((i & 255) == 0)
             sched_yield();
     }
@@ -91,7 +91,7 @@ static void take_into(struct tally *t, bool clear)
 /* Take bin.pending; it may hold our slab at most once. */
 static bool take_pending(struct tally *t)
 {
-    slab_t *p = remote_take_pending(&bin);
+    slab_t *p = remote_take_pending(&bin.pending);
     if (!p)
         return false;
     assert_ptr_equal(p, slab);
@@ -165,7 +165,7 @@ static void test_notify_cycle(void **state)
     assert_null(atomic_load(&bin.pending));
 
     /* the first push notifies: bit set, slab on pending */
-    remote_push(slab, block(10), &bin);
+    remote_push(slab, block(10), &bin.pending);
     assert_int_equal(atomic_load(&slab->remote), (uintptr_t)block(10) | NS_REMOTE_NOTIFIED);
     assert_ptr_equal(atomic_load(&bin.pending), slab);
     assert_null(slab->pending_next);
@@ -173,8 +173,8 @@ static void test_notify_cycle(void **state)
     assert_null(*(void **)block(10));
 
     /* more pushes: LIFO stack, no second enqueue */
-    remote_push(slab, block(11), &bin);
-    remote_push(slab, block(12), &bin);
+    remote_push(slab, block(11), &bin.pending);
+    remote_push(slab, block(12), &bin.pending);
     assert_ptr_equal(atomic_load(&bin.pending), slab);
     assert_null(slab->pending_next);
     assert_ptr_equal(*(void **)block(12), block(11));
@@ -188,16 +188,16 @@ static void test_notify_cycle(void **state)
     assert_ptr_equal(tail, block(10));
     assert_int_equal(n, 3);
     assert_int_equal(atomic_load(&slab->remote), NS_REMOTE_NOTIFIED);
-    remote_push(slab, block(13), &bin);
+    remote_push(slab, block(13), &bin.pending);
     assert_int_equal(atomic_load(&slab->remote), (uintptr_t)block(13) | NS_REMOTE_NOTIFIED);
     assert_null(*(void **)block(13));             /* the bit is not a link */
     assert_ptr_equal(atomic_load(&bin.pending), slab);
     assert_null(slab->pending_next);
 
     /* the owner's pass: take pending, clear */
-    assert_ptr_equal(remote_take_pending(&bin), slab);
+    assert_ptr_equal(remote_take_pending(&bin.pending), slab);
     assert_null(atomic_load(&bin.pending));
-    assert_null(remote_take_pending(&bin));
+    assert_null(remote_take_pending(&bin.pending));
     l = remote_take(slab, true, &tail, &n);
     assert_ptr_equal(l, block(13));
     assert_int_equal(n, 1);
@@ -211,7 +211,7 @@ static void test_notify_cycle(void **state)
     assert_int_equal(atomic_load(&slab->remote), 0);
 
     /* a new push notifies again and re-enqueues */
-    remote_push(slab, block(14), &bin);
+    remote_push(slab, block(14), &bin.pending);
     assert_true(atomic_load(&slab->remote) & NS_REMOTE_NOTIFIED);
     assert_ptr_equal(atomic_load(&bin.pending), slab);
     assert_true(take_pending(&t));
@@ -223,10 +223,10 @@ static void test_pending_list_of_two_slabs(void **state)
 {
     slab_t *other = slab_carve(ss, 20, 1, 3, 64);
     void *ob = (void *)other->start;
-    remote_push(slab, block(100), &bin);
-    remote_push(other, ob, &bin);
-    remote_push(slab, block(101), &bin);
-    slab_t *p = remote_take_pending(&bin);
+    remote_push(slab, block(100), &bin.pending);
+    remote_push(other, ob, &bin.pending);
+    remote_push(slab, block(101), &bin.pending);
+    slab_t *p = remote_take_pending(&bin.pending);
     assert_ptr_equal(p, other);
     assert_ptr_equal(p->pending_next, slab);
     assert_null(slab->pending_next);

@@ -10,21 +10,21 @@ static int setup(void **state)
 
 static void test_new_superslab(void **state)
 {
-    superslab_t *ss = superslab_new(0);
+    superslab_t *ss = unit_superslab_new(0);
     assert_non_null(ss);
     uintptr_t a = (uintptr_t)ss;
     assert_int_equal(a & NS_SS_MASK, 0);
     assert_int_equal(addrmap_lookup(a), a | NS_MAP_SS);
     assert_int_equal(addrmap_lookup(a + NS_SS_SIZE - 1), a | NS_MAP_SS);
     assert_int_equal(addrmap_lookup(a + 12345), a | NS_MAP_SS);
-    assert_int_equal(ssmap_tag(a + 12345), ns_map_tag(0));
+    assert_int_equal(ssmap_tag(a + 12345), ssmap_node_tag(0));
     /* the neighbours may be SuperSlabs too: the byte map agrees with the map */
     assert_int_equal(ssmap_tag(a + NS_SS_SIZE) != 0, (addrmap_lookup(a + NS_SS_SIZE) & NS_MAP_SS) != 0);
     assert_int_equal(ssmap_tag(a - 1) != 0, (addrmap_lookup(a - 1) & NS_MAP_SS) != 0);
-    assert_int_equal(ns_thread_tag(0), ns_map_tag(0));
-    assert_int_equal(ns_thread_tag(253), ns_map_tag(253));
-    assert_int_not_equal(ns_thread_tag(254), ns_map_tag(254));  /* slow path for huge node numbers */
-    assert_int_not_equal(ns_thread_tag(-1), ns_map_tag(0));
+    assert_int_equal(ssmap_thread_tag(0), ssmap_node_tag(0));
+    assert_int_equal(ssmap_thread_tag(253), ssmap_node_tag(253));
+    assert_int_not_equal(ssmap_thread_tag(254), ssmap_node_tag(254));  /* slow path for huge node numbers */
+    assert_int_not_equal(ssmap_thread_tag(-1), ssmap_node_tag(0));
     assert_int_equal(ssmap_tag(~(uintptr_t)0), 0);
     assert_int_equal(ss->free_mask, 0xffffffffu);
     assert_int_equal(ss->used_units, 0);
@@ -188,7 +188,7 @@ static void check_slab(superslab_t *ss, slab_t *s, unsigned u, unsigned units, u
 
 static void test_carve_every_class(void **state)
 {
-    superslab_t *ss = superslab_new(0);
+    superslab_t *ss = unit_superslab_new(0);
     assert_non_null(ss);
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         unsigned units = sizeclass_units[c];
@@ -227,7 +227,7 @@ static void test_carve_every_class(void **state)
 
 static void test_carve_many(void **state)
 {
-    superslab_t *ss = superslab_new(0);
+    superslab_t *ss = unit_superslab_new(0);
     assert_non_null(ss);
     /* unit 0 (1 unit), 1..16 (16 units), 17..18, 19..22, 23..30, 31 */
     slab_t *a = slab_carve(ss, 0, 1, 3, 64);
@@ -273,7 +273,7 @@ static void test_carve_many(void **state)
 
 static void test_block_index_uncarved_units(void **state)
 {
-    superslab_t *ss = superslab_new(0);
+    superslab_t *ss = unit_superslab_new(0);
     assert_non_null(ss);
     slab_t *s = slab_carve(ss, 4, 1, 7, 128);
     s->bump = s->capacity;

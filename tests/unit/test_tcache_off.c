@@ -9,7 +9,7 @@
 static int setup(void **state)
 {
     unit_start();
-    assert_int_equal(ns_opt.tcache_bytes, 0);
+    assert_int_equal(options.tcache_bytes, 0);
     return 0;
 }
 

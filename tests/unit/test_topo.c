@@ -14,6 +14,14 @@
 
 /* A synthetic machine of `nodes` NUMA nodes with `cpus` PUs each and the
  * given distance matrix (row-major, nodes x nodes). */
+/* A node list as options_parse_nodes reads it (the test's lists parse). */
+static const nodeset_t *nodes(const char *list)
+{
+    static nodeset_t set;
+    assert_true(options_parse_nodes(list, &set));
+    return &set;
+}
+
 static hwloc_topology_t make(unsigned nodes, unsigned cpus, const hwloc_uint64_t *dist)
 {
     hwloc_topology_t t;
@@ -40,7 +48,7 @@ static void two_nodes(void **state)
     (void)state;
     hwloc_topology_t t = make(2, 2, NULL);
     topo_t *tp;
-    assert_int_equal(topo_from_hwloc(t, NULL, &tp), 0);
+    assert_int_equal(topo_from_hwloc(t, nodes("all"), &tp), 0);
     assert_int_equal(tp->slots, 2);
     assert_int_equal(tp->nused, 2);
     assert_int_equal(tp->ncpus, 4);
@@ -66,7 +74,7 @@ static void four_nodes_line(void **state)
     const hwloc_uint64_t d[16] = {10, 20, 30, 40, 20, 10, 20, 30, 30, 20, 10, 20, 40, 30, 20, 10};
     hwloc_topology_t t = make(4, 1, d);
     topo_t *tp;
-    assert_int_equal(topo_from_hwloc(t, NULL, &tp), 0);
+    assert_int_equal(topo_from_hwloc(t, nodes("all"), &tp), 0);
     assert_int_equal(tp->slots, 4);
     for (unsigned a = 0; a < 4; a++)
         for (unsigned b = 0; b < 4; b++)
@@ -95,7 +103,7 @@ static void eight_nodes_subset(void **state)
     d[5 * 8 + 2] = 12;      /* asymmetric: 5 -> 2 is short, 2 -> 5 is not */
     hwloc_topology_t t = make(8, 2, d);
     topo_t *tp;
-    assert_int_equal(topo_from_hwloc(t, "0-2,7", &tp), 0);
+    assert_int_equal(topo_from_hwloc(t, nodes("0-2,7"), &tp), 0);
     assert_int_equal(tp->nused, 4);
     assert_true(tp->used[0] && tp->used[1] && tp->used[2] && tp->used[7]);
     assert_false(tp->used[5]);
@@ -118,9 +126,9 @@ static void bad_node_list_uses_all(void **state)
     (void)state;
     hwloc_topology_t t = make(2, 1, NULL);
     topo_t *tp;
-    assert_int_equal(topo_from_hwloc(t, "zero", &tp), 0);      /* warns */
+    assert_int_equal(topo_from_hwloc(t, nodes("all"), &tp), 0);
     assert_int_equal(tp->nused, 2);
-    assert_int_equal(topo_from_hwloc(t, "9", &tp), 0);         /* no such node: all */
+    assert_int_equal(topo_from_hwloc(t, nodes("9"), &tp), 0);         /* no such node: all */
     assert_int_equal(tp->nused, 2);
     hwloc_topology_destroy(t);
 }
@@ -131,7 +139,7 @@ static void host_is_one_node(void **state)
     (void)state;
     void *p = ns_malloc(100);
     assert_non_null(p);
-    assert_int_equal(topo_load(), 0);
+    assert_int_equal(node_heap_load_topology(), 0);
     assert_int_equal(topo_current_node(), 0);
     assert_true(topo_node_valid(0));
     assert_false(topo_node_valid(1));

@@ -22,9 +22,10 @@
 
 #include <numaslab.h>
 
-#include "internal.h"
+#include "api.h"
 #include "numa/numa.h"
 #include "superslab/superslab.h"
+#include "hugepage/hugepage.h"
 #include "tiny/tiny.h"
 
 #define KiB ((size_t)1024)
@@ -37,7 +38,21 @@ static inline void unit_start(void)
     void *p = ns_malloc(1);
     assert_non_null(p);
     ns_free(p);
-    assert_int_equal(ns_init_state, 2);
+    assert_true(tcache_started());
+}
+
+/* A fresh SuperSlab on `node` as the node heap makes one (mapped, header
+ * set up, in both maps), outside any pool. */
+static inline superslab_t *unit_superslab_new(uint32_t node)
+{
+    void *m;
+    int backing;
+    if (hp_ss_map(false, true, &backing, &m) != 0)
+        return NULL;
+    superslab_t *ss = superslab_init(m, node, backing);
+    if (!ss)
+        hp_ss_unmap(m);
+    return ss;
 }
 
 static inline size_t round_up_sz(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }

@@ -1,4 +1,5 @@
-/* config.h - build levels and the size constants every module relies on.
+/* config.h - build levels and the size constants every layer relies on
+ * (the bottom of the layer order, with options.c, error.c and clock.c).
  *
  * Build levels are plain constants used in ordinary `if`, so every
  * configuration still compiles:
@@ -37,7 +38,6 @@ static const bool ns_config_hardened = false;
 #define NS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define NS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define NS_API __attribute__((visibility("default")))
-#define NS_NOINLINE __attribute__((noinline))
 #define NS_CACHELINE 64
 
 /* Page and huge page. */
@@ -69,5 +69,11 @@ static const bool ns_config_hardened = false;
 
 /* User address space covered by the address map (x86-64 and arm64: 47 bits). */
 #define NS_VA_BITS 47
+
+/* The largest request numaslab serves (64 TiB): larger ones fail with
+ * ENOMEM before any size arithmetic can overflow. */
+#define NS_MAX_REQUEST ((size_t)1 << 46)
+
+#define NS_MAX_NODES 1024               /* Linux's MAX_NUMNODES limit */
 
 #endif /* NS_CONFIG_H */

@@ -1,4 +1,5 @@
-/* large.c - blocks above NS_SMALL_MAX, each in a mapping of its own.
+/* large.c - the large page heap: blocks above NS_SMALL_MAX, each in a
+ * mapping of its own.
  *
  * A mapping is a whole number of 2 MiB granules, 2 MiB aligned (or more for
  * bigger alignments), so the address map tells it apart from everything
@@ -25,9 +26,7 @@
 #include <string.h>
 
 #include "../hugepage/hugepage.h"
-#include "../internal.h"
-#include "../numa/numa.h"
-#include "superslab.h"
+#include "numa.h"
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
@@ -83,7 +82,7 @@ static large_t *cache_take(node_pool_t *pool, size_t reserved, bool thp)
             rest->base = l->base + reserved;
             rest->reserved = l->reserved - reserved;
             rest->touched = l->touched > reserved ? l->touched - reserved : 0;
-            rest->cached_ms = ns_now_ms();   /* at the head: the newest */
+            rest->cached_ms = clock_ms();   /* at the head: the newest */
             link_cached(pool, rest);
             l->reserved = reserved;
             if (l->touched > reserved)
@@ -106,7 +105,7 @@ static large_t *cached_neighbour(const large_t *l, uintptr_t a, bool after, uint
         return NULL;
     large_t *n = (large_t *)(e & ~NS_MAP_TAGS);
     if (n->node != l->node || n->state != NS_LARGE_CACHED || n->huge1g || n->thp != l->thp ||
-        (after ? n->base != a : n->base + n->reserved != a) || now - n->cached_ms > (uint64_t)ns_opt.decay_ms)
+        (after ? n->base != a : n->base + n->reserved != a) || now - n->cached_ms > (uint64_t)options.decay_ms)
         return NULL;
     return n;
 }
@@ -148,13 +147,13 @@ static void destroy(node_pool_t *pool, large_t *l)
 {
     addrmap_clear(l->base, l->reserved);
     hp_unmap((void *)l->base, l->reserved);
-    ns_stat_released(pool, l->reserved);
+    pool_released(pool, l->reserved);
     meta_free(l, sizeof(*l));
 }
 
 void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
 {
-    if (size > ((size_t)1 << 46))
+    if (size > NS_MAX_REQUEST)
         return NULL;
     size_t need = round_up(size ? size : 1, NS_PAGE_SIZE);
     size_t reserved = round_up(need, NS_SS_SIZE);
@@ -181,12 +180,12 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
         }
     }
 
-    if (!ns_opt.strict && !topo_node_has_room(node)) {  /* spill to the nearest node with room */
+    if (!options.strict && !topo_node_has_room(node)) {  /* spill to the nearest node with room */
         uint32_t pos = 0;
         int n;
         while ((n = topo_nearest(node, &pos)) >= 0 && !topo_node_has_room((uint32_t)n)) {}
         if (n >= 0) {
-            __atomic_fetch_add(&pool->spills, 1, __ATOMIC_RELAXED);
+            atomic_fetch_add_explicit(&pool->spills, 1, memory_order_relaxed);
             node = (uint32_t)n;
             pool = node_pool(node);
         }
@@ -194,14 +193,14 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
     void *m;
     const size_t gib = (size_t)1 << 30;
     bool huge1g = false;
-    if (ns_opt.huge_1g && need >= gib && align <= gib && topo_node_has_hugetlb_kb(node, 1048576) &&
+    if (options.huge_1g && need >= gib && align <= gib && topo_node_has_hugetlb_kb(node, 1048576) &&
         hp_map_1g((need + gib - 1) & ~(gib - 1), &m) == 0) {
         huge1g = true;          /* NUMASLAB_HUGE_1G: whole 1 GiB pages */
         reserved = (need + gib - 1) & ~(gib - 1);
     } else if (hp_map(reserved, align > NS_SS_SIZE ? align : NS_SS_SIZE, need >= NS_SS_SIZE, &m) != 0) {
         return NULL;
     }
-    if (ns_opt.interleave)
+    if (options.interleave)
         topo_bind_interleave(m, reserved);
     else
         topo_bind(m, reserved, node);
@@ -239,26 +238,26 @@ void large_free(large_t *l, void *p)
     if (l->state != NS_LARGE_LIVE || (uintptr_t)p != l->base) {
         bool dbl = l->state == NS_LARGE_CACHED;   /* freed, maybe merged with a neighbour */
         pthread_mutex_unlock(&pool->large_lock);
-        ns_report_invalid("free", p, dbl ? "double free" : "interior pointer of a large block");
+        error_invalid("free", p, dbl ? "double free" : "interior pointer of a large block");
         return;
     }
     pool->large_count--;
     pool->large_bytes -= l->reserved;
     pool->large_usable -= l->usable;
-    uint64_t budget = (uint64_t)ns_opt.large_cache;
+    uint64_t budget = (uint64_t)options.large_cache;
     if (l->reserved * 2 > budget) {
         l->state = 0;
         pthread_mutex_unlock(&pool->large_lock);
         destroy(pool, l);
         return;
     }
-    uint64_t now = ns_now_ms();
+    uint64_t now = clock_ms();
     l = merge(pool, l, now);
     l->cached_ms = now;
     link_cached(pool, l);
     /* over budget or too old: unmap from the oldest end */
     while (pool->lcache_tail && (pool->lcache_bytes > budget ||
-                                 l->cached_ms - pool->lcache_tail->cached_ms > (uint64_t)ns_opt.decay_ms)) {
+                                 l->cached_ms - pool->lcache_tail->cached_ms > (uint64_t)options.decay_ms)) {
         large_t *t = pool->lcache_tail;
         unlink_cached(pool, t);
         t->state = 0;
@@ -301,7 +300,7 @@ size_t large_release_cached(node_pool_t *pool, uint64_t now_ms, bool all)
     large_t *evict = NULL;
     size_t bytes = 0;
     pthread_mutex_lock(&pool->large_lock);
-    while (pool->lcache_tail && (all || now_ms - pool->lcache_tail->cached_ms >= (uint64_t)ns_opt.decay_ms)) {
+    while (pool->lcache_tail && (all || now_ms - pool->lcache_tail->cached_ms >= (uint64_t)options.decay_ms)) {
         large_t *t = pool->lcache_tail;
         unlink_cached(pool, t);
         t->state = 0;

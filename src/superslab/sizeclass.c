@@ -22,7 +22,7 @@
  * The tables are constants so that malloc can use them before start-up ran;
  * tests/unit/test_sizeclass.c recomputes them from the rule above.
  */
-#include "tiny.h"
+#include "superslab.h"
 
 const uint8_t sizeclass_lut[NS_LUT_MAX / 16 + 1] = {
     0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,

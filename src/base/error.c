@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base.h"
 
 static size_t append(char *buf, size_t len, size_t cap, const char *s)
 {
@@ -47,7 +47,7 @@ static void write_all(const char *buf, size_t len)
     }
 }
 
-void ns_report_invalid(const char *fn, const void *p, const char *what)
+void error_invalid(const char *fn, const void *p, const char *what)
 {
     char buf[256];
     size_t n = append(buf, 0, sizeof buf - 1, "numaslab: ");
@@ -56,13 +56,13 @@ void ns_report_invalid(const char *fn, const void *p, const char *what)
     n = append(buf, n, sizeof buf - 1, what);
     n = append(buf, n, sizeof buf - 1, ": ");
     n = append_ptr(buf, n, sizeof buf - 1, p);
-    n = append(buf, n, sizeof buf - 1, ns_opt.abort_on_error ? "; aborting\n" : "; block leaked\n");
+    n = append(buf, n, sizeof buf - 1, options.abort_on_error ? "; aborting\n" : "; block leaked\n");
     write_all(buf, n);
-    if (ns_opt.abort_on_error)
+    if (options.abort_on_error)
         abort();
 }
 
-void ns_fatal(const char *msg, const void *p)
+void error_fatal(const char *msg, const void *p)
 {
     char buf[256];
     size_t n = append(buf, 0, sizeof buf - 1, "numaslab: fatal: ");
@@ -76,7 +76,7 @@ void ns_fatal(const char *msg, const void *p)
     abort();
 }
 
-void ns_warn(const char *msg, const char *detail)
+void error_warn(const char *msg, const char *detail)
 {
     char buf[320];
     size_t n = append(buf, 0, sizeof buf - 1, "numaslab: warning: ");

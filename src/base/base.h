@@ -1,0 +1,149 @@
+/* base.h - the bottom layer: build configuration, options, errors, the
+ * clock.  Every other folder may include this header; it includes nothing
+ * of numaslab's but config.h.
+ *
+ * Layers (each folder uses only those below it; scripts/check_layers.sh
+ * checks the built objects):
+ *   src/base  <-  src/hugepage  <-  src/superslab  <-  src/numa  <-  src/tiny  <-  src/
+ */
+#ifndef NS_BASE_H
+#define NS_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* ------------------------------------------------------------ options.c
+ * The option table: one row per option, read once from NUMASLAB_<NAME> at
+ * start-up with secure_getenv (a setuid or setgid program ignores them).
+ *   X(field, type, default, min, max, name, help)
+ * Types: BOOL (1/0, true/false, on/off, yes/no), INT, SIZE (K/M/G/T
+ * suffixes, powers of 1024), ENUM (one of the words in <field>_choices;
+ * the value is its index), NODES (a node list such as 0,2-3, or "all"),
+ * PATH (a file name, kept as given).  A bad value warns once and keeps the
+ * default.  The README's option table is generated from these rows. */
+#define NS_OPTIONS(X)                                                                              \
+    X(abort_on_error, BOOL, 1, 0, 1, "ABORT_ON_ERROR",                                             \
+      "after reporting an invalid pointer or a double free, abort (0: report, leak the block, go on)") \
+    X(decay_ms, INT, 1000, 0, 3600000, "DECAY_MS",                                                 \
+      "milliseconds an empty SuperSlab or a freed large mapping is kept for reuse before it goes back to the OS") \
+    X(large_cache, SIZE, 128 << 20, 0, (int64_t)1 << 40, "LARGE_CACHE",                             \
+      "bytes of freed large mappings kept per node for reuse (their pages stay resident)")         \
+    X(tcache_bytes, SIZE, 64 << 10, 0, 16 << 20, "TCACHE_BYTES",                                   \
+      "bytes one thread may cache per size class (at least 2 blocks, at most 512); 0 disables thread caches") \
+    X(nodes, NODES, 0, 0, 0, "NODES",                                                              \
+      "NUMA nodes to allocate from, as a list like 0,2-3 (default: all); threads on other nodes use the nearest listed one") \
+    X(strict, BOOL, 0, 0, 1, "STRICT",                                                             \
+      "bind memory to its node with MPOL_BIND (a full node fails) instead of MPOL_PREFERRED (a full node spills)") \
+    X(interleave, BOOL, 0, 0, 1, "INTERLEAVE",                                                     \
+      "interleave large allocations (above 256 KiB) page by page over the nodes in use, for shared read-mostly data") \
+    X(pages, ENUM, OPT_PAGES_THP, 0, 3, "PAGES",                                                   \
+      "page backing of SuperSlabs: thp (default), auto (hugetlb 2 MiB pages where the node has free ones, else THP), hugetlb, none (base pages); see README for the hugetlb caveats") \
+    X(hugetlb_fallback, BOOL, 1, 0, 1, "HUGETLB_FALLBACK",                                         \
+      "with PAGES=hugetlb: use THP when no hugetlb page is left (0: fail with ENOMEM)")              \
+    X(huge_1g, BOOL, 0, 0, 1, "HUGE_1G",                                                           \
+      "large allocations of 1 GiB or more use 1 GiB hugetlb pages when the node has free ones")     \
+    X(purge_partial, BOOL, 0, 0, 1, "PURGE_PARTIAL",                                               \
+      "also give back free 64 KiB units inside partly used SuperSlabs (splits their huge pages; for memory pressure)") \
+    X(stats, BOOL, 0, 0, 1, "STATS",                                                               \
+      "print statistics when the process exits (format NUMASLAB_STATS_FORMAT, to NUMASLAB_STATS_FILE)") \
+    X(stats_format, ENUM, OPT_FORMAT_TEXT, 0, 1, "STATS_FORMAT",                                   \
+      "format of the statistics at exit: text (default) or json (every node and size class)")      \
+    X(stats_file, PATH, 0, 0, 0, "STATS_FILE",                                                     \
+      "file the statistics at exit go to, created or truncated (default: stderr); %p in the name becomes the process id; ignored by setuid/setgid programs")
+
+/* ENUM values: the index of the word in the option's choices. */
+enum { OPT_PAGES_AUTO = 0, OPT_PAGES_HUGETLB, OPT_PAGES_THP, OPT_PAGES_NONE };
+enum { OPT_FORMAT_TEXT = 0, OPT_FORMAT_JSON };
+#define OPT_CHOICES_pages {"auto", "hugetlb", "thp", "none", NULL}
+#define OPT_CHOICES_stats_format {"text", "json", NULL}
+
+/* A set of node ids; `given` false means "all nodes" (the default). */
+typedef struct nodeset {
+    bool given;
+    uint64_t bits[NS_MAX_NODES / 64];
+} nodeset_t;
+
+static inline bool nodeset_has(const nodeset_t *s, uint32_t n)
+{
+    return n < NS_MAX_NODES && (s->bits[n / 64] >> (n % 64)) & 1;
+}
+
+#define OPT_CTYPE_BOOL int64_t
+#define OPT_CTYPE_INT int64_t
+#define OPT_CTYPE_SIZE int64_t
+#define OPT_CTYPE_ENUM int64_t
+#define OPT_CTYPE_NODES nodeset_t
+#define OPT_CTYPE_PATH const char *
+
+typedef struct options {
+#define NS_OPT_FIELD(field, type, def, min, max, name, help) OPT_CTYPE_##type field;
+    NS_OPTIONS(NS_OPT_FIELD)
+#undef NS_OPT_FIELD
+} options_t;
+
+extern options_t options;
+/* Read every NUMASLAB_* variable (start-up; also the tool).  Never
+ * allocates; warnings go through error_warn. */
+void options_init(void);
+
+/* Row i of the table, for the tool and the README; false past the end. */
+typedef struct option_info {
+    const char *name;           /* without NUMASLAB_                       */
+    const char *type;           /* bool int size enum nodes path           */
+    int64_t def, min, max;
+    const char *const *choices; /* ENUM: the words, NULL-terminated        */
+    const char *help;
+} option_info_t;
+bool options_describe(unsigned i, option_info_t *out);
+/* The current value of row i as text ("thp", "64K", "0,2-3", "all", ...). */
+void options_format(unsigned i, char *out, size_t cap);
+/* "0-3,5" -> set; false on a syntax error or an id >= NS_MAX_NODES.
+ * "all" and "" give the empty, not-given set. */
+bool options_parse_nodes(const char *s, nodeset_t *out);
+/* A node list as text: "0-3,5" (the inverse of options_parse_nodes). */
+void nodeset_format(const nodeset_t *s, char *out, size_t cap);
+
+/* -------------------------------------------------------------- error.c
+ * One line to stderr with write(2), no stdio, no allocation. */
+void error_invalid(const char *fn, const void *p, const char *what); /* aborts if configured */
+void error_fatal(const char *msg, const void *p) __attribute__((noreturn, cold));
+void error_warn(const char *msg, const char *detail);
+
+/* Internal assertion: checked in Debug builds (NS_DEBUG), compiled out
+ * otherwise; a failure is fatal with the failed expression. */
+#define ns_assert(cond)                                                                       \
+    do {                                                                                      \
+        if (ns_config_debug && NS_UNLIKELY(!(cond)))                                          \
+            error_fatal("assertion failed: " #cond " at " __FILE__ ":" NS_STR(__LINE__), NULL); \
+    } while (0)
+#define NS_STR2(x) #x
+#define NS_STR(x) NS_STR2(x)
+
+/* -------------------------------------------------------------- clock.c */
+uint64_t clock_ms(void);        /* CLOCK_MONOTONIC_COARSE, milliseconds */
+
+/* ------------------------------------------------------ counters
+ * One more in a counter that only its owner thread writes and others read
+ * (relaxed) for statistics: a single add to memory, no lock prefix.  C has
+ * no such operation (a relaxed atomic load and store compile to three
+ * instructions), so on x86-64 it is one line of assembly; an aligned 8-byte
+ * add is never seen half done by a reader. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define NS_TSAN 1
+#endif
+#endif
+
+static inline void count_inc(uint64_t *c)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !defined(NS_TSAN)
+    __asm__("addq $1, %0" : "+m"(*c));
+#else
+    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+#endif
+}
+
+#endif /* NS_BASE_H */
