@@ -1,48 +1,14 @@
-/* init.c - process start-up after the loader, and the fork handlers.
- *
- * The allocator starts lazily on the first malloc (tcache_start, in
- * src/tiny: every layer up to the thread caches).  This file's constructor
- * runs once the libraries numaslab needs have run theirs: it makes sure
- * the allocator is started, registers the fork handlers and the
- * statistics at exit, and loads the topology (hwloc allocates while it
- * loads; the bootstrap pool of node 0 serves it).
- */
-#include <pthread.h>
+/* init.c - what the entry points add to start-up: the statistics report
+ * at exit (NUMASLAB_STATS).  The allocator itself starts lazily on the
+ * first malloc (src/tiny/tcache.c: tcache_start), registers its fork
+ * handlers there (src/tiny/fork.c) and loads the topology from its own
+ * constructor. */
 #include <stdlib.h>
 
 #include "api.h"
 
-static void fork_prepare(void)
+__attribute__((constructor)) static void stats_constructor(void)
 {
-    tcache_lock_list();
-    node_pools_lock_all();
-    addrmap_lock();
-    meta_lock_all();
-}
-
-static void fork_parent(void)
-{
-    meta_unlock_all(false);
-    addrmap_unlock(false);
-    node_pools_unlock_all(false);
-    tcache_unlock_list(false);
-}
-
-static void fork_child(void)
-{
-    meta_unlock_all(true);
-    addrmap_unlock(true);
-    node_pools_unlock_all(true);
-    tcache_unlock_list(true);
-    tcache_fork_child();
-}
-
-__attribute__((constructor)) static void numaslab_constructor(void)
-{
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
-    if (!tcache_start())
-        return;
-    if (options.stats)
+    if (tcache_start() && options.stats)
         atexit(stats_at_exit);
-    node_heap_load_topology();
 }

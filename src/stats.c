@@ -27,15 +27,15 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
     memset(o, 0, sizeof *o);
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         bin_t *b = &pool->bins[c];
-        pthread_mutex_lock(&b->lock);
+        lock_take(&b->lock, LOCK_BIN);
         o->slabs += b->slabs;
         o->small_in_use += (b->used_blocks - bin_stashed(b)) * sizeclass_size[c];
         o->remote_drained += b->remote_drained;
-        pthread_mutex_unlock(&b->lock);
+        lock_drop(&b->lock, LOCK_BIN);
         o->remote_frees += atomic_load_explicit(&b->remote_frees, memory_order_relaxed);
     }
     o->spills = atomic_load_explicit(&pool->spills, memory_order_relaxed);
-    pthread_mutex_lock(&pool->ss_lock);
+    lock_take(&pool->ss_lock, LOCK_SS);
     o->superslabs = pool->nsuperslabs;
     o->superslab_bytes = pool->nsuperslabs * NS_SS_SIZE;
     o->ss_base = pool->nbacking[0];
@@ -48,13 +48,13 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
         for (const superslab_t *ss = pool->by_used[u]; ss; ss = ss->next, listed++)
             o->occupancy[(u + 7) / 8]++;
     o->occupancy[4] += pool->nsuperslabs - listed;      /* full ones are on no list */
-    pthread_mutex_unlock(&pool->ss_lock);
-    pthread_mutex_lock(&pool->large_lock);
+    lock_drop(&pool->ss_lock, LOCK_SS);
+    lock_take(&pool->large_lock, LOCK_LARGE);
     o->large_count = pool->large_count;
     o->large_bytes = pool->large_bytes;
     o->large_cached = pool->lcache_count;
     o->large_cached_bytes = pool->lcache_bytes;
-    pthread_mutex_unlock(&pool->large_lock);
+    lock_drop(&pool->large_lock, LOCK_LARGE);
     o->released_bytes = atomic_load_explicit(&pool->released_bytes, memory_order_relaxed);
 }
 
@@ -73,9 +73,9 @@ static void collect(ns_stats_t *out, uint64_t large_usable[64])
         ns_node_stats_t ns;
         node_stats(node_pool(n), &ns);
         node_pool_t *pool = node_pool(n);
-        pthread_mutex_lock(&pool->large_lock);
+        lock_take(&pool->large_lock, LOCK_LARGE);
         uint64_t lu = pool->large_usable;
-        pthread_mutex_unlock(&pool->large_lock);
+        lock_drop(&pool->large_lock, LOCK_LARGE);
         out->mapped_bytes += ns.superslab_bytes + ns.large_bytes + ns.large_cached_bytes;
         out->in_use_bytes += ns.small_in_use + lu;
         if (n < 64) {
@@ -93,11 +93,11 @@ static void collect(ns_stats_t *out, uint64_t large_usable[64])
         cs->requests = allocs[c];
         for (uint32_t n = 0; n < nodes; n++) {
             bin_t *b = &node_pool(n)->bins[c];
-            pthread_mutex_lock(&b->lock);
+            lock_take(&b->lock, LOCK_BIN);
             cs->refills += b->refills;
             cs->live_blocks += b->used_blocks - bin_stashed(b);
             cs->slabs += b->slabs;
-            pthread_mutex_unlock(&b->lock);
+            lock_drop(&b->lock, LOCK_BIN);
         }
     }
 }

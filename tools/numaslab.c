@@ -6,7 +6,10 @@
  *   numaslab help [COMMAND]         manual pages (also COMMAND --help)
  *
  * The tool itself runs on the system malloc; it links the allocator's core
- * only to read the option table, so what it prints cannot drift from it.
+ * for the option table and its parser (options_init, options_describe,
+ * options_format, options_parse_nodes) and for the topology tables
+ * (topo_from_hwloc, topo_select_nodes), so what it prints is what the
+ * allocator does for the same environment, warnings included.
  * Errors are one line on stderr, "numaslab CMD: ...", exit status 2 (127
  * when the program to run does not exist, 126 when it cannot be run).
  *
@@ -25,18 +28,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hugepage/hugepage.h"
-#include "internal.h"
+#include "base/base.h"
+#include "numa/numa.h"
 #include <numaslab.h>
 
 #ifndef NS_INSTALL_LIBDIR
 #define NS_INSTALL_LIBDIR "/usr/local/lib"
 #endif
-
-#define MAX_NODES 1024
 
 /* ================================================================ help */
 static const char *const help_main =
@@ -99,13 +101,16 @@ static const char *const help_topo =
     "              memory_total_bytes, memory_free_bytes, hugepages{2048kB,\n"
     "              1048576kB}{total,free}), distances{source, nodes, matrix},\n"
     "              thp{enabled, defrag, enabled_raw, defrag_raw}, numaslab{nodes,\n"
-    "              nodes_option, pages_option, pages_mode, pages, strict,\n"
-    "              interleave, summary}.  Missing sysfs values are null.\n"
+    "              nodes_option, pages_option, pages_mode, pages,\n"
+    "              hugetlb_fallback, strict, interleave, summary}, and config\n"
+    "              {nodes_used, pages, hugetlb_fallback, strict, interleave}: the\n"
+    "              \"config\" object of the allocator's JSON statistics, key for\n"
+    "              key.  Missing sysfs values are null.\n"
     "\n"
     "ENVIRONMENT\n"
     "    NUMASLAB_NODES, NUMASLAB_PAGES, NUMASLAB_STRICT, NUMASLAB_INTERLEAVE,\n"
-    "    NUMASLAB_HUGETLB_FALLBACK: as the allocator reads them; a bad value\n"
-    "    gets the allocator's warning on stderr and its default.\n"
+    "    NUMASLAB_HUGETLB_FALLBACK: read by the allocator's own parser; a bad\n"
+    "    value gets the allocator's warning on stderr and its default.\n"
     "\n"
     "EXAMPLES\n"
     "    numaslab topo\n"
@@ -129,7 +134,8 @@ static const char *const help_run =
     "\n"
     "OPTIONS\n"
     "    --nodes LIST       NUMASLAB_NODES: allocate from these nodes only, like\n"
-    "                       0,2-3 or all; every node must exist on this machine\n"
+    "                       0,2-3, or all (also ''); every node must exist on\n"
+    "                       this machine\n"
     "    --strict           NUMASLAB_STRICT=1: MPOL_BIND instead of MPOL_PREFERRED\n"
     "    --interleave       NUMASLAB_INTERLEAVE=1: interleave large blocks\n"
     "    --pages MODE       NUMASLAB_PAGES: thp (default), auto, hugetlb or none;\n"
@@ -269,31 +275,96 @@ static long long read_num(const char *path)
     return strtoll(buf, NULL, 10);
 }
 
-/* "0-3,5" -> mask[0..max); false on a syntax error or a number >= max */
-static bool parse_list(const char *s, bool *mask, unsigned max)
+/* hugetlb pages of node n, from sysfs: k 0 = 2 MiB, 1 = 1 GiB; out[0]
+ * total, out[1] free, -1 where unreadable */
+static const char *const hp_dirs[2] = {"hugepages-2048kB", "hugepages-1048576kB"};
+static void node_hugepages(unsigned n, int k, long long out[2])
 {
-    if (!*s)
-        return false;
-    while (*s) {
-        if (!isdigit((unsigned char)*s))
-            return false;
-        unsigned long a = strtoul(s, (char **)&s, 10), b = a;
-        if (*s == '-') {
-            s++;
-            if (!isdigit((unsigned char)*s))
-                return false;
-            b = strtoul(s, (char **)&s, 10);
-        }
-        if (b < a || b >= max)
-            return false;
-        for (unsigned long i = a; i <= b; i++)
-            mask[i] = true;
-        if (*s == ',' && s[1])
-            s++;
-        else if (*s)
-            return false;
+    static const char *const files[2] = {"nr_hugepages", "free_hugepages"};
+    char path[PATH_MAX];
+    for (int j = 0; j < 2; j++) {
+        sys_path(path, sizeof path, "/sys/devices/system/node/node%u/hugepages/%s/%s", n, hp_dirs[k],
+                 files[j]);
+        out[j] = read_num(path);
     }
-    return true;
+}
+
+/* The nodes of a uint8_t table [slots] as a set (and as text: "0-1"). */
+static nodeset_t set_of(const uint8_t *mask, uint32_t slots)
+{
+    nodeset_t s = {.given = true};
+    for (uint32_t n = 0; n < slots && n < NS_MAX_NODES; n++)
+        if (mask[n])
+            s.bits[n / 64] |= 1ull << (n % 64);
+    return s;
+}
+
+/* ------------------------------------------------------- the option table */
+/* Row of the option named name[0..len) (with or without NUMASLAB_, any
+ * case), -1 if there is none. */
+static int option_row(const char *name, size_t len)
+{
+    if (len > 9 && !strncasecmp(name, "NUMASLAB_", 9))
+        name += 9, len -= 9;
+    option_info_t o;
+    for (unsigned i = 0; options_describe(i, &o); i++)
+        if (strlen(o.name) == len && !strncasecmp(o.name, name, len))
+            return (int)i;
+    return -1;
+}
+
+static void option_info(const char *name, option_info_t *o)
+{
+    int row = option_row(name, strlen(name));
+    if (row < 0 || !options_describe((unsigned)row, o))
+        abort();                /* a row this file names is in the table */
+}
+
+/* The current value of the option `name` as the allocator prints it. */
+static void option_text(const char *name, char *out, size_t cap)
+{
+    options_format((unsigned)option_row(name, strlen(name)), out, cap);
+}
+
+/* "a, b or c" from an ENUM row's words */
+static void choices_text(const char *const *w, const char *last_sep, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = 0;
+    for (unsigned i = 0; w[i] && len < cap; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i == 0 ? "" : w[i + 1] ? ", " : last_sep, w[i]);
+}
+
+/* The index of word s among an ENUM row's words (any case, as the
+ * allocator reads it), -1 if none. */
+static int choice_index(const char *const *w, const char *s)
+{
+    for (int i = 0; w[i]; i++)
+        if (!strcasecmp(w[i], s))
+            return i;
+    return -1;
+}
+
+/* Warnings of the option parser and the node selection go to stderr with
+ * write(2); `numaslab run` reads the options only to decide its own
+ * warning and leaves theirs to the allocator in PROGRAM (one each). */
+static int stderr_off(void)
+{
+    fflush(stderr);
+    int keep = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
+    return keep;
+}
+
+static void stderr_on(int keep)
+{
+    if (keep >= 0) {
+        dup2(keep, STDERR_FILENO);
+        close(keep);
+    }
 }
 
 /* ---------------------------------------------------------- JSON output */
@@ -329,25 +400,31 @@ static void json_num_or_null(FILE *f, long long v)
         fprintf(f, "%lld", v);
 }
 
-/* ============================================================ topology */
+static const char *json_bool(bool b) { return b ? "true" : "false"; }
+
+/* ============================================================ topology
+ * The allocator's tables (topo_from_hwloc: nodes, memory, distances, the
+ * nodes in use under NUMASLAB_NODES), and what only the tool shows: each
+ * node's CPUs, free memory and hugetlb pages from sysfs, the THP settings. */
 typedef struct tnode {
     unsigned id;
     char cpus[1024];              /* hwloc cpuset as a list, "0-3,8"        */
-    uint64_t mem_total, mem_free; /* bytes; mem_free 0 if unreadable        */
+    hwloc_bitmap_t cpuset;
+    uint64_t mem_free;            /* bytes, if have_free                    */
     bool have_free;
     long long hp[2][2];           /* [2 MiB, 1 GiB][total, free], -1 = none */
 } tnode_t;
 
 typedef struct machine {
-    unsigned n;
+    topo_t *tp;                   /* the allocator's tables                 */
+    bool own_tp;                  /* the one-node fallback (no hwloc node)  */
+    bool hwloc_nodes;             /* hwloc showed NUMA nodes                */
+    unsigned n;                   /* nodes that exist, by id                */
     tnode_t *node;
-    unsigned *dist;               /* n*n                                  */
-    const char *dist_source;      /* hwloc, libnuma, default              */
+    const char *dist_source;      /* hwloc, libnuma, default                */
     char thp_raw[256], defrag_raw[256];
-    char thp[64], defrag[64];     /* the selected word, or "unavailable"  */
+    char thp[64], defrag[64];     /* the selected word, or "unavailable"    */
 } machine_t;
-
-static const char *const hp_dirs[2] = {"hugepages-2048kB", "hugepages-1048576kB"};
 
 static void selected_word(const char *raw, char *out, size_t cap)
 {
@@ -373,85 +450,12 @@ static void read_node_sysfs(tnode_t *t)
         }
         fclose(f);
     }
-    for (int k = 0; k < 2; k++) {
-        sys_path(path, sizeof path, "/sys/devices/system/node/node%u/hugepages/%s/nr_hugepages", t->id, hp_dirs[k]);
-        t->hp[k][0] = read_num(path);
-        sys_path(path, sizeof path, "/sys/devices/system/node/node%u/hugepages/%s/free_hugepages", t->id, hp_dirs[k]);
-        t->hp[k][1] = read_num(path);
-    }
+    for (int k = 0; k < 2; k++)
+        node_hugepages(t->id, k, t->hp[k]);
 }
 
-static int load_machine(machine_t *m)
+static void read_thp(machine_t *m)
 {
-    memset(m, 0, sizeof *m);
-    hwloc_topology_t t;
-    if (hwloc_topology_init(&t) != 0)
-        return -1;
-    hwloc_topology_set_cache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-    hwloc_topology_set_icache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-    hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-    if (hwloc_topology_load(t) != 0) {
-        hwloc_topology_destroy(t);
-        return -1;
-    }
-    int nn = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
-    if (nn <= 0)
-        nn = 0;
-    m->n = (unsigned)nn;
-    m->node = calloc(nn ? (size_t)nn : 1, sizeof *m->node);
-    m->dist = calloc(nn ? (size_t)nn * (size_t)nn : 1, sizeof *m->dist);
-    if (!m->node || !m->dist) {
-        hwloc_topology_destroy(t);
-        return -1;
-    }
-    for (int i = 0; i < nn; i++) {           /* hwloc orders nodes by logical index; sort by os id */
-        hwloc_obj_t o = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, (unsigned)i);
-        tnode_t *x = &m->node[i];
-        x->id = o->os_index;
-        hwloc_bitmap_list_snprintf(x->cpus, sizeof x->cpus, o->cpuset);
-        x->mem_total = o->attr ? o->attr->numanode.local_memory : 0;
-        read_node_sysfs(x);
-    }
-    for (unsigned i = 1; i < m->n; i++)
-        for (unsigned j = i; j > 0 && m->node[j].id < m->node[j - 1].id; j--) {
-            tnode_t tmp = m->node[j];
-            m->node[j] = m->node[j - 1];
-            m->node[j - 1] = tmp;
-        }
-    /* distances: hwloc, else libnuma, else 10/20 */
-    for (unsigned a = 0; a < m->n; a++)
-        for (unsigned b = 0; b < m->n; b++)
-            m->dist[a * m->n + b] = a == b ? 10 : 20;
-    m->dist_source = "default";
-    unsigned nr = 1;
-    struct hwloc_distances_s *d = NULL;
-    if (m->n && hwloc_distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, &d, 0, 0) == 0 && nr >= 1 && d) {
-        for (unsigned i = 0; i < d->nbobjs; i++)
-            for (unsigned j = 0; j < d->nbobjs; j++) {
-                unsigned a = m->n, b = m->n;
-                for (unsigned k = 0; k < m->n; k++) {
-                    if (m->node[k].id == d->objs[i]->os_index) a = k;
-                    if (m->node[k].id == d->objs[j]->os_index) b = k;
-                }
-                if (a < m->n && b < m->n)
-                    m->dist[a * m->n + b] = (unsigned)d->values[i * d->nbobjs + j];
-            }
-        hwloc_distances_release(t, d);
-        m->dist_source = "hwloc";
-    } else if (m->n && numa_available() >= 0) {
-        bool any = false;
-        for (unsigned a = 0; a < m->n; a++)
-            for (unsigned b = 0; b < m->n; b++) {
-                int v = numa_distance((int)m->node[a].id, (int)m->node[b].id);
-                if (v > 0) {
-                    m->dist[a * m->n + b] = (unsigned)v;
-                    any = true;
-                }
-            }
-        if (any)
-            m->dist_source = "libnuma";
-    }
-    hwloc_topology_destroy(t);
     char path[PATH_MAX];
     sys_path(path, sizeof path, "/sys/kernel/mm/transparent_hugepage/enabled");
     if (read_text(path, m->thp_raw, sizeof m->thp_raw) != 0)
@@ -461,153 +465,225 @@ static int load_machine(machine_t *m)
         m->defrag_raw[0] = 0;
     selected_word(m->thp_raw, m->thp, sizeof m->thp);
     selected_word(m->defrag_raw, m->defrag, sizeof m->defrag);
+}
+
+/* hwloc loaded as the allocator loads it (topo_build) */
+static int hwloc_load(hwloc_topology_t *t)
+{
+    if (hwloc_topology_init(t) != 0)
+        return -1;
+    hwloc_topology_set_cache_types_filter(*t, HWLOC_TYPE_FILTER_KEEP_NONE);
+    hwloc_topology_set_icache_types_filter(*t, HWLOC_TYPE_FILTER_KEEP_NONE);
+    hwloc_topology_set_io_types_filter(*t, HWLOC_TYPE_FILTER_KEEP_NONE);
+    if (hwloc_topology_load(*t) != 0) {
+        hwloc_topology_destroy(*t);
+        return -1;
+    }
     return 0;
 }
 
-/* Node ids that exist, from sysfs (cheap; no hwloc): exists[id].  A
- * machine without /sys/devices/system/node has node 0 only. */
-static unsigned sysfs_nodes(bool *exists, unsigned max)
+/* Where topo_from_hwloc took the distances from: hwloc, else libnuma (the
+ * ACPI SLIT), else its 10 local / 20 remote. */
+static const char *distance_source(hwloc_topology_t t, const topo_t *tp)
 {
-    memset(exists, 0, max * sizeof *exists);
+    unsigned nr = 1;
+    struct hwloc_distances_s *d = NULL;
+    if (hwloc_distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, &d, 0, 0) == 0 && nr >= 1 && d) {
+        hwloc_distances_release(t, d);
+        return "hwloc";
+    }
+    if (numa_available() >= 0)
+        for (uint32_t a = 0; a < tp->slots; a++)
+            if (tp->exists[a] && numa_distance((int)a, (int)a) > 0)
+                return "libnuma";
+    return "default";
+}
+
+/* No NUMA node in hwloc: node 0 alone, as the allocator's bootstrap (the
+ * node option still gets its check and warning). */
+static topo_t *one_node_topo(void)
+{
+    static uint64_t mem[1];
+    static uint16_t dist[1] = {10};
+    static uint8_t exists[1] = {1}, used[1];
+    static topo_t tp = {.slots = 1, .mem_total = mem, .dist = dist, .exists = exists, .used = used};
+    topo_select_nodes(exists, 1, &options.nodes, used);
+    tp.nused = 1;
+    return &tp;
+}
+
+/* The tool's part of each node that exists: CPUs from hwloc, sysfs. */
+static int collect_nodes(hwloc_topology_t t, machine_t *m)
+{
+    const topo_t *tp = m->tp;
+    m->node = calloc(tp->slots, sizeof *m->node);
+    if (!m->node)
+        return -1;
+    for (uint32_t id = 0; id < tp->slots; id++) {
+        if (!tp->exists[id])
+            continue;
+        tnode_t *x = &m->node[m->n++];
+        x->id = id;
+        hwloc_obj_t o = m->hwloc_nodes ? hwloc_get_numanode_obj_by_os_index(t, id) : NULL;
+        x->cpuset = hwloc_bitmap_dup(o ? o->cpuset : hwloc_topology_get_topology_cpuset(t));
+        if (!x->cpuset)
+            return -1;
+        hwloc_bitmap_list_snprintf(x->cpus, sizeof x->cpus, x->cpuset);
+        read_node_sysfs(x);
+    }
+    return 0;
+}
+
+static void free_machine(machine_t *m)
+{
+    for (unsigned i = 0; i < m->n; i++)
+        hwloc_bitmap_free(m->node[i].cpuset);
+    free(m->node);
+    if (!m->own_tp)
+        topo_discard(m->tp);
+}
+
+/* The machine, with the nodes in use under options.nodes (options_init
+ * first).  -1 when hwloc does not load or memory runs out. */
+static int load_machine(machine_t *m)
+{
+    memset(m, 0, sizeof *m);
+    hwloc_topology_t t;
+    if (hwloc_load(&t) != 0)
+        return -1;
+    int err = topo_from_hwloc(t, &options.nodes, &m->tp);
+    m->hwloc_nodes = err == 0;
+    if (err == EINVAL) {        /* no NUMA node (or more than numaslab's limit) */
+        m->tp = one_node_topo();
+        m->own_tp = true;
+        err = 0;
+    }
+    if (err == 0) {
+        m->dist_source = distance_source(t, m->tp);
+        err = collect_nodes(t, m);
+    }
+    hwloc_topology_destroy(t);
+    if (err) {
+        free_machine(m);
+        return -1;
+    }
+    read_thp(m);
+    return 0;
+}
+
+/* Node ids that exist, from sysfs (cheap; no hwloc): exists[id], the
+ * number of slots (highest id + 1).  A machine without
+ * /sys/devices/system/node has node 0 only. */
+static uint32_t sysfs_nodes(uint8_t *exists)
+{
+    memset(exists, 0, NS_MAX_NODES);
     char path[PATH_MAX];
     sys_path(path, sizeof path, "/sys/devices/system/node");
     DIR *d = opendir(path);
-    unsigned n = 0;
+    uint32_t slots = 0;
     if (d) {
         struct dirent *e;
         while ((e = readdir(d)))
             if (!strncmp(e->d_name, "node", 4) && isdigit((unsigned char)e->d_name[4])) {
                 unsigned long id = strtoul(e->d_name + 4, NULL, 10);
-                if (id < max && !exists[id])
-                    exists[id] = true, n++;
+                if (id < NS_MAX_NODES) {
+                    exists[id] = 1;
+                    if (id + 1 > slots)
+                        slots = (uint32_t)id + 1;
+                }
             }
         closedir(d);
     }
-    if (!n)
-        exists[0] = true, n = 1;
-    return n;
-}
-
-static void list_of(const bool *mask, unsigned max, char *out, size_t cap)
-{
-    size_t len = 0;
-    out[0] = 0;
-    for (unsigned i = 0; i < max; i++) {
-        if (!mask[i])
-            continue;
-        unsigned j = i;
-        while (j + 1 < max && mask[j + 1])
-            j++;
-        int w = j > i ? snprintf(out + len, cap - len, "%s%u-%u", len ? "," : "", i, j)
-                      : snprintf(out + len, cap - len, "%s%u", len ? "," : "", i);
-        if (w < 0 || (size_t)w >= cap - len)
-            break;
-        len += (size_t)w;
-        i = j;
-    }
+    if (!slots)
+        exists[0] = 1, slots = 1;
+    return slots;
 }
 
 /* ---------------------------------------------------------------- plan
- * What the allocator will do, from the same environment variables and
- * with the same fallbacks (topo.c, hugepage/os.c). */
+ * What the allocator will do: its options (options_init, the same
+ * warnings) and its node selection (in topo_from_hwloc). */
 typedef struct plan {
-    bool used[MAX_NODES];
+    char nodes_used[256];        /* "0-1"                           */
     unsigned nused;
-    const char *nodes_opt;       /* NUMASLAB_NODES or NULL */
-    const char *pages_opt;       /* NUMASLAB_PAGES or NULL */
-    const char *pages_mode;      /* thp auto hugetlb none  */
-    const char *pages_what;      /* the sentence           */
-    bool strict, interleave;
+    const char *nodes_opt;       /* NUMASLAB_NODES as set, or NULL  */
+    const char *pages_opt;       /* NUMASLAB_PAGES as set, or NULL  */
+    char pages[16];              /* the page mode: thp auto hugetlb none */
+    const char *pages_what;      /* the sentence                    */
+    bool hugetlb_fallback, strict, interleave;
     char summary[512];
 } plan_t;
 
-static bool env_bool(const char *name)
+/* The pages SuperSlabs get (hugepage/os.c) in words. */
+static const char *pages_sentence(const machine_t *m)
 {
-    const char *s = getenv(name);
-    return s && (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "on") || !strcasecmp(s, "yes"));
+    bool thp_never = strstr(m->thp_raw, "[never]") != NULL || !m->thp_raw[0];
+    char path[PATH_MAX];
+    switch (options.pages) {
+    case OPT_PAGES_NONE: return "base pages";
+    case OPT_PAGES_HUGETLB:
+        return options.hugetlb_fallback ? "hugetlb 2 MiB pages (then THP if NUMASLAB_HUGETLB_FALLBACK=1)"
+                                        : "hugetlb 2 MiB pages only (ENOMEM when none is left)";
+    case OPT_PAGES_THP: return thp_never ? "base pages (THP is never)" : "transparent huge pages";
+    default: break;
+    }
+    sys_path(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages");
+    if (read_num(path) > 0)
+        return thp_never ? "hugetlb pages where a node has free ones, else base pages"
+                         : "hugetlb pages where a node has free ones, else THP";
+    return thp_never ? "base pages (no hugetlb pages reserved, THP is never)"
+                     : "transparent huge pages (no hugetlb pages reserved)";
 }
 
 static void make_plan(const machine_t *m, plan_t *p)
 {
     memset(p, 0, sizeof *p);
-    bool exists[MAX_NODES] = {0};
-    for (unsigned i = 0; i < m->n; i++)
-        if (m->node[i].id < MAX_NODES)
-            exists[m->node[i].id] = true;
-    if (!m->n)
-        exists[0] = true;
+    nodeset_t used = set_of(m->tp->used, m->tp->slots);
+    nodeset_format(&used, p->nodes_used, sizeof p->nodes_used);
+    for (uint32_t n = 0; n < m->tp->slots; n++)
+        p->nused += m->tp->used[n];
     p->nodes_opt = getenv("NUMASLAB_NODES");
-    bool any = false;
-    if (p->nodes_opt && *p->nodes_opt && strcmp(p->nodes_opt, "all") != 0) {
-        bool want[MAX_NODES] = {0};
-        if (!parse_list(p->nodes_opt, want, MAX_NODES))
-            fprintf(stderr, "numaslab: warning: bad value, using all nodes: NUMASLAB_NODES=%s\n", p->nodes_opt);
-        else {
-            for (unsigned n = 0; n < MAX_NODES; n++)
-                if (want[n] && exists[n])
-                    p->used[n] = true, any = true;
-            if (!any)
-                fprintf(stderr, "numaslab: warning: NUMASLAB_NODES names no existing node, using all: %s\n",
-                        p->nodes_opt);
-        }
-    }
-    if (!any)
-        memcpy(p->used, exists, sizeof exists);
-    for (unsigned n = 0; n < MAX_NODES; n++)
-        p->nused += p->used[n];
-
     p->pages_opt = getenv("NUMASLAB_PAGES");
-    /* the allocator's own parsing, default and warning (hugepage/os.c) */
-    static const char *const modes[] = {"auto", "hugetlb", "thp", "none"};
-    hp_init(p->pages_opt);
-    p->pages_mode = modes[hp_mode() >= 0 && hp_mode() < 4 ? hp_mode() : HP_MODE_THP];
-    bool thp_never = strstr(m->thp_raw, "[never]") != NULL || !m->thp_raw[0];
-    char path[PATH_MAX];
-    sys_path(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages");
-    long long hp_total = read_num(path);
-    const char *mode = p->pages_mode;
-    p->pages_what = !strcmp(mode, "none")      ? "base pages"
-                    : !strcmp(mode, "hugetlb") ? (env_bool("NUMASLAB_HUGETLB_FALLBACK") || !getenv("NUMASLAB_HUGETLB_FALLBACK")
-                                                      ? "hugetlb 2 MiB pages (then THP if NUMASLAB_HUGETLB_FALLBACK=1)"
-                                                      : "hugetlb 2 MiB pages only (ENOMEM when none is left)")
-                    : !strcmp(mode, "thp")     ? (thp_never ? "base pages (THP is never)" : "transparent huge pages")
-                    : hp_total > 0 ? (thp_never ? "hugetlb pages where a node has free ones, else base pages"
-                                                : "hugetlb pages where a node has free ones, else THP")
-                                   : (thp_never ? "base pages (no hugetlb pages reserved, THP is never)"
-                                                : "transparent huge pages (no hugetlb pages reserved)");
-    p->strict = env_bool("NUMASLAB_STRICT");
-    p->interleave = env_bool("NUMASLAB_INTERLEAVE");
-    char nodes[256];
-    list_of(p->used, MAX_NODES, nodes, sizeof nodes);
+    option_text("PAGES", p->pages, sizeof p->pages);
+    p->pages_what = pages_sentence(m);
+    p->hugetlb_fallback = options.hugetlb_fallback;
+    p->strict = options.strict;
+    p->interleave = options.interleave;
     snprintf(p->summary, sizeof p->summary,
-             "%u node(s) (%s), one pool each%s%s%s; SuperSlabs of 2 MiB on %s (NUMASLAB_PAGES=%s)", p->nused, nodes,
-             p->nused > 1 ? ", memory bound to the node of the allocating thread" : "",
+             "%u node(s) (%s), one pool each%s%s%s; SuperSlabs of 2 MiB on %s (NUMASLAB_PAGES=%s)", p->nused,
+             p->nodes_used, p->nused > 1 ? ", memory bound to the node of the allocating thread" : "",
              p->nused > 1 ? (p->strict ? " (MPOL_BIND)" : " (MPOL_PREFERRED)") : "",
-             p->interleave && p->nused > 1 ? ", large blocks interleaved" : "", p->pages_what,
-             p->pages_mode);
+             p->interleave && p->nused > 1 ? ", large blocks interleaved" : "", p->pages_what, p->pages);
 }
 
 static void print_bytes_gib(uint64_t b) { printf("%.1f GiB", (double)b / (1024.0 * 1024 * 1024)); }
 
+static void print_hugepages(const char *what, const long long hp[2])
+{
+    printf("%s ", what);
+    if (hp[0] >= 0)
+        printf("%lld (%lld free)", hp[0], hp[1]);
+    else
+        printf("unavailable");
+}
+
 static void topo_text(const machine_t *m, const plan_t *p)
 {
-    printf("NUMA nodes (hwloc %s): %u\n", HWLOC_VERSION, m->n);
-    for (unsigned i = 0; i < m->n; i++) {
+    const topo_t *tp = m->tp;
+    printf("NUMA nodes (hwloc %s): %u\n", HWLOC_VERSION, m->hwloc_nodes ? m->n : 0);
+    for (unsigned i = 0; i < m->n && m->hwloc_nodes; i++) {
         const tnode_t *x = &m->node[i];
         printf("  node %u: cpus %s, memory ", x->id, x->cpus[0] ? x->cpus : "none");
-        print_bytes_gib(x->mem_total);
+        print_bytes_gib(tp->mem_total[x->id]);
         if (x->have_free) {
             printf(" (");
             print_bytes_gib(x->mem_free);
             printf(" free)");
         }
-        printf("\n          hugetlb 2 MiB pages ");
-        if (x->hp[0][0] >= 0) printf("%lld (%lld free)", x->hp[0][0], x->hp[0][1]); else printf("unavailable");
-        printf(", 1 GiB pages ");
-        if (x->hp[1][0] >= 0) printf("%lld (%lld free)", x->hp[1][0], x->hp[1][1]); else printf("unavailable");
-        printf("%s\n", p->used[x->id < MAX_NODES ? x->id : 0] ? "" : "  [not used: NUMASLAB_NODES]");
+        print_hugepages("\n          hugetlb 2 MiB pages", x->hp[0]);
+        print_hugepages(", 1 GiB pages", x->hp[1]);
+        printf("%s\n", tp->used[x->id] ? "" : "  [not used: NUMASLAB_NODES]");
     }
-    if (!m->n)
+    if (!m->hwloc_nodes)
         printf("  (hwloc shows no NUMA node: one node assumed)\n");
     printf("distances (%s):\n      ", m->dist_source);
     for (unsigned b = 0; b < m->n; b++)
@@ -616,12 +692,96 @@ static void topo_text(const machine_t *m, const plan_t *p)
     for (unsigned a = 0; a < m->n; a++) {
         printf("  %4u", m->node[a].id);
         for (unsigned b = 0; b < m->n; b++)
-            printf(" %5u", m->dist[a * m->n + b]);
+            printf(" %5u", tp->dist[m->node[a].id * tp->slots + m->node[b].id]);
         printf("\n");
     }
     printf("transparent huge pages: enabled %s, defrag %s\n", m->thp_raw[0] ? m->thp_raw : "unavailable",
            m->defrag_raw[0] ? m->defrag_raw : "unavailable");
     printf("numaslab will use: %s\n", p->summary);
+}
+
+static void json_node(FILE *f, const machine_t *m, const tnode_t *x)
+{
+    fprintf(f, "{\"id\": %u, \"cpus\": ", x->id);
+    json_str(f, x->cpus);
+    fprintf(f, ", \"cpu_list\": [");
+    int cpu;
+    unsigned ncpu = 0;
+    hwloc_bitmap_foreach_begin(cpu, x->cpuset)
+    {
+        fprintf(f, "%s%d", ncpu++ ? ", " : "", cpu);
+    }
+    hwloc_bitmap_foreach_end();
+    fprintf(f, "], \"memory_total_bytes\": %llu, \"memory_free_bytes\": ",
+            (unsigned long long)m->tp->mem_total[x->id]);
+    json_num_or_null(f, x->have_free ? (long long)x->mem_free : -1);
+    fprintf(f, ", \"hugepages\": {");
+    for (int k = 0; k < 2; k++) {
+        fprintf(f, "%s\"%s\": ", k ? ", " : "", hp_dirs[k] + 10);
+        if (x->hp[k][0] < 0)
+            fputs("null", f);
+        else
+            fprintf(f, "{\"total\": %lld, \"free\": %lld}", x->hp[k][0], x->hp[k][1] < 0 ? 0 : x->hp[k][1]);
+    }
+    fprintf(f, "}, \"used\": %s}", json_bool(m->tp->used[x->id]));
+}
+
+static void json_distances(FILE *f, const machine_t *m)
+{
+    const topo_t *tp = m->tp;
+    fprintf(f, "{\"source\": ");
+    json_str(f, m->dist_source);
+    fprintf(f, ", \"nodes\": [");
+    for (unsigned b = 0; b < m->n; b++)
+        fprintf(f, "%s%u", b ? ", " : "", m->node[b].id);
+    fprintf(f, "], \"matrix\": [");
+    for (unsigned a = 0; a < m->n; a++) {
+        fprintf(f, "%s[", a ? ", " : "");
+        for (unsigned b = 0; b < m->n; b++)
+            fprintf(f, "%s%u", b ? ", " : "", tp->dist[m->node[a].id * tp->slots + m->node[b].id]);
+        fprintf(f, "]");
+    }
+    fprintf(f, "]}");
+}
+
+/* '"key": "s"' (a JSON string or null), after '{' (first) or ', ' */
+static void json_kv(FILE *f, bool first, const char *key, const char *s)
+{
+    fprintf(f, "%s\"%s\": ", first ? "{" : ", ", key);
+    json_str(f, s);
+}
+
+/* the plan's switches, as the allocator's "config" names them */
+static void json_switches(FILE *f, const plan_t *p)
+{
+    fprintf(f, ", \"hugetlb_fallback\": %s, \"strict\": %s, \"interleave\": %s",
+            json_bool(p->hugetlb_fallback), json_bool(p->strict), json_bool(p->interleave));
+}
+
+static void json_plan(FILE *f, const machine_t *m, const plan_t *p)
+{
+    fprintf(f, "{\"nodes\": [");
+    unsigned k = 0;
+    for (uint32_t n = 0; n < m->tp->slots; n++)
+        if (m->tp->used[n])
+            fprintf(f, "%s%u", k++ ? ", " : "", n);
+    fprintf(f, "]");
+    json_kv(f, false, "nodes_option", p->nodes_opt);
+    json_kv(f, false, "pages_option", p->pages_opt);
+    json_kv(f, false, "pages_mode", p->pages);
+    json_kv(f, false, "pages", p->pages_what);
+    json_switches(f, p);
+    json_kv(f, false, "summary", p->summary);
+    fprintf(f, "}");
+}
+
+/* The allocator's "config" of its JSON statistics (src/stats.c), key for key. */
+static void json_config(FILE *f, const plan_t *p)
+{
+    json_kv(f, true, "nodes_used", p->nodes_used);
+    json_kv(f, false, "pages", p->pages);
+    json_switches(f, p);
+    fprintf(f, "}");
 }
 
 static void topo_json(const machine_t *m, const plan_t *p)
@@ -631,65 +791,21 @@ static void topo_json(const machine_t *m, const plan_t *p)
     json_str(f, HWLOC_VERSION);
     fprintf(f, ",\n  \"nodes\": [");
     for (unsigned i = 0; i < m->n; i++) {
-        const tnode_t *x = &m->node[i];
-        fprintf(f, "%s\n    {\"id\": %u, \"cpus\": ", i ? "," : "", x->id);
-        json_str(f, x->cpus);
-        fprintf(f, ", \"cpu_list\": [");
-        bool cmask[8192] = {0};
-        unsigned ncpu = 0;
-        if (x->cpus[0] && parse_list(x->cpus, cmask, 8192))
-            for (unsigned c = 0; c < 8192; c++)
-                if (cmask[c])
-                    fprintf(f, "%s%u", ncpu++ ? ", " : "", c);
-        fprintf(f, "], \"memory_total_bytes\": %llu, \"memory_free_bytes\": ", (unsigned long long)x->mem_total);
-        json_num_or_null(f, x->have_free ? (long long)x->mem_free : -1);
-        fprintf(f, ", \"hugepages\": {");
-        for (int k = 0; k < 2; k++) {
-            fprintf(f, "%s\"%s\": ", k ? ", " : "", k ? "1048576kB" : "2048kB");
-            if (x->hp[k][0] < 0)
-                fputs("null", f);
-            else
-                fprintf(f, "{\"total\": %lld, \"free\": %lld}", x->hp[k][0], x->hp[k][1] < 0 ? 0 : x->hp[k][1]);
-        }
-        fprintf(f, "}, \"used\": %s}", p->used[x->id < MAX_NODES ? x->id : 0] ? "true" : "false");
+        fprintf(f, "%s\n    ", i ? "," : "");
+        json_node(f, m, &m->node[i]);
     }
-    fprintf(f, "\n  ],\n  \"distances\": {\"source\": ");
-    json_str(f, m->dist_source);
-    fprintf(f, ", \"nodes\": [");
-    for (unsigned b = 0; b < m->n; b++)
-        fprintf(f, "%s%u", b ? ", " : "", m->node[b].id);
-    fprintf(f, "], \"matrix\": [");
-    for (unsigned a = 0; a < m->n; a++) {
-        fprintf(f, "%s[", a ? ", " : "");
-        for (unsigned b = 0; b < m->n; b++)
-            fprintf(f, "%s%u", b ? ", " : "", m->dist[a * m->n + b]);
-        fprintf(f, "]");
-    }
-    fprintf(f, "]},\n  \"thp\": {\"enabled\": ");
-    json_str(f, m->thp);
-    fprintf(f, ", \"defrag\": ");
-    json_str(f, m->defrag);
-    fprintf(f, ", \"enabled_raw\": ");
-    json_str(f, m->thp_raw);
-    fprintf(f, ", \"defrag_raw\": ");
-    json_str(f, m->defrag_raw);
-    fprintf(f, "},\n  \"numaslab\": {\"nodes\": [");
-    unsigned k = 0;
-    for (unsigned n = 0; n < MAX_NODES; n++)
-        if (p->used[n])
-            fprintf(f, "%s%u", k++ ? ", " : "", n);
-    fprintf(f, "], \"nodes_option\": ");
-    json_str(f, p->nodes_opt);
-    fprintf(f, ", \"pages_option\": ");
-    json_str(f, p->pages_opt);
-    fprintf(f, ", \"pages_mode\": ");
-    json_str(f, p->pages_mode);
-    fprintf(f, ", \"pages\": ");
-    json_str(f, p->pages_what);
-    fprintf(f, ", \"strict\": %s, \"interleave\": %s, \"summary\": ", p->strict ? "true" : "false",
-            p->interleave ? "true" : "false");
-    json_str(f, p->summary);
-    fprintf(f, "}\n}\n");
+    fprintf(f, "\n  ],\n  \"distances\": ");
+    json_distances(f, m);
+    fprintf(f, ",\n  \"thp\": ");
+    json_kv(f, true, "enabled", m->thp);
+    json_kv(f, false, "defrag", m->defrag);
+    json_kv(f, false, "enabled_raw", m->thp_raw);
+    json_kv(f, false, "defrag_raw", m->defrag_raw);
+    fprintf(f, "},\n  \"numaslab\": ");
+    json_plan(f, m, p);
+    fprintf(f, ",\n  \"config\": ");
+    json_config(f, p);
+    fprintf(f, "\n}\n");
 }
 
 static int cmd_topo(int argc, char **argv)
@@ -698,55 +814,60 @@ static int cmd_topo(int argc, char **argv)
     int st = flag_only_args("topo", argc, argv, "--json", &json);
     if (st >= 0)
         return st;
+    options_init();             /* as the allocator: the same warnings, once */
     machine_t m;
     if (load_machine(&m) != 0) {
         die_line("topo", "hwloc could not load the topology");
         return 2;
     }
-    plan_t *p = malloc(sizeof *p);
-    if (!p)
-        return 2;
-    make_plan(&m, p);
+    plan_t p;
+    make_plan(&m, &p);
     if (json)
-        topo_json(&m, p);
+        topo_json(&m, &p);
     else
-        topo_text(&m, p);
-    free(p);
-    free(m.node);
-    free(m.dist);
+        topo_text(&m, &p);
+    free_machine(&m);
     return fflush(stdout) == 0 ? 0 : 2;
 }
 
 /* ============================================================= options */
-static void fmt_value(const char *type, int64_t v, char *out, size_t cap)
+/* The int64_t field of row i (BOOL INT SIZE ENUM), NULL for the others;
+ * the rows of options.c are in NS_OPTIONS order. */
+#define OPT_FIELD_BOOL(f) &options.f
+#define OPT_FIELD_INT(f) &options.f
+#define OPT_FIELD_SIZE(f) &options.f
+#define OPT_FIELD_ENUM(f) &options.f
+#define OPT_FIELD_NODES(f) NULL
+#define OPT_FIELD_PATH(f) NULL
+static int64_t *const int_field[] = {
+#define NS_OPT_PTR(field, type, def, min, max, name, help) OPT_FIELD_##type(field),
+    NS_OPTIONS(NS_OPT_PTR)
+#undef NS_OPT_PTR
+};
+#define NOPTIONS (sizeof int_field / sizeof int_field[0])
+
+/* Value v of row i as options_format writes the row's values ("16M"). */
+static void format_as(unsigned i, int64_t v, char *out, size_t cap)
 {
-    if (strcmp(type, "string") == 0)
-        snprintf(out, cap, "%s", v ? (const char *)(intptr_t)v : "unset");
-    else if (strcmp(type, "size") == 0 && v >= 1024 && v % 1024 == 0) {
-        const char *suf[] = {"K", "M", "G", "T"};
-        int i = -1;
-        while (v >= 1024 && v % 1024 == 0 && i < 3) { v /= 1024; i++; }
-        snprintf(out, cap, "%lld%s", (long long)v, suf[i]);
-    } else {
-        snprintf(out, cap, "%lld", (long long)v);
-    }
+    int64_t keep = *int_field[i];
+    *int_field[i] = v;
+    options_format(i, out, cap);
+    *int_field[i] = keep;
 }
 
-/* the option row named `name` (with or without NUMASLAB_, any case) */
-static bool find_option(const char *name, size_t len, const char **canon, const char **type)
+/* "0..16M", the words of an ENUM, or "-" */
+static void option_range(unsigned i, const option_info_t *o, char *out, size_t cap)
 {
-    if (len > 9 && !strncasecmp(name, "NUMASLAB_", 9))
-        name += 9, len -= 9;
-    const char *n, *t, *h;
-    int64_t d, lo, hi;
-    for (unsigned i = 0; options_describe(i, &n, &t, &d, &lo, &hi, &h); i++)
-        if (strlen(n) == len && !strncasecmp(n, name, len)) {
-            *canon = n;
-            if (type)
-                *type = t;
-            return true;
-        }
-    return false;
+    if (o->choices) {
+        choices_text(o->choices, ", ", out, cap);
+    } else if (int_field[i]) {
+        char lo[32], hi[32];
+        format_as(i, o->min, lo, sizeof lo);
+        format_as(i, o->max, hi, sizeof hi);
+        snprintf(out, cap, "%s..%s", lo, hi);
+    } else {
+        snprintf(out, cap, "-");
+    }
 }
 
 static int cmd_options(int argc, char **argv)
@@ -755,34 +876,28 @@ static int cmd_options(int argc, char **argv)
     int st = flag_only_args("options", argc, argv, "--markdown", &md);
     if (st >= 0)
         return st;
+    char def[NOPTIONS][64];     /* the table holds its defaults until options_init */
+    for (unsigned i = 0; i < NOPTIONS; i++)
+        options_format(i, def[i], sizeof def[i]);
     if (md)
         printf("| variable | type | default | range | meaning |\n|---|---|---|---|---|\n");
     else
         options_init();          /* the values the allocator would use; warns like it */
-    const char *name, *type, *help;
-    int64_t def, min, max;
-    const int64_t *cur = (const int64_t *)&ns_opt;
-    for (unsigned i = 0; options_describe(i, &name, &type, &def, &min, &max, &help); i++) {
-        char d[32], lo[32], hi[32];
-        fmt_value(type, def, d, sizeof d);
-        fmt_value(type, min, lo, sizeof lo);
-        fmt_value(type, max, hi, sizeof hi);
+    option_info_t o;
+    for (unsigned i = 0; options_describe(i, &o); i++) {
         char range[80];
-        if (strcmp(type, "string") == 0)
-            snprintf(range, sizeof range, "-");
-        else
-            snprintf(range, sizeof range, "%s..%s", lo, hi);
+        option_range(i, &o, range, sizeof range);
         if (md) {
-            printf("| `NUMASLAB_%s` | %s | `%s` | %s | %s |\n", name, type, d, range, help);
+            printf("| `NUMASLAB_%s` | %s | `%s` | %s | %s |\n", o.name, o.type, def[i], range, o.help);
             continue;
         }
-        printf("NUMASLAB_%-16s %-6s default %-6s range %s\n    %s\n", name, type, d, range, help);
+        printf("NUMASLAB_%-16s %-6s default %-6s range %s\n    %s\n", o.name, o.type, def[i], range, o.help);
         char var[64];
-        snprintf(var, sizeof var, "NUMASLAB_%s", name);
+        snprintf(var, sizeof var, "NUMASLAB_%s", o.name);
         const char *env = getenv(var);
         if (env) {
             char now[256];
-            fmt_value(type, cur[i], now, sizeof now);   /* rows are in field order */
+            options_format(i, now, sizeof now);
             printf("    set: %s='%s' -> %s\n", var, env, now);
         }
     }
@@ -790,8 +905,269 @@ static int cmd_options(int argc, char **argv)
 }
 
 /* ================================================================= run */
+#define RUN_MAX_ENV 64
+
+/* The command line of `numaslab run`: the variables to set, in order. */
+typedef struct run_args {
+    struct {
+        char name[64];
+        const char *value;
+    } env[RUN_MAX_ENV];
+    unsigned nenv;
+    bool stats;                 /* NUMASLAB_STATS=1, after the others */
+    const char *lib;            /* --lib, or NULL: find_lib           */
+    char **prog;                /* PROGRAM and its arguments          */
+} run_args_t;
+
+static const char *const C = "run";
+
+static int run_setenv(run_args_t *r, const char *name, const char *value)
+{
+    if (r->nenv == RUN_MAX_ENV) {
+        die_line(C, "more than %d options", RUN_MAX_ENV);
+        return 2;
+    }
+    snprintf(r->env[r->nenv].name, sizeof r->env[r->nenv].name, "%s", name);
+    r->env[r->nenv++].value = value;
+    return -1;
+}
+
+/* --nodes LIST: the allocator's node-list parser, and every node exists */
+static int arg_nodes(run_args_t *r, const char *v)
+{
+    nodeset_t want;
+    if (!options_parse_nodes(v, &want)) {
+        die_line(C, "--nodes '%s': want a list of nodes like 0,2-3 or 'all'", v);
+        return 2;
+    }
+    static uint8_t exists[NS_MAX_NODES];
+    uint32_t slots = sysfs_nodes(exists);
+    for (uint32_t n = 0; n < NS_MAX_NODES; n++)
+        if (nodeset_has(&want, n) && (n >= slots || !exists[n])) {
+            char have[256];
+            nodeset_t ex = set_of(exists, slots);
+            nodeset_format(&ex, have, sizeof have);
+            die_line(C, "--nodes %s: node %u does not exist on this machine (nodes: %s)", v, n, have);
+            return 2;
+        }
+    return run_setenv(r, "NUMASLAB_NODES", v);
+}
+
+/* --pages MODE: one of the words of NUMASLAB_PAGES */
+static int arg_pages(run_args_t *r, const char *v)
+{
+    option_info_t o;
+    option_info("PAGES", &o);
+    if (choice_index(o.choices, v) < 0) {
+        char words[80];
+        choices_text(o.choices, " or ", words, sizeof words);
+        die_line(C, "--pages '%s': want %s", v, words);
+        return 2;
+    }
+    return run_setenv(r, "NUMASLAB_PAGES", v);
+}
+
+/* --stats=FORMAT: one of the words of NUMASLAB_STATS_FORMAT (or 1) */
+static int arg_stats_format(run_args_t *r, const char *v)
+{
+    option_info_t o;
+    option_info("STATS_FORMAT", &o);
+    r->stats = true;
+    if (!strcmp(v, "1"))
+        return -1;
+    if (choice_index(o.choices, v) < 0) {
+        char want[128] = "--stats";
+        for (unsigned i = 0; o.choices[i]; i++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s--stats=%s",
+                     o.choices[i + 1] ? ", " : " or ", o.choices[i]);
+        die_line(C, "--stats=%s: want %s", v, want);
+        return 2;
+    }
+    return run_setenv(r, "NUMASLAB_STATS_FORMAT", v);
+}
+
+static int arg_stats_file(run_args_t *r, const char *v)
+{
+    if (!*v) {
+        die_line(C, "--stats-file wants a file name");
+        return 2;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", v);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    if (access(dir, W_OK) != 0) {
+        die_line(C, "--stats-file %s: directory '%s' is not writable: %s", v, dir, strerror(errno));
+        return 2;
+    }
+    r->stats = true;
+    return run_setenv(r, "NUMASLAB_STATS_FILE", v);
+}
+
+static int arg_lib(run_args_t *r, const char *v)
+{
+    if (!*v) {
+        die_line(C, "--lib wants the path of libnumaslab.so");
+        return 2;
+    }
+    r->lib = v;
+    return -1;
+}
+
+/* --set NAME=VALUE: NAME a row of the table; the allocator checks VALUE */
+static int arg_set(run_args_t *r, const char *v)
+{
+    const char *eq = strchr(v, '=');
+    if (!eq || eq == v) {
+        die_line(C, "--set wants NAME=VALUE, got '%s'", v);
+        return 2;
+    }
+    option_info_t o;
+    int row = option_row(v, (size_t)(eq - v));
+    if (row < 0 || !options_describe((unsigned)row, &o)) {
+        die_line(C, "--set %s: unknown option '%.*s' (see numaslab options)", v, (int)(eq - v), v);
+        return 2;
+    }
+    char var[64];
+    snprintf(var, sizeof var, "NUMASLAB_%s", o.name);
+    return run_setenv(r, var, eq + 1);
+}
+
+/* The options with a value, and what a missing value is called. */
+static const struct {
+    const char *name, *missing;
+    int (*fn)(run_args_t *, const char *);
+} value_flags[] = {
+    {"--nodes", "--nodes wants a list of nodes like 0,2-3", arg_nodes},
+    {"--pages", NULL, arg_pages},
+    {"--stats-file", "--stats-file wants a file name", arg_stats_file},
+    {"--lib", "--lib wants the path of libnumaslab.so", arg_lib},
+    {"--set", NULL, arg_set},
+};
+
+/* "--name VALUE" or "--name=VALUE": the value (advancing *i), NULL if this
+ * argument is not option `name`; *missing if the value is missing */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (a[n])
+        return NULL;
+    if (*i + 1 >= argc || !strcmp(argv[*i + 1], "--")) {
+        *missing = true;
+        return "";
+    }
+    return argv[++*i];
+}
+
+/* argv[*i], an option: -1 to go on, or the exit status */
+static int run_option(run_args_t *r, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    if (is_help(a))
+        return print_help("run", stdout);
+    if (!strcmp(a, "--strict"))
+        return run_setenv(r, "NUMASLAB_STRICT", "1");
+    if (!strcmp(a, "--interleave"))
+        return run_setenv(r, "NUMASLAB_INTERLEAVE", "1");
+    if (!strcmp(a, "--stats"))
+        return r->stats = true, -1;
+    if (!strncmp(a, "--stats=", 8))
+        return arg_stats_format(r, a + 8);
+    for (unsigned k = 0; k < sizeof value_flags / sizeof value_flags[0]; k++) {
+        bool missing = false;
+        const char *v = opt_value(argc, argv, i, value_flags[k].name, &missing);
+        if (!v)
+            continue;
+        if (missing && value_flags[k].missing) {
+            die_line(C, "%s", value_flags[k].missing);
+            return 2;
+        }
+        return value_flags[k].fn(r, v);
+    }
+    die_line(C, "unknown option '%s' (see numaslab run --help)", a);
+    return 2;
+}
+
+/* The command line into r: -1 to go on, or the exit status. */
+static int run_parse(int argc, char **argv, run_args_t *r)
+{
+    memset(r, 0, sizeof *r);
+    int i = 1;
+    for (; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            i++;
+            break;
+        }
+        if (argv[i][0] != '-' || !argv[i][1])
+            break;              /* the program, without "--" */
+        int st = run_option(r, argc, argv, &i);
+        if (st >= 0)
+            return st;
+    }
+    if (i >= argc) {
+        die_line(C, "no program given (numaslab run [OPTIONS] -- PROGRAM ARGS)");
+        return 2;
+    }
+    r->prog = argv + i;
+    return -1;
+}
+
+static void run_apply_env(const run_args_t *r)
+{
+    for (unsigned k = 0; k < r->nenv; k++)
+        setenv(r->env[k].name, r->env[k].value, 1);
+    if (r->stats)
+        setenv("NUMASLAB_STATS", "1", 1);
+}
+
+/* NUMASLAB_PAGES=hugetlb (as the allocator will read it): say so when the
+ * nodes it will use have no free hugetlb 2 MiB page.  The allocator gives
+ * the warnings about bad values itself. */
+static void run_warn_hugetlb(void)
+{
+    static uint8_t exists[NS_MAX_NODES], used[NS_MAX_NODES];
+    uint32_t slots = sysfs_nodes(exists);
+    int keep = stderr_off();
+    options_init();
+    topo_select_nodes(exists, slots, &options.nodes, used);
+    stderr_on(keep);
+    if (options.pages != OPT_PAGES_HUGETLB)
+        return;
+    long long total = 0, freep = 0;
+    for (uint32_t n = 0; n < slots; n++) {
+        long long hp[2];
+        if (!used[n])
+            continue;
+        node_hugepages(n, 0, hp);
+        total += hp[0] > 0 ? hp[0] : 0;
+        freep += hp[1] > 0 ? hp[1] : 0;
+    }
+    if (freep)
+        return;
+    char list[256];
+    nodeset_t u = set_of(used, slots);
+    nodeset_format(&u, list, sizeof list);
+    fprintf(stderr,
+            "numaslab run: warning: --pages hugetlb but %s on node(s) %s (see "
+            "/sys/devices/system/node/nodeN/hugepages/hugepages-2048kB/nr_hugepages); %s\n",
+            total ? "every hugetlb 2 MiB page is in use" : "no hugetlb 2 MiB page is reserved", list,
+            options.hugetlb_fallback ? "SuperSlabs will use THP"
+                                     : "allocations will fail with ENOMEM (NUMASLAB_HUGETLB_FALLBACK=0)");
+}
+
 static bool readable(const char *p) { return access(p, R_OK) == 0; }
 
+/* libnumaslab.so next to the tool, in ../lib*, or in the install libdir */
 static bool find_lib(char *out, size_t cap)
 {
     char exe[PATH_MAX];
@@ -799,14 +1175,16 @@ static bool find_lib(char *out, size_t cap)
     if (n > 0) {
         exe[n] = 0;
         char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        const char *rel[] = {"/libnumaslab.so", "/../lib/libnumaslab.so", "/../lib/x86_64-linux-gnu/libnumaslab.so",
-                             "/../lib64/libnumaslab.so"};
+        if (slash)
+            *slash = 0;
+        const char *rel[] = {"/libnumaslab.so", "/../lib/libnumaslab.so",
+                             "/../lib/x86_64-linux-gnu/libnumaslab.so", "/../lib64/libnumaslab.so"};
         for (unsigned i = 0; i < sizeof rel / sizeof rel[0]; i++) {
             snprintf(out, cap, "%s%s", exe, rel[i]);
             if (readable(out)) {
                 char real[PATH_MAX];
-                if (realpath(out, real)) snprintf(out, cap, "%s", real);
+                if (realpath(out, real))
+                    snprintf(out, cap, "%s", real);
                 return true;
             }
         }
@@ -815,191 +1193,12 @@ static bool find_lib(char *out, size_t cap)
     return readable(out);
 }
 
-/* PROGRAM as execvp would find it: 0 found and executable, ENOENT, EACCES */
-static int find_program(const char *prog)
+/* The library to preload into lib: 0, or 2 (reported). */
+static int run_library(const run_args_t *r, char *lib, size_t cap)
 {
-    if (strchr(prog, '/')) {
-        if (access(prog, F_OK) != 0) return ENOENT;
-        struct stat st;
-        if (stat(prog, &st) != 0 || S_ISDIR(st.st_mode) || access(prog, X_OK) != 0) return EACCES;
-        return 0;
-    }
-    const char *path = getenv("PATH");
-    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
-    int err = ENOENT;
-    while (*path) {
-        const char *colon = strchr(path, ':');
-        size_t len = colon ? (size_t)(colon - path) : strlen(path);
-        char full[PATH_MAX];
-        snprintf(full, sizeof full, "%.*s/%s", (int)(len ? len : 1), len ? path : ".", prog);
-        struct stat st;
-        if (stat(full, &st) == 0 && !S_ISDIR(st.st_mode)) {
-            if (access(full, X_OK) == 0) return 0;
-            err = EACCES;
-        }
-        path += len + (colon ? 1 : 0);
-    }
-    return err;
-}
-
-/* "--name VALUE" or "--name=VALUE": the value (advancing *i), NULL if this
- * argument is not option `name`; *missing if the value is missing */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0) return NULL;
-    if (a[n] == '=') return a + n + 1;
-    if (a[n]) return NULL;
-    if (*i + 1 >= argc || !strcmp(argv[*i + 1], "--")) {
-        *missing = true;
-        return "";
-    }
-    return argv[++*i];
-}
-
-static int cmd_run(int argc, char **argv)
-{
-    static const char *C = "run";
-    char lib[PATH_MAX] = "";
-    bool stats = false;
-    const char *stats_file = NULL;
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i], *v;
-        bool missing = false;
-        if (!strcmp(a, "--")) { i++; break; }
-        if (is_help(a)) return print_help("run", stdout);
-        if (!strcmp(a, "--strict")) { setenv("NUMASLAB_STRICT", "1", 1); continue; }
-        if (!strcmp(a, "--interleave")) { setenv("NUMASLAB_INTERLEAVE", "1", 1); continue; }
-        if (!strcmp(a, "--stats")) { stats = true; continue; }
-        if (!strncmp(a, "--stats=", 8)) {
-            v = a + 8;
-            if (!strcmp(v, "json") || !strcmp(v, "text")) setenv("NUMASLAB_STATS_FORMAT", v, 1);
-            else if (strcmp(v, "1") != 0) {
-                die_line(C, "--stats=%s: want --stats, --stats=text or --stats=json", v);
-                return 2;
-            }
-            stats = true;
-            continue;
-        }
-        if ((v = opt_value(argc, argv, &i, "--nodes", &missing))) {
-            if (missing) { die_line(C, "--nodes wants a list of nodes like 0,2-3"); return 2; }
-            if (strcmp(v, "all") != 0) {
-                static bool want[MAX_NODES], exists[MAX_NODES];
-                memset(want, 0, sizeof want);
-                if (!parse_list(v, want, MAX_NODES)) {
-                    die_line(C, "--nodes '%s': want a list of nodes like 0,2-3 or 'all'", v);
-                    return 2;
-                }
-                sysfs_nodes(exists, MAX_NODES);
-                for (unsigned n = 0; n < MAX_NODES; n++)
-                    if (want[n] && !exists[n]) {
-                        char have[256];
-                        list_of(exists, MAX_NODES, have, sizeof have);
-                        die_line(C, "--nodes %s: node %u does not exist on this machine (nodes: %s)", v, n, have);
-                        return 2;
-                    }
-            }
-            setenv("NUMASLAB_NODES", v, 1);
-            continue;
-        }
-        if ((v = opt_value(argc, argv, &i, "--pages", &missing))) {
-            if (missing || (strcmp(v, "auto") && strcmp(v, "hugetlb") && strcmp(v, "thp") && strcmp(v, "none"))) {
-                die_line(C, "--pages '%s': want auto, hugetlb, thp or none", v);
-                return 2;
-            }
-            setenv("NUMASLAB_PAGES", v, 1);
-            continue;
-        }
-        if ((v = opt_value(argc, argv, &i, "--stats-file", &missing))) {
-            if (missing || !*v) { die_line(C, "--stats-file wants a file name"); return 2; }
-            char dir[PATH_MAX];
-            snprintf(dir, sizeof dir, "%s", v);
-            char *slash = strrchr(dir, '/');
-            if (slash == dir) dir[1] = 0;
-            else if (slash) *slash = 0;
-            else snprintf(dir, sizeof dir, ".");
-            if (access(dir, W_OK) != 0) {
-                die_line(C, "--stats-file %s: directory '%s' is not writable: %s", v, dir, strerror(errno));
-                return 2;
-            }
-            stats_file = v;
-            stats = true;
-            continue;
-        }
-        if ((v = opt_value(argc, argv, &i, "--lib", &missing))) {
-            if (missing || !*v) { die_line(C, "--lib wants the path of libnumaslab.so"); return 2; }
-            snprintf(lib, sizeof lib, "%s", v);
-            continue;
-        }
-        if ((v = opt_value(argc, argv, &i, "--set", &missing))) {
-            const char *eq = strchr(v, '='), *canon;
-            if (missing || !eq || eq == v) {
-                die_line(C, "--set wants NAME=VALUE, got '%s'", v);
-                return 2;
-            }
-            if (!find_option(v, (size_t)(eq - v), &canon, NULL)) {
-                die_line(C, "--set %s: unknown option '%.*s' (see numaslab options)", v, (int)(eq - v), v);
-                return 2;
-            }
-            char var[128];
-            snprintf(var, sizeof var, "NUMASLAB_%s", canon);
-            setenv(var, eq + 1, 1);
-            continue;
-        }
-        if (a[0] == '-' && a[1]) {
-            die_line(C, "unknown option '%s' (see numaslab run --help)", a);
-            return 2;
-        }
-        break;     /* the program, without "--" */
-    }
-    if (i >= argc) {
-        die_line(C, "no program given (numaslab run [OPTIONS] -- PROGRAM ARGS)");
-        return 2;
-    }
-    if (stats) {
-        setenv("NUMASLAB_STATS", "1", 1);
-        if (stats_file) setenv("NUMASLAB_STATS_FILE", stats_file, 1);
-    }
-    /* --pages hugetlb: say so when the nodes have no free hugetlb page */
-    const char *pages = getenv("NUMASLAB_PAGES");
-    if (pages && !strcmp(pages, "hugetlb")) {
-        static bool used[MAX_NODES], want[MAX_NODES];
-        sysfs_nodes(used, MAX_NODES);
-        const char *nodes = getenv("NUMASLAB_NODES");
-        memset(want, 0, sizeof want);
-        if (nodes && strcmp(nodes, "all") != 0 && parse_list(nodes, want, MAX_NODES)) {
-            bool any = false;
-            for (unsigned n = 0; n < MAX_NODES; n++) any |= want[n] && used[n];
-            if (any)
-                for (unsigned n = 0; n < MAX_NODES; n++) used[n] = used[n] && want[n];
-        }
-        long long total = 0, freep = 0;
-        for (unsigned n = 0; n < MAX_NODES; n++) {
-            if (!used[n]) continue;
-            char path[PATH_MAX];
-            sys_path(path, sizeof path, "/sys/devices/system/node/node%u/hugepages/hugepages-2048kB/nr_hugepages", n);
-            long long t = read_num(path);
-            sys_path(path, sizeof path, "/sys/devices/system/node/node%u/hugepages/hugepages-2048kB/free_hugepages", n);
-            long long f = read_num(path);
-            total += t > 0 ? t : 0;
-            freep += f > 0 ? f : 0;
-        }
-        if (freep == 0) {
-            char list[256];
-            list_of(used, MAX_NODES, list, sizeof list);
-            const char *fb = getenv("NUMASLAB_HUGETLB_FALLBACK");
-            bool nofb = fb && (!strcmp(fb, "0") || !strcasecmp(fb, "false") || !strcasecmp(fb, "off") ||
-                               !strcasecmp(fb, "no"));
-            fprintf(stderr, "numaslab run: warning: --pages hugetlb but %s on node(s) %s (see "
-                            "/sys/devices/system/node/nodeN/hugepages/hugepages-2048kB/nr_hugepages); %s\n",
-                    total ? "every hugetlb 2 MiB page is in use" : "no hugetlb 2 MiB page is reserved", list,
-                    nofb ? "allocations will fail with ENOMEM (NUMASLAB_HUGETLB_FALLBACK=0)"
-                         : "SuperSlabs will use THP");
-        }
-    }
-    if (!lib[0] && !find_lib(lib, sizeof lib)) {
+    if (r->lib)
+        snprintf(lib, cap, "%s", r->lib);
+    else if (!find_lib(lib, cap)) {
         die_line(C, "libnumaslab.so not found next to the tool, in ../lib or in %s (use --lib PATH)",
                  NS_INSTALL_LIBDIR);
         return 2;
@@ -1008,22 +1207,75 @@ static int cmd_run(int argc, char **argv)
         die_line(C, "library '%s' not found or not readable", lib);
         return 2;
     }
-    int err = find_program(argv[i]);
+    return 0;
+}
+
+/* PROGRAM as execvp would find it: 0 found and executable, ENOENT, EACCES */
+static int find_program(const char *prog)
+{
+    if (strchr(prog, '/')) {
+        if (access(prog, F_OK) != 0)
+            return ENOENT;
+        struct stat st;
+        if (stat(prog, &st) != 0 || S_ISDIR(st.st_mode) || access(prog, X_OK) != 0)
+            return EACCES;
+        return 0;
+    }
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    int err = ENOENT;
+    while (*path) {
+        const char *colon = strchr(path, ':');
+        size_t len = colon ? (size_t)(colon - path) : strlen(path);
+        char full[PATH_MAX];
+        snprintf(full, sizeof full, "%.*s/%s", (int)(len ? len : 1), len ? path : ".", prog);
+        struct stat st;
+        if (stat(full, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            if (access(full, X_OK) == 0)
+                return 0;
+            err = EACCES;
+        }
+        path += len + (colon ? 1 : 0);
+    }
+    return err;
+}
+
+/* lib in front of LD_PRELOAD, then PROGRAM in place of the tool; returns
+ * only on failure, with the exit status (127 not found, 126 not runnable) */
+static int run_exec(const char *lib, char **prog)
+{
+    int err = find_program(prog[0]);
     if (err) {
-        die_line(C, "%s: %s", argv[i], err == ENOENT ? "command not found" : "permission denied");
+        die_line(C, "%s: %s", prog[0], err == ENOENT ? "command not found" : "permission denied");
         return err == ENOENT ? 127 : 126;
     }
     const char *old = getenv("LD_PRELOAD");
     size_t need = strlen(lib) + (old ? strlen(old) : 0) + 2;
     char *pre = malloc(need);
-    if (!pre) return 2;
+    if (!pre)
+        return 2;
     snprintf(pre, need, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
     setenv("LD_PRELOAD", pre, 1);
     fflush(NULL);
-    execvp(argv[i], argv + i);
+    execvp(prog[0], prog);
     err = errno;
-    die_line(C, "cannot run '%s': %s", argv[i], strerror(err));
+    die_line(C, "cannot run '%s': %s", prog[0], strerror(err));
     return err == ENOENT ? 127 : 126;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    run_args_t r;
+    int st = run_parse(argc, argv, &r);
+    if (st >= 0)
+        return st;
+    run_apply_env(&r);
+    run_warn_hugetlb();
+    char lib[PATH_MAX];
+    if ((st = run_library(&r, lib, sizeof lib)) != 0)
+        return st;
+    return run_exec(lib, r.prog);
 }
 
 /* ================================================================ main */
@@ -1034,10 +1286,14 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "topo")) return cmd_topo(argc - 1, argv + 1);
-    if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
-    if (!strcmp(cmd, "options")) return cmd_options(argc - 1, argv + 1);
-    if (!strcmp(cmd, "help") || is_help(cmd)) return print_help(argc > 2 ? argv[2] : NULL, stdout);
+    if (!strcmp(cmd, "topo"))
+        return cmd_topo(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "options"))
+        return cmd_options(argc - 1, argv + 1);
+    if (!strcmp(cmd, "help") || is_help(cmd))
+        return print_help(argc > 2 ? argv[2] : NULL, stdout);
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         printf("numaslab %d.%d.%d\n", NS_VERSION_MAJOR, NS_VERSION_MINOR, NS_VERSION_PATCH);
         return 0;

@@ -3,6 +3,10 @@
 # counted by callgrind (deterministic, immune to machine noise).
 #
 #   bench/numa/fastpath.sh [--lib PATH/libnumaslab.so] [--n N] [--sizes "16 64 256 1024"] [--out DIR]
+#                          [--only numaslab] [--budget INSTR]
+# --only: measure only that allocator; --budget: exit 1 if numaslab's
+# allocator instructions per pair exceed INSTR at any size (the test
+# suite's check of the fast path, tests/misc).
 #
 # For each installed allocator and size, runs `fastpath N SIZE` and
 # `fastpath 2N SIZE` under valgrind --tool=callgrind with LD_PRELOAD set in
@@ -17,13 +21,15 @@
 # both tables.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-lib="" n=200000 sizes="16 64 256 1024" out=""
+lib="" n=200000 sizes="16 64 256 1024" out="" only="" budget=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --lib) lib=$2; shift 2 ;;
     --n) n=$2; shift 2 ;;
     --sizes) sizes=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
+    --budget) budget=$2; shift 2 ;;
     -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "fastpath.sh: unknown argument $1" >&2; exit 64 ;;
     esac
@@ -44,6 +50,12 @@ declare -a names=(numaslab glibc) libs=("$lib" "")
 for pair in "mimalloc:$libdir/libmimalloc.so.2" "jemalloc:$libdir/libjemalloc.so.2" "tcmalloc:$libdir/libtcmalloc_minimal.so.4"; do
     [ -f "${pair#*:}" ] && { names+=("${pair%%:*}"); libs+=("${pair#*:}"); }
 done
+
+if [ -n "$only" ]; then
+    for i in "${!names[@]}"; do
+        [ "${names[$i]}" = "$only" ] || { unset 'names[i]'; unset 'libs[i]'; }
+    done
+fi
 
 ir() { # ir ALLOC_INDEX N SIZE -> total Ir of the client
     local f="$out/cg.${names[$1]}.$2.$3"
@@ -84,3 +96,11 @@ for col, title in (("instr_per_pair", "instructions per malloc+free pair, loop i
     print()
 PY
 echo "(csv: $out/fastpath.csv)"
+if [ -n "$budget" ]; then
+    over=$(awk -F, -v b="$budget" '$1 == "numaslab" && $8 > b {print $2 " B: " $8}' "$out/fastpath.csv")
+    if [ -n "$over" ]; then
+        echo "fastpath.sh: over the budget of $budget instructions per malloc+free pair: $over" >&2
+        exit 1
+    fi
+    echo "fastpath.sh: numaslab within the budget of $budget instructions per malloc+free pair"
+fi

@@ -9,6 +9,7 @@
 #ifndef NS_BASE_H
 #define NS_BASE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -121,6 +122,43 @@ void error_warn(const char *msg, const char *detail);
     } while (0)
 #define NS_STR2(x) #x
 #define NS_STR(x) NS_STR2(x)
+
+/* --------------------------------------------------------------- lock.c
+ * Every allocator lock has a rank; a thread takes locks in increasing
+ * rank only (the order is written where the fork handlers live,
+ * src/tiny/fork.c).  Debug builds check it at every acquisition and abort
+ * with the two ranks on a violation; other builds call pthread directly.
+ * Several bin locks at once (same rank) only inside fork's prepare
+ * handler (lock_order_fork). */
+enum lock_rank {
+    LOCK_STDIO = 0,             /* glibc's stdio list lock (fork only)     */
+    LOCK_TCACHE_LIST,           /* tiny: the list of live caches           */
+    LOCK_BIN,                   /* numa: one bin (per node and class)      */
+    LOCK_SS,                    /* numa: a node's SuperSlab lists          */
+    LOCK_LARGE,                 /* numa: a node's large mappings           */
+    LOCK_ADDRMAP,               /* superslab: address map leaves           */
+    LOCK_META,                  /* superslab: metadata chunks              */
+    LOCK_CHUNKS,                /* hugepage: SuperSlab reservations        */
+    LOCK_RANKS
+};
+void lock_order_take(unsigned rank);    /* Debug builds only */
+void lock_order_drop(unsigned rank);
+void lock_order_fork(bool on);          /* the prepare handler's exception */
+void lock_order_reset(void);            /* fork child: nothing held        */
+
+static inline void lock_take(pthread_mutex_t *m, unsigned rank)
+{
+    if (ns_config_debug)
+        lock_order_take(rank);
+    pthread_mutex_lock(m);
+}
+
+static inline void lock_drop(pthread_mutex_t *m, unsigned rank)
+{
+    pthread_mutex_unlock(m);
+    if (ns_config_debug)
+        lock_order_drop(rank);
+}
 
 /* -------------------------------------------------------------- clock.c */
 uint64_t clock_ms(void);        /* CLOCK_MONOTONIC_COARSE, milliseconds */

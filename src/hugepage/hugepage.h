@@ -50,6 +50,10 @@ int hp_guard(void *p, size_t size);
 /* mbind(2) as the kernel has it (mode MPOL_*, mask of maxnode bits). */
 int hp_mbind(void *p, size_t size, int mode, const unsigned long *mask, unsigned long maxnode, unsigned flags);
 
+/* fork: the reservation lock (src/tiny/fork.c takes it last). */
+void hp_lock_all(void);
+void hp_unlock_all(bool child);
+
 /* ------------------------------------------------------------ sysfs.c
  * Small readers of sysfs and procfs with plain system calls. */
 /* Read a small file into buf (NUL-terminated); the byte count, or -1. */

@@ -160,7 +160,7 @@ int hp_mode(void) { return mode; }
 static uintptr_t slot_take(void)
 {
     uintptr_t slot = 0;
-    pthread_mutex_lock(&chunk_lock);
+    lock_take(&chunk_lock, LOCK_CHUNKS);
     for (uint32_t c = nchunks; c-- > 0 && !slot;) {      /* newest chunk first */
         chunk_t *k = &chunks[c];
         if (!k->nfree)
@@ -191,7 +191,7 @@ static uintptr_t slot_take(void)
             slot = a;
         }
     }
-    pthread_mutex_unlock(&chunk_lock);
+    lock_drop(&chunk_lock, LOCK_CHUNKS);
     return slot;
 }
 
@@ -205,14 +205,14 @@ static chunk_t *chunk_of(uintptr_t p)
 
 static void slot_put(uintptr_t slot)
 {
-    pthread_mutex_lock(&chunk_lock);
+    lock_take(&chunk_lock, LOCK_CHUNKS);
     chunk_t *k = chunk_of(slot);
     if (k) {
         size_t i = (slot - k->base) / NS_SS_SIZE;
         k->free[i / 64] |= 1ull << (i % 64);
         k->nfree++;
     }
-    pthread_mutex_unlock(&chunk_lock);
+    lock_drop(&chunk_lock, LOCK_CHUNKS);
 }
 
 /* Put the reservation back over a slot whose mapping failed or is released:
@@ -273,9 +273,9 @@ int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out)
 void hp_ss_unmap(void *p)
 {
     uintptr_t a = (uintptr_t)p;
-    pthread_mutex_lock(&chunk_lock);
+    lock_take(&chunk_lock, LOCK_CHUNKS);
     bool in_chunk = chunk_of(a) != NULL;
-    pthread_mutex_unlock(&chunk_lock);
+    lock_drop(&chunk_lock, LOCK_CHUNKS);
     if (!in_chunk) {
         munmap(p, NS_SS_SIZE);
         return;
@@ -310,4 +310,13 @@ int hp_mbind(void *p, size_t size, int mode_, const unsigned long *mask, unsigne
     if (hp_fault(HP_FAULT_MBIND))      /* test builds: the page lands where it is touched */
         return 0;
     return syscall(SYS_mbind, p, size, mode_, mask, maxnode, flags) == 0 ? 0 : errno;
+}
+
+void hp_lock_all(void) { lock_take(&chunk_lock, LOCK_CHUNKS); }
+void hp_unlock_all(bool child)
+{
+    if (child)
+        pthread_mutex_init(&chunk_lock, NULL);
+    else
+        lock_drop(&chunk_lock, LOCK_CHUNKS);
 }

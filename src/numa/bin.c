@@ -105,14 +105,14 @@ bool bin_stash(node_pool_t *pool, unsigned cls, void *list, uint32_t n)
     if (ns_config_hardened || n < NS_STASH_MIN)
         return false;
     bin_t *b = &pool->bins[cls];
-    pthread_mutex_lock(&b->lock);
+    lock_take(&b->lock, LOCK_BIN);
     bool ok = b->nstash < NS_STASH;
     if (ok) {
         b->stash[b->nstash].list = list;
         b->stash[b->nstash].n = n;
         b->nstash++;
     }
-    pthread_mutex_unlock(&b->lock);
+    lock_drop(&b->lock, LOCK_BIN);
     return ok;
 }
 
@@ -129,6 +129,15 @@ static size_t unstash(node_pool_t *pool, bin_t *b, unsigned cls, bool keep_spare
     return bytes;
 }
 
+/* Debug builds: the touched slab is validated at each change (in the
+ * functions above); the whole bin every 16th change of it, so that a
+ * large heap stays testable (a full pass is O(blocks in the bin)). */
+static void debug_validate(node_pool_t *pool, bin_t *b, unsigned cls)
+{
+    if ((++b->validations & 15) == 1)
+        bin_validate(pool, cls);
+}
+
 /* Up to `want` blocks as a plain list: a stashed list, else blocks from
  * the partial slabs (remote frees drained first), else a new slab. */
 static void *take_blocks(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got, bool need_room)
@@ -136,7 +145,7 @@ static void *take_blocks(node_pool_t *pool, unsigned cls, uint32_t want, uint32_
     bin_t *b = &pool->bins[cls];
     void *head = NULL;
     uint32_t n = 0;
-    pthread_mutex_lock(&b->lock);
+    lock_take(&b->lock, LOCK_BIN);
     b->refills++;
     /* the newest stashed list if it is shorter than twice `want`: a thread
      * cache asks for half its capacity, so a refill always leaves it room
@@ -145,7 +154,7 @@ static void *take_blocks(node_pool_t *pool, unsigned cls, uint32_t want, uint32_
         b->nstash--;
         head = b->stash[b->nstash].list;
         *got = b->stash[b->nstash].n;
-        pthread_mutex_unlock(&b->lock);
+        lock_drop(&b->lock, LOCK_BIN);
         return head;
     }
     drain_pending(pool, b, true);
@@ -190,8 +199,8 @@ static void *take_blocks(node_pool_t *pool, unsigned cls, uint32_t want, uint32_
     }
     b->used_blocks += n;
     if (ns_config_debug)
-        bin_validate(pool, cls);
-    pthread_mutex_unlock(&b->lock);
+        debug_validate(pool, b, cls);
+    lock_drop(&b->lock, LOCK_BIN);
     *got = n;
     return head;
 }
@@ -230,11 +239,11 @@ static size_t flush_locked(node_pool_t *pool, bin_t *b, unsigned cls, void *list
 size_t bin_flush(node_pool_t *pool, unsigned cls, void *list)
 {
     bin_t *b = &pool->bins[cls];
-    pthread_mutex_lock(&b->lock);
+    lock_take(&b->lock, LOCK_BIN);
     size_t bytes = flush_locked(pool, b, cls, list, true);
     if (ns_config_debug)
-        bin_validate(pool, cls);
-    pthread_mutex_unlock(&b->lock);
+        debug_validate(pool, b, cls);
+    lock_drop(&b->lock, LOCK_BIN);
     return bytes;
 }
 
@@ -243,7 +252,7 @@ bool bin_holds(void *p)
     slab_t *s = slab_of((uintptr_t)p);
     bin_t *b = &node_pool(s->node)->bins[s->cls];
     bool found = false;
-    pthread_mutex_lock(&b->lock);
+    lock_take(&b->lock, LOCK_BIN);
     if (slab_of((uintptr_t)p) == s && s->units) {
         uint32_t limit = s->capacity;
         for (void **f = s->free; f && limit--; f = link_get(f, s->key))
@@ -260,7 +269,7 @@ bool bin_holds(void *p)
                 }
         }
     }
-    pthread_mutex_unlock(&b->lock);
+    lock_drop(&b->lock, LOCK_BIN);
     return found;
 }
 
@@ -277,7 +286,7 @@ size_t bin_release(node_pool_t *pool, unsigned cls, bool all)
 {
     bin_t *b = &pool->bins[cls];
     size_t bytes = 0;
-    pthread_mutex_lock(&b->lock);
+    lock_take(&b->lock, LOCK_BIN);
     bytes += unstash(pool, b, cls, !all);
     bytes += drain_pending(pool, b, !all);
     if (all) {
@@ -290,8 +299,8 @@ size_t bin_release(node_pool_t *pool, unsigned cls, bool all)
         }
     }
     if (ns_config_debug)
-        bin_validate(pool, cls);
-    pthread_mutex_unlock(&b->lock);
+        debug_validate(pool, b, cls);
+    lock_drop(&b->lock, LOCK_BIN);
     return bytes;
 }
 

@@ -161,7 +161,7 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
     large_t *l = NULL;
 
     if (align <= NS_SS_SIZE) {
-        pthread_mutex_lock(&pool->large_lock);
+        lock_take(&pool->large_lock, LOCK_LARGE);
         l = cache_take(pool, reserved, need >= NS_SS_SIZE);
         if (l) {
             l->state = NS_LARGE_LIVE;
@@ -170,7 +170,7 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
             pool->large_bytes += l->reserved;
             pool->large_usable += need;
         }
-        pthread_mutex_unlock(&pool->large_lock);
+        lock_drop(&pool->large_lock, LOCK_LARGE);
         if (l) {
             if (zero)
                 memset((void *)l->base, 0, need < l->touched ? need : l->touched);
@@ -222,11 +222,11 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
         meta_free(l, sizeof(*l));
         return NULL;
     }
-    pthread_mutex_lock(&pool->large_lock);
+    lock_take(&pool->large_lock, LOCK_LARGE);
     pool->large_count++;
     pool->large_bytes += reserved;
     pool->large_usable += need;
-    pthread_mutex_unlock(&pool->large_lock);
+    lock_drop(&pool->large_lock, LOCK_LARGE);
     return m;
 }
 
@@ -234,10 +234,10 @@ void large_free(large_t *l, void *p)
 {
     node_pool_t *pool = node_pool(l->node);
     large_t *evict = NULL;
-    pthread_mutex_lock(&pool->large_lock);
+    lock_take(&pool->large_lock, LOCK_LARGE);
     if (l->state != NS_LARGE_LIVE || (uintptr_t)p != l->base) {
         bool dbl = l->state == NS_LARGE_CACHED;   /* freed, maybe merged with a neighbour */
-        pthread_mutex_unlock(&pool->large_lock);
+        lock_drop(&pool->large_lock, LOCK_LARGE);
         error_invalid("free", p, dbl ? "double free" : "interior pointer of a large block");
         return;
     }
@@ -247,7 +247,7 @@ void large_free(large_t *l, void *p)
     uint64_t budget = (uint64_t)options.large_cache;
     if (l->reserved * 2 > budget) {
         l->state = 0;
-        pthread_mutex_unlock(&pool->large_lock);
+        lock_drop(&pool->large_lock, LOCK_LARGE);
         destroy(pool, l);
         return;
     }
@@ -264,7 +264,7 @@ void large_free(large_t *l, void *p)
         t->next = evict;
         evict = t;
     }
-    pthread_mutex_unlock(&pool->large_lock);
+    lock_drop(&pool->large_lock, LOCK_LARGE);
     while (evict) {
         large_t *next = evict->next;
         destroy(pool, evict);
@@ -278,11 +278,11 @@ int large_resize(large_t *l, size_t size)
     if (need > l->reserved)
         return -1;
     node_pool_t *pool = node_pool(l->node);
-    pthread_mutex_lock(&pool->large_lock);
+    lock_take(&pool->large_lock, LOCK_LARGE);
     pool->large_usable += need;
     pool->large_usable -= l->usable;
     l->usable = need;
-    pthread_mutex_unlock(&pool->large_lock);
+    lock_drop(&pool->large_lock, LOCK_LARGE);
     /* shrinking: give back whole 2 MiB units past the new end */
     size_t keep = round_up(need, NS_SS_SIZE);
     /* only a successful purge zeroes the tail: `touched` bounds what a
@@ -299,7 +299,7 @@ size_t large_release_cached(node_pool_t *pool, uint64_t now_ms, bool all)
 {
     large_t *evict = NULL;
     size_t bytes = 0;
-    pthread_mutex_lock(&pool->large_lock);
+    lock_take(&pool->large_lock, LOCK_LARGE);
     while (pool->lcache_tail && (all || now_ms - pool->lcache_tail->cached_ms >= (uint64_t)options.decay_ms)) {
         large_t *t = pool->lcache_tail;
         unlink_cached(pool, t);
@@ -308,7 +308,7 @@ size_t large_release_cached(node_pool_t *pool, uint64_t now_ms, bool all)
         evict = t;
         bytes += t->reserved;
     }
-    pthread_mutex_unlock(&pool->large_lock);
+    lock_drop(&pool->large_lock, LOCK_LARGE);
     while (evict) {
         large_t *next = evict->next;
         destroy(pool, evict);

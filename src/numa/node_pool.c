@@ -156,18 +156,14 @@ static superslab_t *ss_new(node_pool_t *pool)
 
 slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room)
 {
-    unsigned units = sizeclass_units[cls];
-    /* unit 0 starts with the header: only for one-unit classes that still
-     * get several blocks in what is left of it */
-    bool unit0_ok = units == 1 && sizeclass_size[cls] * 4 <= NS_UNIT_SIZE - NS_UNIT0_START;
     slab_t *s = NULL;
-    pthread_mutex_lock(&pool->ss_lock);
+    lock_take(&pool->ss_lock, LOCK_SS);
     superslab_t *ss = NULL;
     int u = -1;
     for (unsigned b = NS_UNITS - 1; b >= 1 && u < 0; b--) {
         unsigned scanned = 0;
         for (superslab_t *c = pool->by_used[b]; c && scanned < SS_SCAN_PER_BUCKET; c = c->next, scanned++) {
-            if ((u = superslab_find_units(c, units, unit0_ok)) >= 0) {
+            if ((u = superslab_find_slab(c, cls)) >= 0) {
                 ss = c;
                 break;
             }
@@ -175,24 +171,24 @@ slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room)
     }
     if (!ss && pool->empty) {
         ss = pool->empty;
-        u = superslab_find_units(ss, units, unit0_ok);
+        u = superslab_find_slab(ss, cls);
     }
     if (!ss && (!need_room || topo_node_has_room(pool->node)) && (ss = ss_new(pool)) != NULL)
-        u = superslab_find_units(ss, units, unit0_ok);
+        u = superslab_find_slab(ss, cls);
     if (ss) {
         ns_assert(u >= 0 && ss->node == pool->node);
         ss_unlink(pool, ss);
-        s = slab_carve(ss, (unsigned)u, units, cls, sizeclass_size[cls]);
+        s = slab_carve(ss, (unsigned)u, sizeclass_units[cls], cls, sizeclass_size[cls]);
         ss_link(pool, ss);
     }
-    pthread_mutex_unlock(&pool->ss_lock);
+    lock_drop(&pool->ss_lock, LOCK_SS);
     return s;
 }
 
 size_t pool_free_slab(node_pool_t *pool, slab_t *s)
 {
     superslab_t *ss = superslab_of(s->start);
-    pthread_mutex_lock(&pool->ss_lock);
+    lock_take(&pool->ss_lock, LOCK_SS);
     ss_unlink(pool, ss);
     uintptr_t first = (uintptr_t)ss + ((uintptr_t)s->first_unit << NS_UNIT_SHIFT);
     size_t len = (size_t)s->units << NS_UNIT_SHIFT;
@@ -206,7 +202,7 @@ size_t pool_free_slab(node_pool_t *pool, slab_t *s)
         hp_purge((void *)first, len);
     }
     superslab_t *dead = ss->used_units == 0 ? ss_collect_empty(pool, false) : NULL;
-    pthread_mutex_unlock(&pool->ss_lock);
+    lock_drop(&pool->ss_lock, LOCK_SS);
     return ss_unmap_list(pool, dead);
 }
 
@@ -216,9 +212,9 @@ size_t node_pool_release(node_pool_t *pool, bool all)
     size_t bytes = 0;
     for (unsigned c = 0; c < NS_CLASSES; c++)
         bytes += bin_release(pool, c, all);
-    pthread_mutex_lock(&pool->ss_lock);
+    lock_take(&pool->ss_lock, LOCK_SS);
     superslab_t *dead = ss_collect_empty(pool, all);
-    pthread_mutex_unlock(&pool->ss_lock);
+    lock_drop(&pool->ss_lock, LOCK_SS);
     bytes += ss_unmap_list(pool, dead);
     return bytes + large_release_cached(pool, clock_ms(), all);
 }
@@ -238,13 +234,15 @@ void node_heap_decay(void)
 void node_pools_lock_all(void)
 {
     uint32_t n_ = atomic_load(&npools);
+    lock_order_fork(true);      /* every bin lock at once: fork only */
     for (uint32_t n = 0; n < n_; n++)
         for (unsigned c = 0; c < NS_CLASSES; c++)
-            pthread_mutex_lock(&node_pools[n]->bins[c].lock);
-    for (uint32_t n = 0; n < n_; n++) {
-        pthread_mutex_lock(&node_pools[n]->ss_lock);
-        pthread_mutex_lock(&node_pools[n]->large_lock);
-    }
+            lock_take(&node_pools[n]->bins[c].lock, LOCK_BIN);
+    lock_order_fork(false);
+    for (uint32_t n = 0; n < n_; n++)
+        lock_take(&node_pools[n]->ss_lock, LOCK_SS);
+    for (uint32_t n = 0; n < n_; n++)
+        lock_take(&node_pools[n]->large_lock, LOCK_LARGE);
 }
 
 void node_pools_unlock_all(bool child)
@@ -258,10 +256,10 @@ void node_pools_unlock_all(bool child)
             for (unsigned c = 0; c < NS_CLASSES; c++)
                 pthread_mutex_init(&p->bins[c].lock, NULL);
         } else {
-            pthread_mutex_unlock(&p->large_lock);
-            pthread_mutex_unlock(&p->ss_lock);
+            lock_drop(&p->large_lock, LOCK_LARGE);
+            lock_drop(&p->ss_lock, LOCK_SS);
             for (unsigned c = 0; c < NS_CLASSES; c++)
-                pthread_mutex_unlock(&p->bins[c].lock);
+                lock_drop(&p->bins[c].lock, LOCK_BIN);
         }
     }
 }

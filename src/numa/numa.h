@@ -41,6 +41,7 @@ typedef struct bin {
     } stash[NS_STASH];
     uint32_t nstash;
     _Atomic uint64_t remote_frees;
+    uint32_t validations;       /* Debug builds: state changes seen        */
 } __attribute__((aligned(NS_CACHELINE))) bin_t;
 
 /* ----------------------------------------------------------------- large */

@@ -207,7 +207,10 @@ int topo_build(topo_t **out)
     else
         err = topo_from_hwloc(t, &options.nodes, out);
     hwloc_topology_destroy(t);
-    if (!err && (*out)->nused <= 1) {       /* one node in use: the bootstrap */
+    uint32_t nexist = 0;
+    for (uint32_t n = 0; !err && n < (*out)->slots; n++)
+        nexist += (*out)->exists[n];
+    if (!err && nexist <= 1) {              /* one node: the bootstrap */
         topo_discard(*out);
         *out = NULL;
     }

@@ -41,36 +41,36 @@ int addrmap_set(uintptr_t base, size_t size, uintptr_t value)
 {
     if ((base + size) >> NS_VA_BITS)
         return ENOMEM;      /* outside the map: never hand it out */
-    pthread_mutex_lock(&map_lock);
+    lock_take(&map_lock, LOCK_ADDRMAP);
     for (uintptr_t a = base; a < base + size; a += NS_SS_SIZE) {
         uintptr_t *leaf = leaf_for(a, true);
         if (!leaf) {
-            pthread_mutex_unlock(&map_lock);
+            lock_drop(&map_lock, LOCK_ADDRMAP);
             addrmap_clear(base, a - base);
             return ENOMEM;
         }
         __atomic_store_n(&leaf[(a >> NS_SS_SHIFT) & (LEAF_ENTRIES - 1)], value, __ATOMIC_RELEASE);
     }
-    pthread_mutex_unlock(&map_lock);
+    lock_drop(&map_lock, LOCK_ADDRMAP);
     return 0;
 }
 
 void addrmap_clear(uintptr_t base, size_t size)
 {
-    pthread_mutex_lock(&map_lock);
+    lock_take(&map_lock, LOCK_ADDRMAP);
     for (uintptr_t a = base; a < base + size; a += NS_SS_SIZE) {
         uintptr_t *leaf = leaf_for(a, false);
         if (leaf)
             __atomic_store_n(&leaf[(a >> NS_SS_SHIFT) & (LEAF_ENTRIES - 1)], 0, __ATOMIC_RELEASE);
     }
-    pthread_mutex_unlock(&map_lock);
+    lock_drop(&map_lock, LOCK_ADDRMAP);
 }
 
-void addrmap_lock(void) { pthread_mutex_lock(&map_lock); }
+void addrmap_lock(void) { lock_take(&map_lock, LOCK_ADDRMAP); }
 void addrmap_unlock(bool child)
 {
     if (child)
         pthread_mutex_init(&map_lock, NULL);
     else
-        pthread_mutex_unlock(&map_lock);
+        lock_drop(&map_lock, LOCK_ADDRMAP);
 }

@@ -35,7 +35,7 @@ void *meta_alloc(size_t size)
 {
     size = (size + 63) & ~(size_t)63;
     void *p = NULL;
-    pthread_mutex_lock(&meta_lock);
+    lock_take(&meta_lock, LOCK_META);
     void **list = list_for(size);
     if (list && *list) {
         p = *list;
@@ -54,7 +54,7 @@ void *meta_alloc(size_t size)
             chunk_cur += size;
         }
     }
-    pthread_mutex_unlock(&meta_lock);
+    lock_drop(&meta_lock, LOCK_META);
     if (p)
         memset(p, 0, size);
     return p;
@@ -65,20 +65,20 @@ void meta_free(void *p, size_t size)
     if (!p)
         return;
     size = (size + 63) & ~(size_t)63;
-    pthread_mutex_lock(&meta_lock);
+    lock_take(&meta_lock, LOCK_META);
     void **list = list_for(size);
     if (list) {
         *(void **)p = *list;
         *list = p;
     }
-    pthread_mutex_unlock(&meta_lock);
+    lock_drop(&meta_lock, LOCK_META);
 }
 
-void meta_lock_all(void) { pthread_mutex_lock(&meta_lock); }
+void meta_lock_all(void) { lock_take(&meta_lock, LOCK_META); }
 void meta_unlock_all(bool child)
 {
     if (child)
         pthread_mutex_init(&meta_lock, NULL);
     else
-        pthread_mutex_unlock(&meta_lock);
+        lock_drop(&meta_lock, LOCK_META);
 }

@@ -75,6 +75,24 @@ int superslab_find_units(const superslab_t *ss, unsigned k, bool unit0_ok)
     return runs ? __builtin_ctz(runs) : -1;
 }
 
+int superslab_find_slab(const superslab_t *ss, unsigned cls)
+{
+    unsigned units = sizeclass_units[cls];
+    uint32_t size = sizeclass_size[cls];
+    /* unit 0 starts with the header: only for one-unit classes that still
+     * get several blocks in what is left of it */
+    bool unit0_ok = units == 1 && size * 4 <= NS_UNIT_SIZE - NS_UNIT0_START;
+    int u = superslab_find_units(ss, units, unit0_ok);
+    /* hardened: a run ending at the SuperSlab's end loses its guard page;
+     * it must still hold a block */
+    if (u + units == NS_UNITS && ((size_t)units << NS_UNIT_SHIFT) - NS_SS_TAIL_GUARD < size) {
+        superslab_t tmp = {.free_mask = ss->free_mask & ~(1u << u)};
+        u = superslab_find_units(&tmp, units, unit0_ok);
+        ns_assert(u < 0 || u + units < NS_UNITS);
+    }
+    return u;
+}
+
 slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, uint32_t size)
 {
     ns_assert(u + units <= NS_UNITS && (u > 0 || units == 1));

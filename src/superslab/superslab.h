@@ -241,6 +241,10 @@ static inline long slab_block_index(const slab_t *s, uintptr_t a)
 superslab_t *superslab_init(void *m, uint32_t node, int backing);
 void superslab_unmap(superslab_t *ss);
 int superslab_find_units(const superslab_t *ss, unsigned k, bool unit0_ok); /* -1 */
+/* The first unit where a slab of class cls fits (its length, unit 0 only
+ * for small one-unit classes, at least one block before a tail guard);
+ * -1 if none. */
+int superslab_find_slab(const superslab_t *ss, unsigned cls);
 slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, uint32_t size);
 void slab_uncarve(superslab_t *ss, slab_t *s);
 

@@ -15,8 +15,8 @@
             error_fatal("validate: " what " (" #cond ")", (p));       \
     } while (0)
 
-/* The largest capacity of any slab (16-byte blocks in one 64 KiB unit). */
-#define MAX_CAPACITY (NS_UNIT_SIZE / 16)
+/* The largest capacity a slab can have (16-byte blocks in 16 units). */
+#define MAX_CAPACITY (16 * NS_UNIT_SIZE / 16)
 
 void slab_validate(const slab_t *s)
 {

@@ -78,6 +78,17 @@ static bool start_layers(void)
     return true;
 }
 
+/* After start-up (the first malloc may come from the dynamic loader, before
+ * any constructor): register the fork handlers once the allocator is
+ * live, then load the topology once the libraries it needs have run their
+ * constructors (hwloc allocates as it loads; the bootstrap pool of node 0
+ * serves it). */
+__attribute__((constructor)) static void tcache_constructor(void)
+{
+    if (tcache_start())
+        node_heap_load_topology();
+}
+
 bool tcache_start(void)
 {
     int state = atomic_load_explicit(&start_state, memory_order_acquire);
@@ -91,6 +102,8 @@ bool tcache_start(void)
         bool ok = start_layers();
         in_start = false;
         atomic_store_explicit(&start_state, ok ? 2 : 0, memory_order_release);
+        if (ok)
+            tcache_fork_handlers();    /* may allocate: the allocator is up */
         return ok;
     }
     while ((state = atomic_load_explicit(&start_state, memory_order_acquire)) == 1)
@@ -134,12 +147,12 @@ static tcache_t *tcache_create(void)
     tc->mark = block_mark;
     tc->kind = NS_TC_LIVE;
     tc->key = ns_config_hardened ? hardened_key(tc) : 0;
-    pthread_mutex_lock(&list_lock);
+    lock_take(&list_lock, LOCK_TCACHE_LIST);
     tc->next = live;
     if (live) live->prev = tc;
     live = tc;
     nlive++;
-    pthread_mutex_unlock(&list_lock);
+    lock_drop(&list_lock, LOCK_TCACHE_LIST);
     tcache_tls = tc;
     if (exit_key_ok)
         pthread_setspecific(exit_key, tc);   /* may allocate: tcache_tls is set */
@@ -315,7 +328,8 @@ static bool refill(tcache_t *tc, unsigned cls, bool local)
     if (!got)
         return false;
     b->head = adopt_list(tc, list);
-    b->room = b->cap - got;   /* may wrap when cap is 0: the pop undoes it */
+    ns_assert(got <= b->cap);
+    b->room = b->cap - got;
     event(tc, cls);
     return true;
 }
@@ -349,6 +363,14 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
         }
     }
     tbin_t *b = &tc->bins[cls];
+    if (!b->head && cap_max(cls) == 0) {    /* caching is off */
+        void *p = alloc_uncached(cls);
+        if (!p)
+            errno = ENOMEM;
+        else
+            count_inc(&b->allocs);
+        return p;
+    }
     if (!b->head && !refill(tc, cls, false)) {
         errno = ENOMEM;
         return NULL;
@@ -463,9 +485,9 @@ static void thread_exit(void *arg)
     if (!tc || tc->kind != NS_TC_LIVE)
         return;
     tcache_flush_all(tc);
-    pthread_mutex_lock(&list_lock);
+    lock_take(&list_lock, LOCK_TCACHE_LIST);
     unlink_live(tc);
-    pthread_mutex_unlock(&list_lock);
+    lock_drop(&list_lock, LOCK_TCACHE_LIST);
     tc->kind = NS_TC_DEAD;
     if (tcache_tls == tc)
         tcache_tls = &tc_dead;
@@ -488,32 +510,32 @@ void tcache_fork_child(void)
     }
 }
 
-void tcache_lock_list(void) { pthread_mutex_lock(&list_lock); }
+void tcache_lock_list(void) { lock_take(&list_lock, LOCK_TCACHE_LIST); }
 void tcache_unlock_list(bool child)
 {
     if (child)
         pthread_mutex_init(&list_lock, NULL);
     else
-        pthread_mutex_unlock(&list_lock);
+        lock_drop(&list_lock, LOCK_TCACHE_LIST);
 }
 
 /* ------------------------------------------------------------ statistics */
 void tcache_allocs(uint64_t out[NS_CLASSES])
 {
-    pthread_mutex_lock(&list_lock);
+    lock_take(&list_lock, LOCK_TCACHE_LIST);
     for (unsigned c = 0; c < NS_CLASSES; c++)
         out[c] = exited_allocs[c];
     for (tcache_t *tc = live; tc; tc = tc->next)
         for (unsigned c = 0; c < NS_CLASSES; c++)
             out[c] += __atomic_load_n(&tc->bins[c].allocs, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&list_lock);
+    lock_drop(&list_lock, LOCK_TCACHE_LIST);
 }
 
 uint64_t tcache_count(void)
 {
-    pthread_mutex_lock(&list_lock);
+    lock_take(&list_lock, LOCK_TCACHE_LIST);
     uint64_t n = nlive;
-    pthread_mutex_unlock(&list_lock);
+    lock_drop(&list_lock, LOCK_TCACHE_LIST);
     return n;
 }
 

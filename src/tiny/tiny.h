@@ -71,6 +71,7 @@ bool tcache_block_is_free(void *p);
 tcache_t *tcache_get(void);      /* this thread's live cache, or NULL */
 size_t tcache_flush_all(tcache_t *tc);   /* bytes this unmapped */
 void tcache_fork_child(void);
+void tcache_fork_handlers(void);  /* fork.c: pthread_atfork, at start-up */
 void tcache_lock_list(void);
 void tcache_unlock_list(bool child);
 uint64_t tcache_count(void);

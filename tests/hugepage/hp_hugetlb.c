@@ -85,6 +85,8 @@ static bool alloc_mib(hp_blks_t *v, size_t mib, uint64_t *rng, uint64_t *bytes_o
  * HugePages_Free + the hugetlb SuperSlabs still in use == the start. */
 static void free_all_and_check(hp_blks_t *v, long long free0, ns_stats_t *st)
 {
+    hp_ssset_t former;
+    hp_ssset_of(&former, v);
     size_t bad = hp_verify_all(v);
     CHECK(bad == 0, "all %zu blocks intact at the end (%zu corrupted)", v->n, bad);
     for (size_t i = 0; i < v->n; i++)
@@ -96,7 +98,7 @@ static void free_all_and_check(hp_blks_t *v, long long free0, ns_stats_t *st)
     hp_tot_t t;
     hp_stats(st, &t);
     hp_print_tot("freed + ns_release()", &t);
-    hp_check_consistent(st, "freed + ns_release()");
+    hp_check_kernel("freed + ns_release()", st, &t, &former, false);
     long long f = free_pages();
     CHECK(own_pages() == (long long)t.ss_hugetlb, "the process holds %lld hugetlb pages (smaps_rollup) == ss_hugetlb %llu",
           own_pages(), (unsigned long long)t.ss_hugetlb);
@@ -132,7 +134,7 @@ static void phase_auto(bool fallback_phase)
     hp_ssset_of(&set, &v);
     hp_stats(&st, &t1);
     hp_print_tot("after the first allocation", &t1);
-    hp_check_consistent(&st, "after the first allocation");
+    hp_check_kernel("after the first allocation", &st, &t1, &set, true);
     long long free1 = free_pages();
     CHECK(own_pages() == (long long)t1.ss_hugetlb, "the process holds %lld hugetlb pages (smaps_rollup) == ss_hugetlb %llu",
           own_pages(), (unsigned long long)t1.ss_hugetlb);
@@ -167,7 +169,7 @@ static void phase_auto(bool fallback_phase)
     hp_ssset_of(&set2, &v);
     hp_stats(&st, &t2);
     hp_print_tot("after allocating beyond the reserved pages", &t2);
-    hp_check_consistent(&st, "beyond the reserved pages");
+    hp_check_kernel("beyond the reserved pages", &st, &t2, &set2, true);
     long long free2 = free_pages();
     CHECK(own_pages() == (long long)t2.ss_hugetlb, "the process holds %lld hugetlb pages (smaps_rollup) == ss_hugetlb %llu",
           own_pages(), (unsigned long long)t2.ss_hugetlb);
@@ -213,7 +215,9 @@ static void phase_strict(void)
     sample_others();
     hp_stats(&st, &t1);
     hp_print_tot("exhausted", &t1);
-    hp_check_consistent(&st, "exhausted");
+    hp_ssset_t set;
+    hp_ssset_of(&set, &v);
+    hp_check_kernel("exhausted", &st, &t1, &set, true);
     CHECK(got_null, "malloc returns NULL once the %lld hugetlb pages are used (after %.1f MiB)", free0,
           bytes / (double)MiB);
     CHECK(err == ENOMEM, "... with errno ENOMEM (%d: %s)", err, strerror(err));
@@ -271,7 +275,9 @@ static void phase_strict(void)
     bad = hp_verify_all(&v) + hp_verify_all(&w);
     CHECK(bad == 0, "all blocks intact after the re-allocation (%zu corrupted)", bad);
     hp_stats(&st, &t2);
-    hp_check_consistent(&st, "re-allocated");
+    hp_ssset_t wset;
+    hp_ssset_of(&wset, &w);
+    hp_check_kernel("re-allocated", &st, &t2, &wset, true);
     for (size_t i = 0; i < w.n; i++)
         free(w.b[i].p);
     free_all_and_check(&v, free0, &st);

@@ -11,6 +11,8 @@
  *   - heap Rss (smaps, over the VMAs of our SuperSlabs) <= 2 MiB x
  *     superslabs (ns_stats_get) + 4 MiB;
  *   - released_bytes grew by (about) the emptied SuperSlabs;
+ *   - after every step the SuperSlab counts match smaps around the test's
+ *     blocks (hp_check_kernel);
  *   - default: each kept SuperSlab is still fully resident (2 MiB, no 4 KiB
  *     holes) and the heap is still >= 90 % AnonHugePages (THP mode);
  *   - NUMASLAB_PURGE_PARTIAL=1: each kept SuperSlab has fewer than 512
@@ -63,7 +65,7 @@ int main(int argc, char **argv)
     hp_ssset_of(&all, &v);
     hp_stats(&st, &t1);
     hp_print_tot("filled", &t1);
-    hp_check_consistent(&st, "filled");
+    hp_check_kernel("filled", &st, &t1, &all, true);
     hp_note("%zu blocks, %.1f MiB in %zu SuperSlabs", v.n, bytes / (double)MiB, all.n);
 
     /* free 90 %, interleaved */
@@ -99,7 +101,7 @@ int main(int argc, char **argv)
     malloc_trim(0);
     hp_stats(&st, &t2);
     hp_print_tot("after malloc_trim(0)", &t2);
-    hp_check_consistent(&st, "after malloc_trim(0)");
+    hp_check_kernel("after malloc_trim(0)", &st, &t2, &kept, true);
 
     hp_mem_t m;
     hp_smaps(&kept, &m);
@@ -167,7 +169,9 @@ int main(int argc, char **argv)
     bad = hp_verify_all(&v) + hp_verify_all(&w);
     CHECK(bad == 0, "all blocks intact after re-allocating (%zu corrupted)", bad);
     hp_stats(&st, &t3);
-    hp_check_consistent(&st, "re-allocated");
+    hp_ssset_t wset;
+    hp_ssset_of(&wset, &w);
+    hp_check_kernel("re-allocated", &st, &t3, &wset, true);
     for (size_t i = 0; i < v.n; i++)
         free(v.b[i].p);
     for (size_t i = 0; i < w.n; i++)
@@ -175,7 +179,7 @@ int main(int argc, char **argv)
     malloc_trim(0);
     hp_stats(&st, &t3);
     hp_print_tot("all freed, trimmed", &t3);
-    hp_check_consistent(&st, "all freed, trimmed");
+    hp_check_kernel("all freed, trimmed", &st, &t3, &all, false);
     CHECK(t3.superslabs <= t0.superslabs + 1 && t3.occ[0] == 0,
           "all freed + malloc_trim(0): superslabs %llu (start %llu), none kept empty (occupancy[0] %llu)",
           (unsigned long long)t3.superslabs, (unsigned long long)t0.superslabs, (unsigned long long)t3.occ[0]);

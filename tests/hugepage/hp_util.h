@@ -284,8 +284,13 @@ static inline size_t hp_read_file(const char *path, char *buf, size_t cap)
     return len;
 }
 
-/* Totals over the VMAs of /proc/self/smaps that contain at least one
- * SuperSlab of the set, in bytes. */
+/* What /proc/self/smaps says, in bytes.  "Heap" fields: totals over the
+ * read-write VMAs that contain at least one SuperSlab of the set (found by
+ * address); "proc" fields: over every read-write VMA of the process that
+ * could hold SuperSlabs (anonymous, or hugetlb).  Sizes count whole 2 MiB
+ * granules only (from the first 2 MiB boundary in the VMA to the last):
+ * SuperSlabs are 2 MiB aligned, and a neighbour that merged into their VMA
+ * (metadata with the same flags, at a reserved range's edge) is not one. */
 typedef struct hp_mem {
     uint64_t rss;            /* Rss (anonymous / base and THP pages)       */
     uint64_t anon_huge;      /* AnonHugePages                              */
@@ -296,6 +301,12 @@ typedef struct hp_mem {
     uint64_t vmas_nh;        /* ... with VmFlags nh (MADV_NOHUGEPAGE)      */
     uint64_t vmas_ht;        /* ... with VmFlags ht (hugetlb)              */
     uint64_t ss_covered;     /* SuperSlabs of the set inside counted VMAs  */
+    uint64_t bytes;          /* 2 MiB granules of the counted VMAs         */
+    uint64_t bytes_ht;       /* ... of those that are hugetlb              */
+    uint64_t bytes_hg;       /* ... MADV_HUGEPAGE (not hugetlb)            */
+    uint64_t proc;           /* 2 MiB granules of the process's anonymous
+                                or hugetlb read-write VMAs                 */
+    uint64_t proc_ht, proc_hg;   /* ... hugetlb / MADV_HUGEPAGE            */
 } hp_mem_t;
 
 static inline uint64_t hp_kb_field(const char *line, const char *name)
@@ -320,6 +331,12 @@ static inline bool hp_has_flag(const char *flags, const char *f)
     return false;
 }
 
+static inline uint64_t hp_granules(uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t a = (lo + SS_SIZE - 1) & ~(uintptr_t)(SS_SIZE - 1), b = hi & ~(uintptr_t)(SS_SIZE - 1);
+    return b > a ? b - a : 0;
+}
+
 static inline void hp_smaps(const hp_ssset_t *set, hp_mem_t *m)
 {
     memset(m, 0, sizeof *m);
@@ -328,23 +345,43 @@ static inline void hp_smaps(const hp_ssset_t *set, hp_mem_t *m)
         printf("FAIL  cannot read /proc/self/smaps\n");
         exit(1);
     }
-    bool in = false;
+    bool in = false, rw = false;   /* a heap VMA; a read-write VMA */
+    unsigned long ino = 0;
+    uint64_t gran = 0;
     char *line = hp_smaps_buf;
     while (line && *line) {
         char *next = strchr(line, '\n');
         if (next) next++;
         unsigned long lo, hi;
-        char dash;
+        char perms[8], dev[32];
+        unsigned long long off;
         /* a VMA header: "lo-hi perms offset dev inode [path]"; a field
-         * line starts with a name and ':' (never "hex-") */
-        if (sscanf(line, "%lx%c%lx ", &lo, &dash, &hi) == 3 && dash == '-') {
+         * line starts with a name and ':' (never "hex-hex perms ...") */
+        if (sscanf(line, "%lx-%lx %7s %llx %31s %lu", &lo, &hi, perms, &off, dev, &ino) == 6) {
+            rw = perms[0] == 'r' && perms[1] == 'w';
+            gran = hp_granules(lo, hi);
             size_t i = hp_ssset_lower(set, lo), k = 0;
             while (i + k < set->n && set->base[i + k] < hi)
                 k++;
-            in = k > 0;
+            in = rw && k > 0;
             if (in) {
                 m->vmas++;
                 m->ss_covered += k;
+                m->bytes += gran;
+            }
+        } else if (strncmp(line, "VmFlags:", 8) == 0) {   /* the last field of a VMA */
+            bool hg = hp_has_flag(line + 8, "hg"), nh = hp_has_flag(line + 8, "nh"), ht = hp_has_flag(line + 8, "ht");
+            if (rw && (ht || ino == 0)) {   /* hugetlb, or anonymous */
+                m->proc += gran;
+                m->proc_ht += ht ? gran : 0;
+                m->proc_hg += hg && !ht ? gran : 0;
+            }
+            if (in) {
+                m->vmas_hg += hg;
+                m->vmas_nh += nh;
+                m->vmas_ht += ht;
+                m->bytes_ht += ht ? gran : 0;
+                m->bytes_hg += hg && !ht ? gran : 0;
             }
         } else if (in) {
             uint64_t v;
@@ -353,11 +390,6 @@ static inline void hp_smaps(const hp_ssset_t *set, hp_mem_t *m)
             else if ((v = hp_kb_field(line, "Private_Hugetlb")) != UINT64_MAX) m->hugetlb += v;
             else if ((v = hp_kb_field(line, "Shared_Hugetlb")) != UINT64_MAX) m->hugetlb += v;
             else if ((v = hp_kb_field(line, "KernelPageSize")) != UINT64_MAX) m->vmas_kps2m += v == 2 * MiB;
-            else if (strncmp(line, "VmFlags:", 8) == 0) {
-                m->vmas_hg += hp_has_flag(line + 8, "hg");
-                m->vmas_nh += hp_has_flag(line + 8, "nh");
-                m->vmas_ht += hp_has_flag(line + 8, "ht");
-            }
         }
         line = next;
     }
@@ -452,14 +484,6 @@ static inline const char *hp_thp_mode(void)
 }
 
 /* ------------------------------------------------------------ stats */
-static inline uint64_t hp_occ_sum(const ns_node_stats_t *n)
-{
-    uint64_t s = 0;
-    for (int i = 0; i < 5; i++)
-        s += n->occupancy[i];
-    return s;
-}
-
 /* Totals over the nodes. */
 typedef struct hp_tot {
     uint64_t superslabs, ss_hugetlb, ss_thp, ss_base, released, occ[5];
@@ -494,30 +518,57 @@ static inline void hp_print_tot(const char *when, const hp_tot_t *t)
             (unsigned long long)t->occ[4], t->released / (double)MiB);
 }
 
-/* Invariants of every node's statistics: backing kinds and the occupancy
- * histogram both partition the SuperSlabs. */
-static inline void hp_check_consistent(const ns_stats_t *st, const char *when)
+/* The SuperSlab statistics against the kernel (not against each other:
+ * that the backing kinds or the occupancy buckets add up to `superslabs`
+ * holds by construction in stats.c).  The tests make no large block, so
+ * the read-write VMAs around the SuperSlabs of `set` (the 2 MiB regions of
+ * the test's blocks, found by address) hold SuperSlabs only:
+ *   - superslabs, each backing kind and the occupancy histogram, x 2 MiB,
+ *     cover the 2 MiB granules of those VMAs (by kind: VmFlags ht hugetlb;
+ *     hg THP, unless THP is "never", when numaslab counts them as base;
+ *     anything else base);
+ *   - and are at most what the whole process has mapped that could be
+ *     SuperSlabs: hugetlb VMAs, anonymous MADV_HUGEPAGE VMAs, and, where
+ *     SuperSlabs may be on base pages (NUMASLAB_PAGES=none, THP "never"),
+ *     the other anonymous read-write VMAs (a loose bound);
+ *   - mapped_bytes covers the Rss (+ hugetlb) of those VMAs.
+ * `live`: every SuperSlab of the set holds a live block of the test, so each
+ * must lie in a read-write VMA. */
+static inline void hp_check_kernel(const char *when, const ns_stats_t *st, const hp_tot_t *t, const hp_ssset_t *set,
+                                   bool live)
 {
-    bool ok_b = true, ok_o = true;
-    for (int n = 0; n < st->nodes && n < 64; n++) {
-        const ns_node_stats_t *s = &st->node[n];
-        if (s->ss_hugetlb + s->ss_thp + s->ss_base != s->superslabs) {
-            ok_b = false;
-            hp_note("node %d: ss_hugetlb %llu + ss_thp %llu + ss_base %llu != superslabs %llu", n,
-                    (unsigned long long)s->ss_hugetlb, (unsigned long long)s->ss_thp,
-                    (unsigned long long)s->ss_base, (unsigned long long)s->superslabs);
-        }
-        if (hp_occ_sum(s) != s->superslabs) {
-            ok_o = false;
-            hp_note("node %d: occupancy [%llu %llu %llu %llu %llu] sums to %llu, superslabs %llu", n,
-                    (unsigned long long)s->occupancy[0], (unsigned long long)s->occupancy[1],
-                    (unsigned long long)s->occupancy[2], (unsigned long long)s->occupancy[3],
-                    (unsigned long long)s->occupancy[4], (unsigned long long)hp_occ_sum(s),
-                    (unsigned long long)s->superslabs);
-        }
+    hp_mem_t m;
+    hp_smaps(set, &m);
+    bool thp_on = strcmp(hp_thp_mode(), "never") != 0;
+    bool base_ok = !thp_on || strcmp(hp_pages_mode(), "none") == 0;
+    uint64_t k_ht = m.bytes_ht, k_thp = thp_on ? m.bytes_hg : 0, k_base = m.bytes - k_ht - k_thp;
+    uint64_t p_ht = m.proc_ht, p_thp = thp_on ? m.proc_hg : 0, p_base = m.proc - p_ht - p_thp;
+    uint64_t cap = p_ht + p_thp + (base_ok ? p_base : 0), occ = 0;
+    for (int i = 0; i < 5; i++)
+        occ += t->occ[i];
+    if (set->n) {
+        if (live)
+            CHECK(m.ss_covered == set->n, "%s: smaps: each of the %zu SuperSlabs holding our blocks lies in a "
+                  "read-write mapping (%llu)", when, set->n, (unsigned long long)m.ss_covered);
+        CHECK(t->superslabs * SS_SIZE >= m.bytes && occ * SS_SIZE >= m.bytes && t->ss_hugetlb * SS_SIZE >= k_ht &&
+                  t->ss_thp * SS_SIZE >= k_thp && t->ss_base * SS_SIZE >= k_base,
+              "%s: the SuperSlabs smaps shows around our blocks are counted: superslabs %llu (hugetlb %llu, thp %llu, "
+              "base %llu; in the histogram %llu) x 2 MiB >= %.0f MiB in %llu read-write VMA(s) (hugetlb %.0f, "
+              "MADV_HUGEPAGE %.0f, other %.0f)",
+              when, (unsigned long long)t->superslabs, (unsigned long long)t->ss_hugetlb,
+              (unsigned long long)t->ss_thp, (unsigned long long)t->ss_base, (unsigned long long)occ,
+              m.bytes / (double)MiB, (unsigned long long)m.vmas, k_ht / (double)MiB, k_thp / (double)MiB,
+              k_base / (double)MiB);
     }
-    CHECK(ok_b, "%s: every node: ss_hugetlb + ss_thp + ss_base == superslabs", when);
-    CHECK(ok_o, "%s: every node: occupancy[0..4] sums to superslabs", when);
+    CHECK(t->superslabs * SS_SIZE <= cap && occ * SS_SIZE <= cap && t->ss_hugetlb * SS_SIZE <= p_ht &&
+              t->ss_thp * SS_SIZE <= p_thp && (base_ok ? t->ss_base * SS_SIZE <= p_base : t->ss_base == 0),
+          "%s: no more SuperSlabs than the process has mapped: superslabs %llu (histogram %llu) x 2 MiB <= %.0f MiB; "
+          "hugetlb %llu x 2 MiB <= %.0f MiB of hugetlb VMAs, thp %llu x 2 MiB <= %.0f MiB of MADV_HUGEPAGE VMAs, base %llu %s",
+          when, (unsigned long long)t->superslabs, (unsigned long long)occ, cap / (double)MiB,
+          (unsigned long long)t->ss_hugetlb, p_ht / (double)MiB, (unsigned long long)t->ss_thp, p_thp / (double)MiB,
+          (unsigned long long)t->ss_base, base_ok ? "x 2 MiB <= the other anonymous read-write VMAs" : "== 0 (THP on, not 'none')");
+    CHECK(st->mapped_bytes >= m.rss + m.hugetlb, "%s: mapped_bytes %.1f MiB >= the %.1f MiB resident in those VMAs",
+          when, st->mapped_bytes / (double)MiB, (m.rss + m.hugetlb) / (double)MiB);
 }
 
 #endif

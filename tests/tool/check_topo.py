@@ -6,7 +6,8 @@ cgroup's CPUs), its memory total is MemTotal of its meminfo, free <= total;
 hugetlb pages (2 MiB and 1 GiB, total and free) are the sysfs counters;
 the distance matrix is each node's `distance` file; the THP settings are
 the bracketed words of /sys/kernel/mm/transparent_hugepage/{enabled,defrag};
-the plan uses every node and page mode thp (the default) (clean environment).
+the plan uses every node and page mode thp (the default) (clean environment),
+and its "config" (keyed like the allocator's JSON statistics) says so too.
 Huge page counters may change while we read (other tests reserve pages):
 a mismatch there is retried a few times before it fails.
 """
@@ -88,7 +89,7 @@ def check_hugepages(d):
 
 
 d = topo_json()
-for key in ("nodes", "distances", "thp", "numaslab"):
+for key in ("nodes", "distances", "thp", "numaslab", "config"):
     if key not in d:
         fail("no '%s' in %s" % (key, list(d)))
 
@@ -150,5 +151,19 @@ if plan["nodes"] != ids or plan["pages_mode"] != "thp" or plan["nodes_option"] i
     fail("plan in a clean environment: %r" % plan)
 if not plan["summary"] or "NUMASLAB_PAGES=thp" not in plan["summary"]:
     fail("plan summary: %r" % plan["summary"])
+def list_text(ids):
+    # [0, 1, 2, 5] -> "0-2,5", as nodeset_format writes it
+    runs = []
+    for i in ids:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join("%d-%d" % (a, b) if b > a else "%d" % a for a, b in runs)
+
+
+want = {"nodes_used": list_text(ids), "pages": "thp", "hugetlb_fallback": True, "strict": False, "interleave": False}
+if d.get("config") != want:
+    fail("config in a clean environment: %r, want %r" % (d.get("config"), want))
 print("check_topo: %d node(s) %r, cpus, memory, hugepages, distances (%s), THP %s/%s match /sys"
       % (len(ids), ids, dist["source"], d["thp"]["enabled"], d["thp"]["defrag"]))

@@ -1,25 +1,25 @@
 /* optdump.c - the options the allocator ended up with.  Linked with the
- * core (numaslab_core), so it can read ns_opt: starts the allocator (which
- * reads NUMASLAB_* once) and prints every option as field=value, strings
- * as given or "(unset)". */
+ * core (numaslab_core): starts the allocator (which reads NUMASLAB_* once,
+ * with its warnings) and prints every row of the option table as
+ * name=value, the name in lower case (decay_ms=1000), the value as
+ * options_format writes it: what `numaslab options` shows as the value in
+ * use ("64K", "thp", "0-1", "all", "unset"). */
+#include <ctype.h>
 #include <stdio.h>
 
-#include "internal.h"
+#include "base/base.h"
 #include <numaslab.h>
 
 int main(void)
 {
     ns_free(ns_malloc(1));
-#define T_IS_STR_BOOL 0
-#define T_IS_STR_INT 0
-#define T_IS_STR_SIZE 0
-#define T_IS_STR_STR 1
-#define PRINT(field, type, def, min, max, name, help)                                                    \
-    if (T_IS_STR_##type)                                                                                 \
-        printf("%s=%s\n", #field, ns_opt.field ? (const char *)(intptr_t)ns_opt.field : "(unset)");       \
-    else                                                                                                 \
-        printf("%s=%lld\n", #field, (long long)ns_opt.field);
-    NS_OPTIONS(PRINT)
-#undef PRINT
+    option_info_t o;
+    for (unsigned i = 0; options_describe(i, &o); i++) {
+        char value[256];
+        options_format(i, value, sizeof value);
+        for (const char *c = o.name; *c; c++)
+            putchar(tolower((unsigned char)*c));
+        printf("=%s\n", value);
+    }
     return 0;
 }

@@ -31,6 +31,15 @@ run env LD_PRELOAD="$other" "$TOOL" run --nodes=all --pages=none --lib="$LIB" --
 expect_rc 0 "run --name=value"
 want="all|||none|||1|||$LIB:$other"
 [[ $(head -n1 "$T/out") == "$want" ]] || fail "environment: '$(head -n1 "$T/out")', want '$want'"
+# values the allocator accepts, the tool accepts (its parser): '' is all
+# nodes, a trailing comma is allowed, the page words in any case
+run "$TOOL" run --nodes '' --pages HugeTLB -- sh -c "$show"
+expect_rc 0 "run --nodes '' --pages HugeTLB"
+[[ $(cut -d'|' -f1,4 "$T/out") == "|HugeTLB" ]] ||
+    fail "--nodes '' --pages HugeTLB: environment '$(cat "$T/out")'"
+run "$TOOL" run --nodes "$node," -- sh -c "$show"
+expect_rc 0 "run --nodes $node,"
+[[ $(cut -d'|' -f1 "$T/out") == "$node," ]] || fail "--nodes $node,: environment '$(cat "$T/out")'"
 run "$TOOL" run --stats -- "$ALLOC" 10 100 5
 expect_rc 0 "run --stats"
 grep -q '^numaslab: .* node(s)' "$T/err" || fail "--stats: no statistics on stderr: $(head -c 300 "$T/err")"
@@ -53,7 +62,8 @@ check_err 2 "unknown option '-x'" -x
 check_err 2 "node 1000 does not exist on this machine" --nodes 1000
 check_err 2 "node 1000 does not exist on this machine" --nodes 0,1000
 check_err 2 "want a list of nodes" --nodes 0-x
-check_err 2 "want a list of nodes" --nodes ''
+check_err 2 "want a list of nodes" --nodes 1-0
+check_err 2 "want a list of nodes" --nodes ,0
 check_err 2 "want auto, hugetlb, thp or none" --pages gigantic
 check_err 2 "want --stats, --stats=text or --stats=json" --stats=xml
 check_err 2 "unknown option 'BOGUS'" --set BOGUS=1

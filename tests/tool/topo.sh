@@ -33,16 +33,27 @@ for mode in auto hugetlb thp; do
     [[ $(plan pages_mode) == "$mode" ]] || fail "NUMASLAB_PAGES=$mode: plan $(plan pages_mode)"
 done
 
-# bad values: the allocator's one-line warning, and its fallback
+# bad values: the allocator's one-line warning (its parser, its text), and
+# its fallback (plan_vs_allocator.sh compares with the allocator itself)
 run env NUMASLAB_NODES=1000 "$TOOL" topo --json
 expect_rc 0 "NODES=1000"
-expect_one_line "NUMASLAB_NODES=1000" "names no existing node, using all"
+expect_one_line "NUMASLAB_NODES=1000" "numaslab: warning: NUMASLAB_NODES names no existing node, using all: 1000$"
 [[ $(plan nodes) == "$all" ]] || fail "NUMASLAB_NODES=1000: plan nodes $(plan nodes), want all $all"
 run env NUMASLAB_NODES=x-y "$TOOL" topo --json
-expect_one_line "NUMASLAB_NODES=x-y" "bad value, using all nodes"
+expect_one_line "NUMASLAB_NODES=x-y" "numaslab: warning: bad value NUMASLAB_NODES='x-y', using the default$"
+[[ $(plan nodes) == "$all" ]] || fail "NUMASLAB_NODES=x-y: plan nodes $(plan nodes), want all $all"
+run env NUMASLAB_NODES=$first, "$TOOL" topo --json
+expect_no_err "NUMASLAB_NODES=$first, (a trailing comma is accepted, as by the allocator)"
+[[ $(plan nodes) == "[$first]" ]] || fail "NUMASLAB_NODES=$first,: plan nodes $(plan nodes)"
 run env NUMASLAB_PAGES=gigantic "$TOOL" topo
-expect_one_line "NUMASLAB_PAGES=gigantic" "bad value, using thp"
+expect_one_line "NUMASLAB_PAGES=gigantic" "numaslab: warning: bad value NUMASLAB_PAGES='gigantic', using the default$"
 grep -q "NUMASLAB_PAGES=thp" "$T/out" || fail "NUMASLAB_PAGES=gigantic: plan does not fall back to thp (the default)"
+run env NUMASLAB_PAGES=hugetlb NUMASLAB_HUGETLB_FALLBACK=maybe "$TOOL" topo --json
+expect_one_line "NUMASLAB_HUGETLB_FALLBACK=maybe" "bad value NUMASLAB_HUGETLB_FALLBACK='maybe', using the default$"
+[[ $(plan hugetlb_fallback) == True && $(plan pages) == *"then THP"* ]] ||
+    fail "NUMASLAB_HUGETLB_FALLBACK=maybe: the plan does not keep the fallback: $(cat "$T/out")"
+run env NUMASLAB_PAGES=hugetlb NUMASLAB_HUGETLB_FALLBACK=off "$TOOL" topo --json
+[[ $(plan hugetlb_fallback) == False && $(plan pages) == *"only"* ]] || fail "NUMASLAB_HUGETLB_FALLBACK=off: $(cat "$T/out")"
 
 # JSON escaping: quotes, backslashes and control characters in a string
 run env "NUMASLAB_NODES=0\"\\	x" "$TOOL" topo --json
