@@ -21,5 +21,5 @@ status=0
 echo "== Release build: every test"
 ctest --test-dir build --output-on-failure --timeout 600 -LE long "$@" || status=1
 echo "== Debug build (validators, lock order): unit, integration, stress, fork"
-STRESS_ROUNDS=6 ctest --test-dir build-debug --output-on-failure --timeout 600 -L 'unit|integration|stress|fork' -LE long "$@" || status=1
+STRESS_ROUNDS=20 ctest --test-dir build-debug --output-on-failure --timeout 600 -L 'unit|integration|stress|fork' -LE long "$@" || status=1
 exit $status

@@ -160,6 +160,25 @@ static inline void lock_drop(pthread_mutex_t *m, unsigned rank)
         lock_order_drop(rank);
 }
 
+/* After fork: in the child, a fresh unlocked mutex (the prepare handler's
+ * lock belongs to the parent's thread of the same name); in the parent,
+ * a plain release. */
+static inline void lock_after_fork(pthread_mutex_t *m, unsigned rank, bool child)
+{
+    if (child)
+        pthread_mutex_init(m, NULL);
+    else
+        lock_drop(m, rank);
+}
+
+/* A validator's check (superslab/validate.c, numa/bin.c, tiny/tcache.c):
+ * fatal, naming the invariant and the object, when it does not hold. */
+#define NS_CHECK(cond, what, p)                                       \
+    do {                                                              \
+        if (NS_UNLIKELY(!(cond)))                                     \
+            error_fatal("validate: " what " (" #cond ")", (p));       \
+    } while (0)
+
 /* -------------------------------------------------------------- clock.c */
 uint64_t clock_ms(void);        /* CLOCK_MONOTONIC_COARSE, milliseconds */
 

@@ -315,8 +315,5 @@ int hp_mbind(void *p, size_t size, int mode_, const unsigned long *mask, unsigne
 void hp_lock_all(void) { lock_take(&chunk_lock, LOCK_CHUNKS); }
 void hp_unlock_all(bool child)
 {
-    if (child)
-        pthread_mutex_init(&chunk_lock, NULL);
-    else
-        lock_drop(&chunk_lock, LOCK_CHUNKS);
+    lock_after_fork(&chunk_lock, LOCK_CHUNKS, child);
 }

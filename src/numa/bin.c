@@ -305,12 +305,6 @@ size_t bin_release(node_pool_t *pool, unsigned cls, bool all)
 }
 
 /* ------------------------------------------------------------ validator */
-#define CHECK(cond, what, p)                                        \
-    do {                                                            \
-        if (NS_UNLIKELY(!(cond)))                                   \
-            error_fatal("validate: " what " (" #cond ")", (p));     \
-    } while (0)
-
 /* Every slab on the partial list is a carved slab of this class and node,
  * valid in itself, with a free or uncarved block (or the spare); the
  * count matches; stashed lists hold marked blocks of this class and node,
@@ -321,28 +315,28 @@ void bin_validate(node_pool_t *pool, unsigned cls)
     bin_t *b = &pool->bins[cls];
     uint32_t n = 0;
     for (slab_t *s = b->partial; s; s = s->next) {
-        CHECK(s->in_partial && s->units && s->cls == cls && s->node == pool->node, "a partial slab of this bin", s);
-        CHECK(s->next == NULL || s->next->prev == s, "partial list links", s);
-        CHECK(s->free || s->bump < s->capacity || s->used == 0, "a partial slab has room", s);
+        NS_CHECK(s->in_partial && s->units && s->cls == cls && s->node == pool->node, "a partial slab of this bin", s);
+        NS_CHECK(s->next == NULL || s->next->prev == s, "partial list links", s);
+        NS_CHECK(s->free || s->bump < s->capacity || s->used == 0, "a partial slab has room", s);
         slab_validate(s);
-        CHECK(++n <= b->npartial, "partial list longer than npartial", s);
+        NS_CHECK(++n <= b->npartial, "partial list longer than npartial", s);
     }
-    CHECK(n == b->npartial, "npartial counts the partial list", b);
-    CHECK(b->nstash <= NS_STASH, "stash bound", b);
+    NS_CHECK(n == b->npartial, "npartial counts the partial list", b);
+    NS_CHECK(b->nstash <= NS_STASH, "stash bound", b);
     for (uint32_t i = 0; i < b->nstash; i++) {
         uint32_t k = 0;
         for (void **p = b->stash[i].list; p; p = p[0]) {
             slab_t *s = slab_of((uintptr_t)p);
-            CHECK(ssmap_tag((uintptr_t)p) == ssmap_node_tag(pool->node) && s->cls == cls &&
+            NS_CHECK(ssmap_tag((uintptr_t)p) == ssmap_node_tag(pool->node) && s->cls == cls &&
                       slab_block_index(s, (uintptr_t)p) >= 0 && s->used > 0,
                   "a stashed block is a carved block of this bin", p);
-            CHECK((uintptr_t)p[1] == block_mark, "a stashed block carries the free mark", p);
-            CHECK(++k <= b->stash[i].n, "stashed list longer than its count", p);
+            NS_CHECK((uintptr_t)p[1] == block_mark, "a stashed block carries the free mark", p);
+            NS_CHECK(++k <= b->stash[i].n, "stashed list longer than its count", p);
         }
-        CHECK(k == b->stash[i].n, "stashed list count", b);
+        NS_CHECK(k == b->stash[i].n, "stashed list count", b);
     }
-    CHECK(bin_stashed(b) <= b->used_blocks, "stashed blocks count as used", b);
+    NS_CHECK(bin_stashed(b) <= b->used_blocks, "stashed blocks count as used", b);
     for (slab_t *s = atomic_load_explicit(&b->pending, memory_order_acquire); s; s = s->pending_next)
-        CHECK(atomic_load_explicit(&s->remote, memory_order_relaxed) & NS_REMOTE_NOTIFIED,
+        NS_CHECK(atomic_load_explicit(&s->remote, memory_order_relaxed) & NS_REMOTE_NOTIFIED,
               "a pending slab is NOTIFIED", s);
 }

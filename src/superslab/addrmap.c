@@ -69,8 +69,5 @@ void addrmap_clear(uintptr_t base, size_t size)
 void addrmap_lock(void) { lock_take(&map_lock, LOCK_ADDRMAP); }
 void addrmap_unlock(bool child)
 {
-    if (child)
-        pthread_mutex_init(&map_lock, NULL);
-    else
-        lock_drop(&map_lock, LOCK_ADDRMAP);
+    lock_after_fork(&map_lock, LOCK_ADDRMAP, child);
 }

@@ -77,8 +77,5 @@ void meta_free(void *p, size_t size)
 void meta_lock_all(void) { lock_take(&meta_lock, LOCK_META); }
 void meta_unlock_all(bool child)
 {
-    if (child)
-        pthread_mutex_init(&meta_lock, NULL);
-    else
-        lock_drop(&meta_lock, LOCK_META);
+    lock_after_fork(&meta_lock, LOCK_META, child);
 }

@@ -513,10 +513,7 @@ void tcache_fork_child(void)
 void tcache_lock_list(void) { lock_take(&list_lock, LOCK_TCACHE_LIST); }
 void tcache_unlock_list(bool child)
 {
-    if (child)
-        pthread_mutex_init(&list_lock, NULL);
-    else
-        lock_drop(&list_lock, LOCK_TCACHE_LIST);
+    lock_after_fork(&list_lock, LOCK_TCACHE_LIST, child);
 }
 
 /* ------------------------------------------------------------ statistics */
@@ -540,30 +537,24 @@ uint64_t tcache_count(void)
 }
 
 /* ------------------------------------------------------------ validator */
-#define CHECK(cond, what, p)                                        \
-    do {                                                            \
-        if (NS_UNLIKELY(!(cond)))                                   \
-            error_fatal("validate: " what " (" #cond ")", (p));     \
-    } while (0)
-
 void tcache_validate(const tcache_t *tc)
 {
     if (tc->kind != NS_TC_LIVE)
         return;
-    CHECK(tc->mark == block_mark && tc->tag == ssmap_thread_tag(tc->node), "cache mark and tag", tc);
+    NS_CHECK(tc->mark == block_mark && tc->tag == ssmap_thread_tag(tc->node), "cache mark and tag", tc);
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         const tbin_t *b = &tc->bins[c];
-        CHECK(b->room <= b->cap && b->cap <= CAP_MAX, "room <= cap <= CAP_MAX", b);
+        NS_CHECK(b->room <= b->cap && b->cap <= CAP_MAX, "room <= cap <= CAP_MAX", b);
         uint32_t n = 0;
         for (void **p = b->head; p; p = link_get(p, tc->key)) {
             uintptr_t a = (uintptr_t)p;
-            CHECK(ssmap_tag(a) == ssmap_node_tag((uint32_t)tc->node), "a cached block is on the cache's node", p);
+            NS_CHECK(ssmap_tag(a) == ssmap_node_tag((uint32_t)tc->node), "a cached block is on the cache's node", p);
             const slab_t *s = slab_of(a);
-            CHECK(s->cls == c && slab_block_start(s, a) && slab_index(s, a) < s->bump,
+            NS_CHECK(s->cls == c && slab_block_start(s, a) && slab_index(s, a) < s->bump,
                   "a cached block is a carved block of its class", p);
-            CHECK((uintptr_t)p[1] == block_mark, "a cached block carries the free mark", p);
-            CHECK(++n <= tbin_count(b), "cached list longer than cap - room (a cycle, or a block twice?)", p);
+            NS_CHECK((uintptr_t)p[1] == block_mark, "a cached block carries the free mark", p);
+            NS_CHECK(++n <= tbin_count(b), "cached list longer than cap - room (a cycle, or a block twice?)", p);
         }
-        CHECK(n == tbin_count(b), "cap - room counts the list", b);
+        NS_CHECK(n == tbin_count(b), "cap - room counts the list", b);
     }
 }

@@ -119,9 +119,11 @@ for c in "${cases[@]}"; do
     run env "${vars[@]}" "$OPTDUMP"
     expect_rc 0 "optdump, $what"
     cp "$T/out" "$T/v.alloc"
-    warnings "$T/err" >"$T/w.alloc"
+    # the allocator also checks the node list against the machine's nodes
+    # (compared with numaslab topo above); here only the parser's warnings
+    warnings "$T/err" | { grep -v 'names no existing node' || true; } >"$T/w.alloc"
     same "$what: option values" "$T/v.tool" "$T/v.alloc" "numaslab options" "allocator"
-    # the option warnings (no node selection here: only the parser's)
+    # the option warnings (the parser's)
     same "$what: option warnings" "$T/w.tool" "$T/w.alloc" "numaslab options" "allocator"
     n=$((n + 1))
 done
