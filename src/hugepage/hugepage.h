@@ -50,6 +50,8 @@ int hp_guard(void *p, size_t size);
 /* mbind(2) as the kernel has it (mode MPOL_*, mask of maxnode bits). */
 int hp_mbind(void *p, size_t size, int mode, const unsigned long *mask, unsigned long maxnode, unsigned flags);
 
+/* n random bytes from the kernel (getrandom); 0 or an errno. */
+int hp_getrandom(void *buf, size_t n);
 /* fork: the reservation lock (src/tiny/fork.c takes it last). */
 void hp_lock_all(void);
 void hp_unlock_all(bool child);

@@ -317,3 +317,18 @@ void hp_unlock_all(bool child)
 {
     lock_after_fork(&chunk_lock, LOCK_CHUNKS, child);
 }
+
+int hp_getrandom(void *buf, size_t n)
+{
+    char *p = buf;
+    while (n) {
+        long r = syscall(SYS_getrandom, p, n, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? errno : EIO;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}

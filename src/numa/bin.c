@@ -62,7 +62,7 @@ static void slab_take_remote(bin_t *b, slab_t *s, bool clear)
     void *list = remote_take(s, clear, &tail, &n);
     if (!list)
         return;
-    link_set(tail, s->free, s->key);     /* both lists use the slab's key */
+    link_set(tail, s->free, &s->key);     /* both lists use the slab's key */
     s->free = list;
     s->used -= n;
     b->used_blocks -= n;
@@ -138,6 +138,27 @@ static void debug_validate(node_pool_t *pool, bin_t *b, unsigned cls)
         bin_validate(pool, cls);
 }
 
+/* Hardened builds hand out freshly carved blocks in a random order, not
+ * by address, so that the block after a given one is not predictable
+ * (an overflow cannot aim at the next allocation).  A batch of at most
+ * CARVE_MAX, shuffled by Fisher-Yates from a getrandom seed. */
+#define CARVE_MAX 512
+static void carve_order(uint16_t *order, uint32_t n)
+{
+    uint64_t x = hardened_random() | 1;
+    for (uint32_t i = 0; i < n; i++)
+        order[i] = (uint16_t)i;
+    for (uint32_t i = n; i > 1; i--) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint32_t j = (uint32_t)(x % i);
+        uint16_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
+
 /* Up to `want` blocks as a plain list: a stashed list, else blocks from
  * the partial slabs (remote frees drained first), else a new slab. */
 static void *take_blocks(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got, bool need_room)
@@ -172,7 +193,9 @@ static void *take_blocks(node_pool_t *pool, unsigned cls, uint32_t want, uint32_
         uint32_t before = n;
         while (n < want && s->free) {
             void **blk = s->free;
-            s->free = link_get(blk, s->key);
+            s->free = link_get(blk, &s->key);
+            if (ns_config_hardened)
+                hardened_check_in_slab(s, s->free);
             blk[0] = head;                /* the list handed out is plain */
             head = blk;
             n++;
@@ -180,10 +203,16 @@ static void *take_blocks(node_pool_t *pool, unsigned cls, uint32_t want, uint32_
         uint32_t carve = want - n;
         if (carve > s->capacity - s->bump)
             carve = s->capacity - s->bump;
+        if (ns_config_hardened && carve > CARVE_MAX)
+            carve = CARVE_MAX;
+        uint16_t order[CARVE_MAX];
+        if (ns_config_hardened)
+            carve_order(order, carve);
         for (uint32_t i = carve; i-- > 0;) {   /* lowest address ends up first */
-            void **blk = (void **)(s->start + (uintptr_t)(s->bump + i) * s->size);
+            uint32_t k = ns_config_hardened ? order[i] : i;
+            void **blk = (void **)(s->start + (uintptr_t)(s->bump + k) * s->size);
             blk[0] = head;
-            blk[1] = (void *)block_mark;       /* on a list: marked */
+            block_set_free(blk, block_mark);   /* on a list: marked */
             head = blk;
         }
         if (ns_config_hardened)
@@ -225,7 +254,7 @@ static size_t flush_locked(node_pool_t *pool, bin_t *b, unsigned cls, void *list
         if (NS_UNLIKELY(s->cls != cls || s->node != pool->node || slab_block_index(s, (uintptr_t)blk) < 0 ||
                         s->used == 0))
             error_fatal("heap corruption: a cached block does not belong to its class", blk);
-        link_set(blk, s->free, s->key);
+        link_set(blk, s->free, &s->key);
         s->free = blk;
         s->used--;
         b->used_blocks--;
@@ -255,7 +284,7 @@ bool bin_holds(void *p)
     lock_take(&b->lock, LOCK_BIN);
     if (slab_of((uintptr_t)p) == s && s->units) {
         uint32_t limit = s->capacity;
-        for (void **f = s->free; f && limit--; f = link_get(f, s->key))
+        for (void **f = s->free; f && limit--; f = link_get(f, &s->key))
             if (f == p) {
                 found = true;
                 break;
@@ -277,7 +306,7 @@ bool bin_holds(void *p)
 void bin_remote_free(slab_t *s, void *p)
 {
     bin_t *b = &node_pool(s->node)->bins[s->cls];
-    ((void **)p)[1] = (void *)block_mark;
+    block_set_free(p, block_mark);
     remote_push(s, p, &b->pending);
     atomic_fetch_add_explicit(&b->remote_frees, 1, memory_order_relaxed);
 }
@@ -330,7 +359,7 @@ void bin_validate(node_pool_t *pool, unsigned cls)
             NS_CHECK(ssmap_tag((uintptr_t)p) == ssmap_node_tag(pool->node) && s->cls == cls &&
                       slab_block_index(s, (uintptr_t)p) >= 0 && s->used > 0,
                   "a stashed block is a carved block of this bin", p);
-            NS_CHECK((uintptr_t)p[1] == block_mark, "a stashed block carries the free mark", p);
+            NS_CHECK(ns_config_hardened || block_marked_free(p), "a stashed block carries the free mark", p);
             NS_CHECK(++k <= b->stash[i].n, "stashed list longer than its count", p);
         }
         NS_CHECK(k == b->stash[i].n, "stashed list count", b);

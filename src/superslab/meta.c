@@ -43,9 +43,16 @@ void *meta_alloc(size_t size)
     } else {
         if ((size_t)(chunk_end - chunk_cur) < size) {
             size_t csize = size > META_CHUNK ? (size + META_CHUNK - 1) & ~(META_CHUNK - 1) : META_CHUNK;
+            /* hardened: a guard page on each side, so that no user
+             * mapping (a large block) lies right next to metadata */
+            size_t guard = ns_config_hardened ? NS_PAGE_SIZE : 0;
             void *m;
-            if (hp_map(csize, NS_PAGE_SIZE, false, &m) == 0) {
-                chunk_cur = m;
+            if (hp_map(csize + 2 * guard, NS_PAGE_SIZE, false, &m) == 0) {
+                if (guard) {
+                    hp_guard(m, guard);
+                    hp_guard((char *)m + guard + csize, guard);
+                }
+                chunk_cur = (char *)m + guard;
                 chunk_end = chunk_cur + csize;
             }
         }

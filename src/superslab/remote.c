@@ -21,7 +21,7 @@ void remote_push(slab_t *s, void *block, remote_pending_t *pending)
 {
     uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
     do {
-        link_set(block, (void *)(old & ~NS_REMOTE_NOTIFIED), s->key);
+        link_set(block, (void *)(old & ~NS_REMOTE_NOTIFIED), &s->key);
     } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)block | NS_REMOTE_NOTIFIED,
                                                     memory_order_acq_rel, memory_order_relaxed));
     if (old & NS_REMOTE_NOTIFIED)
@@ -40,7 +40,9 @@ void *remote_take(slab_t *s, bool clear, void **tail, uint32_t *n)
     void *list = (void *)(v & ~NS_REMOTE_NOTIFIED);
     uint32_t count = 0;
     void *last = NULL;
-    for (void *b = list; b; b = link_get(b, s->key)) {
+    for (void *b = list; b; b = link_get(b, &s->key)) {
+        if (ns_config_hardened)
+            hardened_check_in_slab(s, b);
         last = b;
         count++;
     }

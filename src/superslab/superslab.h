@@ -46,6 +46,13 @@ static inline unsigned sizeclass_of(size_t n)
     return 8u + (e - 7u) * 8u + (unsigned)((m >> (e - 3u)) & 7u);
 }
 
+/* The secret of a list's links in hardened builds: two independent
+ * random words (superslab/hardened.c: from getrandom), per slab for its
+ * free list and remote stack, per thread cache for its lists. */
+typedef struct list_key {
+    uintptr_t a, b;
+} list_key_t;
+
 /* ------------------------------------------------------------------ slab */
 /* Slab metadata, in its SuperSlab's header.  The first cache line is what
  * free() reads; it is written only while the slab is carved or released
@@ -71,7 +78,7 @@ typedef struct slab {
     struct slab *prev, *next;   /* owner's partial list                    */
     uint8_t in_partial;
     uint8_t first_unit;
-    uintptr_t key;              /* hardened: secret of the slab's lists    */
+    list_key_t key;             /* hardened: secret of the slab's lists    */
     _Atomic uint64_t *freemap;  /* hardened: bit i set = block i is free   */
     /* written by other threads (own cache line) */
     _Alignas(NS_CACHELINE) _Atomic uintptr_t remote; /* stack | NOTIFIED  */
@@ -167,27 +174,64 @@ void addrmap_clear(uintptr_t base, size_t size);
 void addrmap_lock(void);
 void addrmap_unlock(bool child);   /* child: after fork, re-initialise */
 
+extern uintptr_t block_mark;       /* word 1 of a free block; set at start-up */
+
 /* ------------------------------------------------------------ free links
- * Word 0 of a free block links it to the next one; word 1 holds
- * block_mark (superslab.c: random, odd, per process) while the block is on
- * any list, so free() tells a likely double free by one compare.  Hardened builds store
- * next ^ key ^ (address >> 4), with the key of the list's owner (a slab for
- * its free list and remote stack, a thread for its cache), so that a write
- * after free cannot point the list at an address of the attacker's choice;
- * other builds store next as it is (the key is never read). */
-static inline void *link_get(const void *blk, uintptr_t key)
+ * Word 0 of a free block links it to the next one; word 1 marks it free.
+ *
+ * Default builds: word 0 is the next block's address; word 1 is
+ * block_mark (superslab.c: random, odd, per process), which every block on
+ * any list carries, so that free() tells a likely double free by one
+ * compare and malloc refuses to hand out a list head without it (a plain
+ * pointer written into a freed block's link makes the list point at a
+ * block that is not free: caught before its link is read).
+ *
+ * Hardened builds: word 0 is rotl(next ^ k.a, k.b) + k.b with the list
+ * owner's two random keys (not XOR-malleable: a forged link needs both
+ * keys); the list's end is encoded as a link to the block itself, so no
+ * word reveals a key as an encoded NULL would; every decoded link is
+ * checked before it is followed (hardened.c).  Word 1 holds a value mixed
+ * from the block's address and a process secret that protects nothing
+ * else: no constant anywhere in free blocks (the bitmap of each slab
+ * catches double frees). */
+static inline uintptr_t link_rotl(uintptr_t x, uintptr_t r)
+{
+    r &= 63;
+    return (x << r) | (x >> ((64 - r) & 63));
+}
+static inline void *link_get(const void *blk, const list_key_t *k)
 {
     uintptr_t v = *(const uintptr_t *)blk;
-    if (ns_config_hardened)
-        v ^= key ^ ((uintptr_t)blk >> 4);
-    return (void *)v;
+    if (!ns_config_hardened)
+        return (void *)v;
+    v = link_rotl(v - k->b, 64 - (k->b & 63)) ^ k->a;
+    return v == (uintptr_t)blk ? NULL : (void *)v;
 }
-static inline void link_set(void *blk, const void *next, uintptr_t key)
+static inline void link_set(void *blk, const void *next, const list_key_t *k)
 {
     uintptr_t v = (uintptr_t)next;
     if (ns_config_hardened)
-        v ^= key ^ ((uintptr_t)blk >> 4);
+        v = link_rotl((next ? v : (uintptr_t)blk) ^ k->a, k->b) + k->b;
     *(uintptr_t *)blk = v;
+}
+
+/* Word 1 of a block going onto a list / of one on a list. */
+static inline void block_set_free(void *blk, uintptr_t mark)
+{
+    uintptr_t v = mark;
+    if (ns_config_hardened) {               /* fmix64 of address ^ secret */
+        v = (uintptr_t)blk ^ mark;
+        v ^= v >> 33;
+        v *= 0xff51afd7ed558ccdu;
+        v ^= v >> 33;
+    }
+    ((uintptr_t *)blk)[1] = v;
+}
+/* Does word 1 say "free"?  (Default builds only: hardened builds ask the
+ * slab's bitmap.) */
+static inline bool block_marked_free(const void *blk)
+{
+    return ((const uintptr_t *)blk)[1] == block_mark;
 }
 
 /* ------------------------------------------------------------- meta.c
@@ -201,7 +245,6 @@ void meta_unlock_all(bool child);
 
 /* ---------------------------------------------------------- superslab.c */
 extern slab_t ss_no_slab;          /* covers free units: capacity 0 */
-extern uintptr_t block_mark;       /* word 1 of a free block; set at start-up */
 void superslab_global_init(void);  /* start-up: block_mark */
 
 static inline superslab_t *superslab_of(uintptr_t a)
@@ -267,12 +310,23 @@ slab_t *remote_take_pending(remote_pending_t *pending);
  * block that is not a free block of its class means a corrupted list:
  * fatal. */
 bool hardened_on_free(void *p);
-void hardened_check_block(void *p, unsigned cls);   /* before reading its link */
-void hardened_on_alloc(void *p, unsigned cls);      /* after it left its list */
-void hardened_slab_init(slab_t *s);     /* carve: key and bitmap (or NULL) */
+/* before reading its link: a carved block of class cls on node `node`
+ * (fatal otherwise); returns its index in its slab */
+long hardened_check_block(void *p, unsigned cls, uint32_t node);
+/* after it left its list: block i (from hardened_check_block) now in use */
+void hardened_claim(void *p, long i);
+void hardened_on_alloc(void *p, unsigned cls);      /* both, for a block from a bin */
+/* A decoded link of slab s's lists: NULL or a carved block of s; fatal
+ * otherwise.  Returns next. */
+void *hardened_check_in_slab(const slab_t *s, void *next);
+void hardened_slab_init(slab_t *s);     /* carve: keys and bitmap (or NULL) */
 void hardened_slab_fini(slab_t *s);
 void hardened_mark_free(slab_t *s, uint32_t first, uint32_t n);  /* carved blocks */
-uintptr_t hardened_key(const void *salt);
+/* Two fresh random keys (getrandom; never derived from an address). */
+void hardened_new_key(list_key_t *k);
+/* A random number from this thread's pool (getrandom), for the hand-out
+ * order of freshly carved blocks. */
+uint64_t hardened_random(void);
 
 /* ------------------------------------------------------------ validate.c
  * Full checks of a slab and a SuperSlab (Debug builds call them at every

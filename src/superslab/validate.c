@@ -38,14 +38,14 @@ void slab_validate(const slab_t *s)
      * bump - used of them */
     uint64_t seen[MAX_CAPACITY / 64] = {0};
     uint32_t n = 0;
-    for (void *b = s->free; b; b = link_get(b, s->key)) {
+    for (void *b = s->free; b; b = link_get(b, &s->key)) {
         uintptr_t a = (uintptr_t)b;
         NS_CHECK(slab_block_start(s, a), "a free-list block is a block start of its slab", b);
         uint64_t i = slab_index(s, a);
         NS_CHECK(i < s->bump, "a free-list block was carved", b);
         NS_CHECK(!(seen[i / 64] & (1ull << (i % 64))), "a block is on its slab's free list once", b);
         seen[i / 64] |= 1ull << (i % 64);
-        NS_CHECK(((const uintptr_t *)b)[1] == block_mark, "a free-list block carries the free mark", b);
+        NS_CHECK(ns_config_hardened || block_marked_free(b), "a free-list block carries the free mark", b);
         if (ns_config_hardened && s->freemap)
             NS_CHECK(atomic_load_explicit(&s->freemap[i / 64], memory_order_relaxed) & (1ull << (i % 64)),
                   "a free-list block is marked free", b);

@@ -32,7 +32,6 @@
 
 #include "tiny.h"
 
-#define CAP_MAX 512
 #define CAP_MIN 2
 #define CAP_START 64
 #define HOT_EVENTS 4
@@ -121,7 +120,7 @@ static uint32_t cap_max(unsigned cls)
     if (options.tcache_bytes == 0)
         return 0;
     uint64_t c = (uint64_t)options.tcache_bytes / sizeclass_size[cls];
-    return c < CAP_MIN ? CAP_MIN : c > CAP_MAX ? CAP_MAX : (uint32_t)c;
+    return c < CAP_MIN ? CAP_MIN : c > TCACHE_CAP_MAX ? TCACHE_CAP_MAX : (uint32_t)c;
 }
 
 static void tcache_global_init(void)
@@ -146,7 +145,8 @@ static tcache_t *tcache_create(void)
     set_node(tc, (int32_t)topo_current_node());
     tc->mark = block_mark;
     tc->kind = NS_TC_LIVE;
-    tc->key = ns_config_hardened ? hardened_key(tc) : 0;
+    if (ns_config_hardened)
+        hardened_new_key(&tc->key);
     lock_take(&list_lock, LOCK_TCACHE_LIST);
     tc->next = live;
     if (live) live->prev = tc;
@@ -181,6 +181,17 @@ static void unlink_live(tcache_t *tc)
 }
 
 /* ---------------------------------------------------------------- flush */
+/* The block after p in the cache's list of class cls; hardened builds
+ * check it (a block of that class on the cache's node) before anyone
+ * follows it. */
+static void *next_cached(const tcache_t *tc, unsigned cls, void *p)
+{
+    void *n = link_get(p, &tc->key);
+    if (ns_config_hardened && n)
+        hardened_check_block(n, cls, (uint32_t)tc->node);
+    return n;
+}
+
 /* Give back all but `keep` blocks of class cls (the colder ones: the list
  * is LIFO, so its tail holds the blocks freed longest ago); `stash`: the
  * list may go whole to the bin's stash for the next refill. */
@@ -197,16 +208,16 @@ static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep, bool stash)
     } else {
         cut = b->head;
         for (uint32_t i = 1; i < keep; i++)
-            cut = link_get(cut, tc->key);
-        list = link_get(cut, tc->key);
-        link_set(cut, NULL, tc->key);
+            cut = next_cached(tc, cls, cut);
+        list = next_cached(tc, cls, cut);
+        link_set(cut, NULL, &tc->key);
     }
     uint32_t n = count - keep;
     b->room = b->cap - keep;
     ns_assert(tc->node >= 0);
     if (ns_config_hardened)         /* bins take plain lists */
         for (void **p = list; p; p = p[0])
-            p[0] = link_get(p, tc->key);
+            p[0] = next_cached(tc, cls, p);
     node_pool_t *pool = node_pool((uint32_t)tc->node);
     if (stash && bin_stash(pool, cls, list, n))
         return 0;
@@ -219,7 +230,7 @@ static void *adopt_list(tcache_t *tc, void *list)
     if (ns_config_hardened)
         for (void **p = list; p;) {
             void **next = p[0];
-            link_set(p, next, tc->key);
+            link_set(p, next, &tc->key);
             p = next;
         }
     return list;
@@ -363,6 +374,8 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
         }
     }
     tbin_t *b = &tc->bins[cls];
+    if (!ns_config_hardened && b->head && ((void **)b->head)[1] != (void *)block_mark)
+        error_fatal("heap corruption: a free list points at a block that is not free (write after free?)", b->head);
     if (!b->head && cap_max(cls) == 0) {    /* caching is off */
         void *p = alloc_uncached(cls);
         if (!p)
@@ -382,7 +395,7 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
 static bool tcache_holds(const tcache_t *tc, unsigned cls, void *p)
 {
     uint32_t n = tbin_count(&tc->bins[cls]);
-    for (void **b = tc->bins[cls].head; b && n--; b = link_get(b, tc->key))
+    for (void **b = tc->bins[cls].head; b && n--; b = link_get(b, &tc->key))
         if (b == p)
             return true;
     return false;
@@ -390,16 +403,15 @@ static bool tcache_holds(const tcache_t *tc, unsigned cls, void *p)
 
 bool tcache_block_is_free(void *p)
 {
-    void **b = p;
     uintptr_t a = (uintptr_t)p;
-    if ((uintptr_t)b[1] != block_mark)
-        return false;            /* the mark of a free block is not there */
     slab_t *s = slab_of(a);
     tcache_t *tc = tcache_tls;
     if (ns_config_hardened && s->freemap) {
         uint64_t i = slab_index(s, a);
         return atomic_load_explicit(&s->freemap[i / 64], memory_order_acquire) & (1ull << (i % 64));
     }
+    if (!block_marked_free(p))
+        return false;            /* the mark of a free block is not there */
     return (tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p);
 }
 
@@ -408,7 +420,7 @@ bool tcache_block_is_free(void *p)
 static void give_back(slab_t *s, void **p)
 {
     p[0] = NULL;
-    p[1] = (void *)block_mark;
+    block_set_free(p, block_mark);
     bin_flush(node_pool(s->node), s->cls, p);
 }
 
@@ -428,16 +440,16 @@ static bool push_behind_own(tcache_t *tc, tbin_t *b, slab_t *s, void **p)
     if (!got || s->node != (uint32_t)tc->node)
         return false;
     ns_assert(b->room != 0);    /* a refill leaves room for one block */
-    link_set(p, NULL, tc->key);
+    link_set(p, NULL, &tc->key);
     if (!b->head) {
         b->head = p;
     } else {
         void **t = b->head;
-        for (void **n; (n = link_get(t, tc->key)) != NULL;)
+        for (void **n; (n = next_cached(tc, s->cls, t)) != NULL;)
             t = n;
-        link_set(t, p, tc->key);
+        link_set(t, p, &tc->key);
     }
-    p[1] = (void *)block_mark;
+    block_set_free(p, block_mark);
     b->room--;
     return true;
 }
@@ -446,7 +458,7 @@ void tcache_free_small(void *ptr, slab_t *s)
 {
     void **p = ptr;
     tcache_t *tc = tcache_tls;
-    if ((uintptr_t)p[1] == block_mark &&
+    if (!ns_config_hardened && block_marked_free(p) &&   /* hardened: the bitmap caught it */
         ((tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p))) {
         error_invalid("free", ptr, "double free");
         return;
@@ -528,33 +540,18 @@ void tcache_allocs(uint64_t out[NS_CLASSES])
     lock_drop(&list_lock, LOCK_TCACHE_LIST);
 }
 
+void tcache_each_live(void (*fn)(const tcache_t *tc, void *arg), void *arg)
+{
+    lock_take(&list_lock, LOCK_TCACHE_LIST);
+    for (tcache_t *tc = live; tc; tc = tc->next)
+        fn(tc, arg);
+    lock_drop(&list_lock, LOCK_TCACHE_LIST);
+}
+
 uint64_t tcache_count(void)
 {
     lock_take(&list_lock, LOCK_TCACHE_LIST);
     uint64_t n = nlive;
     lock_drop(&list_lock, LOCK_TCACHE_LIST);
     return n;
-}
-
-/* ------------------------------------------------------------ validator */
-void tcache_validate(const tcache_t *tc)
-{
-    if (tc->kind != NS_TC_LIVE)
-        return;
-    NS_CHECK(tc->mark == block_mark && tc->tag == ssmap_thread_tag(tc->node), "cache mark and tag", tc);
-    for (unsigned c = 0; c < NS_CLASSES; c++) {
-        const tbin_t *b = &tc->bins[c];
-        NS_CHECK(b->room <= b->cap && b->cap <= CAP_MAX, "room <= cap <= CAP_MAX", b);
-        uint32_t n = 0;
-        for (void **p = b->head; p; p = link_get(p, tc->key)) {
-            uintptr_t a = (uintptr_t)p;
-            NS_CHECK(ssmap_tag(a) == ssmap_node_tag((uint32_t)tc->node), "a cached block is on the cache's node", p);
-            const slab_t *s = slab_of(a);
-            NS_CHECK(s->cls == c && slab_block_start(s, a) && slab_index(s, a) < s->bump,
-                  "a cached block is a carved block of its class", p);
-            NS_CHECK((uintptr_t)p[1] == block_mark, "a cached block carries the free mark", p);
-            NS_CHECK(++n <= tbin_count(b), "cached list longer than cap - room (a cycle, or a block twice?)", p);
-        }
-        NS_CHECK(n == tbin_count(b), "cap - room counts the list", b);
-    }
 }

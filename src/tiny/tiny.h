@@ -32,7 +32,7 @@ typedef struct tcache {
     uint32_t tag;               /* ssmap_thread_tag(node); sentinels: 256  */
     uintptr_t mark;             /* block_mark: word 1 of a block in a list
                                    (a copy: free() reads it in one load)  */
-    uintptr_t key;              /* hardened: secret of this cache's lists  */
+    list_key_t key;             /* hardened: secret of this cache's lists  */
     int32_t node;               /* node of all blocks in bins; -1: sentinel*/
     uint32_t kind;              /* NS_TC_LIVE / NS_TC_INIT / NS_TC_DEAD    */
     /* slow path only */
@@ -52,7 +52,9 @@ _Static_assert(offsetof(tcache_t, bins) == 0, "binoff is an offset from the tcac
 /* ------------------------------------------------------------- tcache.c */
 extern __thread tcache_t *tcache_tls;
 
-void *tcache_alloc_slow(tcache_t *tc, unsigned cls);   /* NULL: ENOMEM */
+/* malloc when the fast path cannot pop (empty list, no cache yet, a head
+ * without the free mark: fatal); NULL: ENOMEM. */
+void *tcache_alloc_slow(tcache_t *tc, unsigned cls);
 /* free() of a block start p of slab s that the fast path did not take:
  * double-free check, then the thread's cache, its node's bin, or the
  * block's remote stack.  (src/free.c classifies the pointer first.) */
@@ -64,6 +66,9 @@ bool tcache_start(void);
 bool tcache_started(void);
 /* Slow-path events between two reviews of a cache's capacities. */
 #define TCACHE_TICK 256
+#define TCACHE_CAP_MAX 512       /* blocks per class list, at most        */
+/* fn(tc, arg) for every live cache, under the list lock. */
+void tcache_each_live(void (*fn)(const tcache_t *tc, void *arg), void *arg);
 /* Is the small block p known to be free (in this thread's cache or its
  * slab's free list; any list in hardened builds)?  Slow; for realloc and
  * malloc_usable_size of a freed pointer. */
@@ -77,9 +82,16 @@ void tcache_unlock_list(bool child);
 uint64_t tcache_count(void);
 /* allocations per class by all threads, live and exited (for statistics) */
 void tcache_allocs(uint64_t out[NS_CLASSES]);
-/* Full check of a cache: every list holds marked block starts of its
+/* ------------------------------------------------------------ validate.c
+ * Full check of a cache: every list holds marked block starts of its
  * class on the cache's node, each once, as many as cap - room says. */
 void tcache_validate(const tcache_t *tc);
+/* The whole heap at rest (no other thread allocating or freeing): every
+ * live cache, every bin (partial slabs, stash, pending list) of every
+ * node, each SuperSlab met against both maps; and no block on two lists
+ * (a cache's, a stash's, a slab's free list).  Fatal on a violation;
+ * returns the number of free blocks seen on lists.  For tests. */
+uint64_t tcache_validate_heap(void);
 
 /* ------------------------------------------------------------ fast paths */
 static inline uint32_t tbin_count(const tbin_t *b)
@@ -87,16 +99,29 @@ static inline uint32_t tbin_count(const tbin_t *b)
     return b->cap - b->room;
 }
 
+/* Can the head of b be popped on the fast path?  Not when the list is
+ * empty; not when the head lacks the free mark that every block on a list
+ * carries: then it is not a free block (a write after free pointed the
+ * list at it, as in free-list poisoning with a plain pointer), and the
+ * slow path reports it before its link is read or it is handed out.
+ * Hardened builds check the block against its slab's bitmap instead. */
+static inline bool tbin_ready(const tcache_t *tc, const tbin_t *b)
+{
+    void **p = b->head;
+    if (NS_UNLIKELY(p == NULL))
+        return false;
+    return ns_config_hardened || NS_LIKELY((uintptr_t)p[1] == tc->mark);
+}
+
 /* Pop a block of b (not empty); word 1 (the free mark) cleared. */
 static inline void *tbin_pop(tcache_t *tc, tbin_t *b, unsigned cls)
 {
     void **p = b->head;
-    if (ns_config_hardened)
-        hardened_check_block(p, cls);
-    b->head = link_get(p, tc->key);
+    long hi = ns_config_hardened ? hardened_check_block(p, cls, (uint32_t)tc->node) : 0;
+    b->head = link_get(p, &tc->key);
     b->room++;
     if (ns_config_hardened)
-        hardened_on_alloc(p, cls);
+        hardened_claim(p, hi);
     p[1] = NULL;
     count_inc(&b->allocs);
     return p;
@@ -105,8 +130,8 @@ static inline void *tbin_pop(tcache_t *tc, tbin_t *b, unsigned cls)
 /* Push p onto b (room left; p a block of b's class on tc's node). */
 static inline void tbin_push(tcache_t *tc, tbin_t *b, void **p, uintptr_t mark)
 {
-    link_set(p, b->head, tc->key);
-    p[1] = (void *)mark;
+    link_set(p, b->head, &tc->key);
+    block_set_free(p, mark);
     b->head = p;
     b->room--;
 }
@@ -115,7 +140,7 @@ static inline void *tcache_alloc(unsigned cls)
 {
     tcache_t *tc = tcache_tls;
     tbin_t *b = &tc->bins[cls];
-    if (NS_UNLIKELY(b->head == NULL))
+    if (!tbin_ready(tc, b))
         return tcache_alloc_slow(tc, cls);
     return tbin_pop(tc, b, cls);
 }
@@ -126,7 +151,7 @@ static inline void *tcache_alloc_direct(size_t n)
 {
     tcache_t *tc = tcache_tls;
     tbin_t *b = tc->direct[(n + 15) >> 4];
-    if (NS_UNLIKELY(b->head == NULL))
+    if (!tbin_ready(tc, b))
         return tcache_alloc_slow(tc, sizeclass_lut[(n + 15) >> 4]);
     return tbin_pop(tc, b, ns_config_hardened ? (unsigned)(b - tc->bins) : 0);
 }
@@ -151,7 +176,8 @@ static inline bool tcache_try_free(void *ptr)
         tbin_t *b = (tbin_t *)((char *)tc + u->binoff);
         void **p = ptr;
         uintptr_t mark = tc->mark;
-        if (NS_LIKELY(off < u->span && off * u->divc < u->divc && b->room != 0 && (uintptr_t)p[1] != mark)) {
+        if (NS_LIKELY(off < u->span && off * u->divc < u->divc && b->room != 0 &&
+                      (ns_config_hardened || (uintptr_t)p[1] != mark))) {
             tbin_push(tc, b, p, mark);
             return true;
         }

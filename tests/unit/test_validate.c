@@ -1,0 +1,157 @@
+/* test_validate.c - the validators: they pass on a heap that went through
+ * threads handing blocks to each other, and they catch a broken
+ * invariant where it breaks (each corruption in a child process, which
+ * must die with a "validate:" line naming the invariant). */
+#include <pthread.h>
+
+#include "unit_util.h"
+
+enum { THREADS = 6, BLOCKS = 3000 };
+static void *handed[THREADS][BLOCKS];
+
+/* allocate in several classes, keep some, free others, and free half of
+ * what the previous thread allocated (cross-thread frees) */
+static void *worker(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    uint64_t r = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1);
+    for (int i = 0; i < BLOCKS; i++) {
+        size_t n = 16 + rnd_next(&r) % 3000;
+        handed[t][i] = ns_malloc(n);
+        assert_non_null(handed[t][i]);
+        memset(handed[t][i], t, n < 64 ? n : 64);
+        if (i % 3 == 0) {
+            ns_free(handed[t][i]);
+            handed[t][i] = NULL;
+        }
+    }
+    return NULL;
+}
+
+static void test_heap_valid_after_threads(void **state)
+{
+    (void)state;
+    pthread_t th[THREADS];
+    for (int t = 0; t < THREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(th[t], NULL);
+    /* this thread frees what the others allocated */
+    for (int t = 0; t < THREADS; t++)
+        for (int i = 0; i < BLOCKS; i += 2)
+            if (handed[t][i]) {
+                ns_free(handed[t][i]);
+                handed[t][i] = NULL;
+            }
+    uint64_t n = tcache_validate_heap();
+    print_message("heap validator: %llu free blocks on lists, each on one\n", (unsigned long long)n);
+    assert_true(n > 0);
+    for (int t = 0; t < THREADS; t++)
+        for (int i = 0; i < BLOCKS; i++)
+            ns_free(handed[t][i]);
+    assert_true(tcache_validate_heap() >= n);
+}
+
+/* the blocks of this thread's cache list also stashed in their bin (every
+ * count consistent): each list valid alone, the blocks on two lists */
+static void two_lists(void *arg)
+{
+    (void)arg;
+    void **q = ns_malloc(48);
+    ns_free(q);                      /* q heads this thread's cache list */
+    slab_t *s = slab_of((uintptr_t)q);
+    bin_t *b = &node_pool(s->node)->bins[s->cls];
+    tbin_t *tb = &tcache_tls->bins[s->cls];
+    pthread_mutex_lock(&b->lock);
+    b->stash[b->nstash].list = q;    /* the same chain, as a stashed list */
+    b->stash[b->nstash].n = tbin_count(tb);
+    b->nstash++;
+    pthread_mutex_unlock(&b->lock);
+    tcache_validate_heap();
+}
+
+static void test_two_lists_caught(void **state)
+{
+    (void)state;
+    char err[2048];
+    int st = run_in_child(two_lists, NULL, err, sizeof err);
+    print_message("child: %s", err);
+    assert_true(died_of(st, SIGABRT));
+    assert_non_null(strstr(err, "a free block is in exactly one list"));
+}
+
+/* a slab's used count off by one: used == bump - |free| breaks */
+static void used_off(void *arg)
+{
+    (void)arg;
+    void *p = ns_malloc(80);
+    slab_t *s = slab_of((uintptr_t)p);
+    bin_t *b = &node_pool(s->node)->bins[s->cls];
+    pthread_mutex_lock(&b->lock);
+    s->used++;
+    slab_validate(s);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void test_used_count_caught(void **state)
+{
+    (void)state;
+    char err[2048];
+    int st = run_in_child(used_off, NULL, err, sizeof err);
+    print_message("child: %s", err);
+    assert_true(died_of(st, SIGABRT));
+    /* "used == bump - |free|", or "used <= bump" when the slab was full */
+    assert_non_null(strstr(err, "validate: used"));
+}
+
+/* a cached list longer than cap - room says */
+static void cache_count_off(void *arg)
+{
+    (void)arg;
+    void *p = ns_malloc(200);
+    ns_free(p);
+    tbin_t *b = &tcache_tls->bins[sizeclass_of(200)];
+    b->room++;
+    tcache_validate(tcache_tls);
+}
+
+static void test_cache_count_caught(void **state)
+{
+    (void)state;
+    char err[2048];
+    int st = run_in_child(cache_count_off, NULL, err, sizeof err);
+    assert_true(died_of(st, SIGABRT));
+    assert_non_null(strstr(err, "validate:"));
+}
+
+/* the byte map's tag of a SuperSlab not its node's */
+static void tag_off(void *arg)
+{
+    (void)arg;
+    void *p = ns_malloc(64);
+    superslab_t *ss = superslab_of((uintptr_t)p);
+    ssmap_set((uintptr_t)ss, ssmap_node_tag(ss->node + 1));
+    superslab_validate(ss);
+}
+
+static void test_maps_disagree_caught(void **state)
+{
+    (void)state;
+    char err[2048];
+    int st = run_in_child(tag_off, NULL, err, sizeof err);
+    assert_true(died_of(st, SIGABRT));
+    assert_non_null(strstr(err, "byte map tag"));
+}
+
+int main(void)
+{
+    unit_start();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_heap_valid_after_threads),
+        cmocka_unit_test(test_two_lists_caught),
+        cmocka_unit_test(test_used_count_caught),
+        cmocka_unit_test(test_cache_count_caught),
+        cmocka_unit_test(test_maps_disagree_caught),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
