@@ -122,6 +122,12 @@ static inline void *tbin_pop(tcache_t *tc, tbin_t *b, unsigned cls)
     b->room++;
     if (ns_config_hardened)
         hardened_claim(p, hi);
+    /* the mark goes only after the block left the list, and comes before
+     * it joins one (tbin_push): a fork() snapshot taken by another thread
+     * between the two stores never finds a list block without its mark
+     * (a compiler barrier, no instruction: x86 keeps a thread's stores in
+     * program order) */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     p[1] = NULL;
     count_inc(&b->allocs);
     return p;
@@ -132,6 +138,7 @@ static inline void tbin_push(tcache_t *tc, tbin_t *b, void **p, uintptr_t mark)
 {
     link_set(p, b->head, &tc->key);
     block_set_free(p, mark);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     b->head = p;
     b->room--;
 }
