@@ -277,9 +277,11 @@ static void print_json(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
         if (strcmp(oi.name, "PAGES") == 0)
             options_format(i, pages, sizeof pages);
     out(s, ",\n  \"config\": {\"nodes_used\": \"%s\", \"pages\": \"%s\", \"hugetlb_fallback\": %s, "
-           "\"strict\": %s, \"interleave\": %s}",
+           "\"strict\": %s, \"interleave\": %s, \"policy\": ",
         nodes, pages, options.hugetlb_fallback ? "true" : "false", options.strict ? "true" : "false",
         options.interleave ? "true" : "false");
+    out_json_string(s, topo_policy_text(topo_get()));
+    out(s, "}");
     out(s, ",\n  \"node_count\": %d,\n  \"threads\": %llu,\n  \"mapped_bytes\": %llu,\n  \"in_use_bytes\": %llu,\n"
            "  \"nodes\": [",
         st->nodes, (ull)st->threads, (ull)st->mapped_bytes, (ull)st->in_use_bytes);

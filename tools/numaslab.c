@@ -505,8 +505,9 @@ static topo_t *one_node_topo(void)
 {
     static uint64_t mem[1];
     static uint16_t dist[1] = {10};
-    static uint8_t exists[1] = {1}, used[1];
-    static topo_t tp = {.slots = 1, .mem_total = mem, .dist = dist, .exists = exists, .used = used};
+    static uint8_t exists[1] = {1}, used[1], has_cpus[1] = {1};
+    static topo_t tp = {.slots = 1, .mem_total = mem, .dist = dist, .exists = exists, .used = used,
+                        .has_cpus = has_cpus};
     topo_select_nodes(exists, 1, &options.nodes, used);
     tp.nused = 1;
     return &tp;
@@ -551,7 +552,9 @@ static int load_machine(machine_t *m)
     hwloc_topology_t t;
     if (hwloc_load(&t) != 0)
         return -1;
-    int err = topo_from_hwloc(t, &options.nodes, &m->tp);
+    topo_policy_t pol;
+    topo_read_policy(&pol);     /* numactl, set_mempolicy, the cpuset: as the allocator reads them */
+    int err = topo_from_hwloc_policy(t, &options.nodes, &pol, &m->tp);
     m->hwloc_nodes = err == 0;
     if (err == EINVAL) {        /* no NUMA node (or more than numaslab's limit) */
         m->tp = one_node_topo();
@@ -610,7 +613,8 @@ typedef struct plan {
     char pages[16];              /* the page mode: thp auto hugetlb none */
     const char *pages_what;      /* the sentence                    */
     bool hugetlb_fallback, strict, interleave;
-    char summary[512];
+    const char *policy;          /* which policy decides, and why   */
+    char summary[640];
 } plan_t;
 
 /* The pages SuperSlabs get (hugepage/os.c) in words. */
@@ -648,11 +652,12 @@ static void make_plan(const machine_t *m, plan_t *p)
     p->hugetlb_fallback = options.hugetlb_fallback;
     p->strict = options.strict;
     p->interleave = options.interleave;
+    p->policy = topo_policy_text(m->tp);
     snprintf(p->summary, sizeof p->summary,
-             "%u node(s) (%s), one pool each%s%s%s; SuperSlabs of 2 MiB on %s (NUMASLAB_PAGES=%s)", p->nused,
-             p->nodes_used, p->nused > 1 ? ", memory bound to the node of the allocating thread" : "",
+             "%u node(s) (%s), one pool each%s%s%s; SuperSlabs of 2 MiB on %s (NUMASLAB_PAGES=%s); policy: %s",
+             p->nused, p->nodes_used, p->nused > 1 ? ", memory bound to the node of the allocating thread" : "",
              p->nused > 1 ? (p->strict ? " (MPOL_BIND)" : " (MPOL_PREFERRED)") : "",
-             p->interleave && p->nused > 1 ? ", large blocks interleaved" : "", p->pages_what, p->pages);
+             p->interleave && p->nused > 1 ? ", large blocks interleaved" : "", p->pages_what, p->pages, p->policy);
 }
 
 static void print_bytes_gib(uint64_t b) { printf("%.1f GiB", (double)b / (1024.0 * 1024 * 1024)); }
@@ -681,7 +686,11 @@ static void topo_text(const machine_t *m, const plan_t *p)
         }
         print_hugepages("\n          hugetlb 2 MiB pages", x->hp[0]);
         print_hugepages(", 1 GiB pages", x->hp[1]);
-        printf("%s\n", tp->used[x->id] ? "" : "  [not used: NUMASLAB_NODES]");
+        if (!x->cpus[0] && tp->mem_total[x->id])
+            printf("  [memory only: never a thread's home node; used when asked and to spill]");
+        else if (x->cpus[0] && !tp->mem_total[x->id])
+            printf("  [no memory: its threads allocate from the nearest node with memory]");
+        printf("%s\n", tp->used[x->id] ? "" : "  [not used: see policy below]");
     }
     if (!m->hwloc_nodes)
         printf("  (hwloc shows no NUMA node: one node assumed)\n");
@@ -723,7 +732,8 @@ static void json_node(FILE *f, const machine_t *m, const tnode_t *x)
         else
             fprintf(f, "{\"total\": %lld, \"free\": %lld}", x->hp[k][0], x->hp[k][1] < 0 ? 0 : x->hp[k][1]);
     }
-    fprintf(f, "}, \"used\": %s}", json_bool(m->tp->used[x->id]));
+    fprintf(f, "}, \"used\": %s, \"memory_only\": %s}", json_bool(m->tp->used[x->id]),
+            json_bool(!x->cpus[0] && m->tp->mem_total[x->id]));
 }
 
 static void json_distances(FILE *f, const machine_t *m)
@@ -781,6 +791,7 @@ static void json_config(FILE *f, const plan_t *p)
     json_kv(f, true, "nodes_used", p->nodes_used);
     json_kv(f, false, "pages", p->pages);
     json_switches(f, p);
+    json_kv(f, false, "policy", p->policy);
     fprintf(f, "}");
 }
 

@@ -52,6 +52,9 @@ int hp_mbind(void *p, size_t size, int mode, const unsigned long *mask, unsigned
 
 /* n random bytes from the kernel (getrandom); 0 or an errno. */
 int hp_getrandom(void *buf, size_t n);
+/* get_mempolicy(2) of the calling thread: its mode (flags cleared) and
+ * node mask of maxnode bits; 0 or an errno. */
+int hp_get_mempolicy(int *mode, unsigned long *mask, unsigned long maxnode);
 /* fork: the reservation lock (src/tiny/fork.c takes it last). */
 void hp_lock_all(void);
 void hp_unlock_all(bool child);
@@ -63,6 +66,9 @@ int hp_read_file(const char *path, char *buf, size_t cap);
 /* The online nodes as the kernel lists them ("0-1,3"), into buf; -1 when
  * the machine has no NUMA sysfs. */
 int hp_nodes_online(char *buf, size_t cap);
+/* The Mems_allowed_list of /proc/self/status ("0-1,3") into buf; -1 if
+ * unreadable. */
+int hp_mems_allowed(char *buf, size_t cap);
 /* Free memory of a node in bytes: MemFree, or with `huge_blocks` the
  * smaller of MemFree and its free 2 MiB-or-larger buddy blocks (a THP
  * fault goes to another node once none is left).  UINT64_MAX: unknown. */

@@ -332,3 +332,12 @@ int hp_getrandom(void *buf, size_t n)
     }
     return 0;
 }
+
+int hp_get_mempolicy(int *out_mode, unsigned long *mask, unsigned long maxnode)
+{
+    int m = 0;
+    if (syscall(SYS_get_mempolicy, &m, mask, maxnode, NULL, 0UL) != 0)
+        return errno;
+    *out_mode = m & 0xff;       /* MPOL_F_STATIC_NODES etc. live in the high bits */
+    return 0;
+}

@@ -123,3 +123,23 @@ bool hp_hugetlb_free(int node, unsigned kb)
     strcpy(e, "kB/free_hugepages");
     return hp_read_file(path, buf, sizeof buf) > 0 && buf[0] >= '1' && buf[0] <= '9';
 }
+
+int hp_mems_allowed(char *buf, size_t cap)
+{
+    char st[4096];
+    if (hp_read_file("/proc/self/status", st, sizeof st) <= 0)
+        return -1;
+    const char *f = strstr(st, "Mems_allowed_list:");
+    if (!f)
+        return -1;
+    f += strlen("Mems_allowed_list:");
+    while (*f == ' ' || *f == '\t')
+        f++;
+    size_t n = 0;
+    while (f[n] && f[n] != '\n' && n + 1 < cap) {
+        buf[n] = f[n];
+        n++;
+    }
+    buf[n] = 0;
+    return (int)n;
+}

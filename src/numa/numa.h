@@ -93,15 +93,48 @@ typedef struct topo {
     uint16_t *order;                    /* [slots*slots] used nodes nearest first */
     uint16_t *cpu_node;                 /* [ncpus] -> used node            */
     uint8_t *exists, *used;             /* [slots]                         */
+    uint8_t *has_cpus;                  /* [slots] node has CPUs           */
+    int bind_mode;                      /* TOPO_BIND_*: how mappings are bound */
+    char why[128];                      /* which policy is in force, and why */
     uint64_t room_ms[NS_MAX_NODES];     /* last MemFree check              */
     uint8_t low[NS_MAX_NODES];          /* node below its reserve          */
 } topo_t;
+
+/* How SuperSlabs and large mappings are bound (topo_bind). */
+enum {
+    TOPO_BIND_PREFERRED = 0,    /* MPOL_PREFERRED to the node (default)     */
+    TOPO_BIND_STRICT,           /* MPOL_BIND to the node (NUMASLAB_STRICT)  */
+    TOPO_BIND_SET,              /* MPOL_BIND to the used set (task bind policy) */
+    TOPO_BIND_INTERLEAVE,       /* MPOL_INTERLEAVE over the used set (task
+                                   interleave policy): small blocks too   */
+};
+
+/* The task's memory policy and allowed nodes, as the kernel has them at
+ * start-up (numactl, set_mempolicy, the cpuset). */
+typedef struct topo_policy {
+    int mode;                   /* MPOL_DEFAULT 0, PREFERRED 1, BIND 2,
+                                   INTERLEAVE 3, LOCAL 4, PREFERRED_MANY 5 */
+    nodeset_t nodes;            /* the policy's nodes (given: non-empty)   */
+    nodeset_t allowed;          /* Mems_allowed (given: read)              */
+} topo_policy_t;
+/* get_mempolicy and /proc/self/status; fields not readable stay empty. */
+void topo_read_policy(topo_policy_t *p);
 
 struct hwloc_topology;
 /* The tables of a loaded hwloc topology, restricted to the nodes in
  * `nodes` (options.nodes; warns and uses all if it names none that
  * exists); 0 or an errno.  Memory from meta_alloc. */
 int topo_from_hwloc(struct hwloc_topology *t, const nodeset_t *nodes, topo_t **out);
+/* The same under the task's policy `pol` (topo_read_policy).  Rules, the
+ * first that applies: an explicit NUMASLAB_NODES picks the nodes; a bind
+ * policy restricts them to its set and mappings are bound to the set; an
+ * interleave policy restricts them to its set and interleaves every
+ * mapping (small blocks too) unless NUMASLAB_INTERLEAVE is given; a
+ * preferred policy makes its node every thread's home.  Always: only
+ * nodes with memory in Mems_allowed; a node without CPUs is never a
+ * thread's home while a used node with CPUs exists. */
+int topo_from_hwloc_policy(struct hwloc_topology *t, const nodeset_t *nodes, const topo_policy_t *pol,
+                           topo_t **out);
 /* The nodes numaslab uses, from the nodes that exist and the option:
  * warns (as the allocator and the tool both do) when the option names no
  * existing node and then uses all of them. */
@@ -114,6 +147,9 @@ int topo_build(topo_t **out);
 void topo_publish(topo_t *tp);
 void topo_discard(topo_t *tp);
 void topo_loaded(void);                 /* the bootstrap is over           */
+/* Which policy decides the nodes, and why (statistics, the tool); t may
+ * be NULL (one node). */
+const char *topo_policy_text(const topo_t *t);
 const topo_t *topo_get(void);           /* NULL: one node (bootstrap)      */
 uint32_t topo_nodes(void);              /* node slots, >= 1                */
 bool topo_node_valid(uint32_t node);

@@ -30,6 +30,8 @@
 #include <hwloc.h>
 #include <numa.h>
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../hugepage/hugepage.h"
@@ -69,8 +71,124 @@ void topo_select_nodes(const uint8_t *exists, uint32_t slots, const nodeset_t *w
             used[n] = exists[n];
 }
 
+/* ---------------------------------------------------------- the policy */
+#define MPOL_DEFAULT_ 0
+#define MPOL_LOCAL_ 4
+#define MPOL_PREFERRED_MANY_ 5
+
+void topo_read_policy(topo_policy_t *p)
+{
+    memset(p, 0, sizeof *p);
+    unsigned long mask[NS_MAX_NODES / (8 * sizeof(unsigned long))] = {0};
+    int mode;
+    if (hp_get_mempolicy(&mode, mask, NS_MAX_NODES) == 0) {
+        p->mode = mode;
+        for (uint32_t n = 0; n < NS_MAX_NODES; n++)
+            if (mask[n / (8 * sizeof(unsigned long))] >> (n % (8 * sizeof(unsigned long))) & 1) {
+                p->nodes.bits[n / 64] |= 1ull << (n % 64);
+                p->nodes.given = true;
+            }
+    }
+    char buf[1024];
+    if (hp_mems_allowed(buf, sizeof buf) > 0 && options_parse_nodes(buf, &p->allowed) && !p->allowed.given)
+        memset(&p->allowed, 0, sizeof p->allowed);
+}
+
+/* The option, row by name, given in the environment?  (An explicit
+ * NUMASLAB_* option overrides the task's policy.) */
+static bool option_given(const char *name)
+{
+    char var[64] = "NUMASLAB_";
+    strncat(var, name, sizeof var - 10);
+    return secure_getenv(var) != NULL;
+}
+
+/* used[] and the binding from the option, the policy and the cpuset; the
+ * reason goes to tp->why. */
+static void select_under_policy(topo_t *tp, const nodeset_t *nodes, const topo_policy_t *pol, int *preferred)
+{
+    uint32_t slots = tp->slots;
+    uint8_t cand[NS_MAX_NODES];
+    bool cpuset = false;
+    for (uint32_t n = 0; n < slots; n++) {
+        cand[n] = tp->exists[n] && tp->mem_total[n] > 0;
+        if (cand[n] && pol->allowed.given && !nodeset_has(&pol->allowed, n)) {
+            cand[n] = 0;
+            cpuset = true;
+        }
+    }
+    bool any = false;
+    for (uint32_t n = 0; n < slots; n++)
+        any |= cand[n];
+    if (!any)                   /* nothing known to have memory: all that exist */
+        for (uint32_t n = 0; n < slots; n++)
+            cand[n] = tp->exists[n];
+    *preferred = -1;
+    tp->bind_mode = options.strict ? TOPO_BIND_STRICT : TOPO_BIND_PREFERRED;
+    const char *why = cpuset ? "cpuset (Mems_allowed)" : "default: every node with memory";
+    bool by_policy = false;
+    if (nodes->given) {
+        why = "NUMASLAB_NODES";
+    } else if (pol->mode == MPOL_BIND_ && pol->nodes.given) {
+        nodes = &pol->nodes, by_policy = true;
+        why = "task memory policy bind (numactl --membind): mappings bound to its nodes";
+        if (!options.strict)
+            tp->bind_mode = TOPO_BIND_SET;
+    } else if (pol->mode == MPOL_INTERLEAVE_ && pol->nodes.given) {
+        nodes = &pol->nodes, by_policy = true;
+        if (option_given("INTERLEAVE")) {
+            why = "task memory policy interleave (numactl --interleave), NUMASLAB_INTERLEAVE given: its nodes";
+        } else {
+            why = "task memory policy interleave (numactl --interleave): every mapping interleaved over its nodes";
+            tp->bind_mode = TOPO_BIND_INTERLEAVE;
+        }
+    } else if ((pol->mode == MPOL_PREFERRED_ || pol->mode == MPOL_PREFERRED_MANY_) && pol->nodes.given) {
+        for (uint32_t n = 0; n < slots && *preferred < 0; n++)
+            if (cand[n] && nodeset_has(&pol->nodes, n))
+                *preferred = (int)n;
+        if (*preferred >= 0)
+            why = "task memory policy preferred (numactl --preferred): the home node of every thread";
+    }
+    if (nodes->given) {
+        nodeset_t want = *nodes;
+        if (!by_policy) {
+            topo_select_nodes(cand, slots, &want, tp->used);
+        } else {
+            bool got = false;
+            for (uint32_t n = 0; n < slots; n++)
+                got |= (tp->used[n] = cand[n] && nodeset_has(&want, n));
+            if (!got)
+                for (uint32_t n = 0; n < slots; n++)
+                    tp->used[n] = cand[n];
+        }
+    } else {
+        for (uint32_t n = 0; n < slots; n++)
+            tp->used[n] = cand[n];
+    }
+    snprintf(tp->why, sizeof tp->why, "%s", why);
+}
+
+/* The used node a CPU of node `home` allocates from: the nearest used
+ * node with CPUs (a memory-only node is never a thread's home), or the
+ * nearest used node when none has CPUs. */
+static uint16_t home_of(const topo_t *tp, uint32_t home)
+{
+    const uint16_t *o = &tp->order[home * tp->slots];
+    for (uint32_t k = 0; k < tp->slots && o[k] != UINT16_MAX; k++)
+        if (tp->has_cpus[o[k]])
+            return o[k];
+    return o[0];
+}
+
 /* ------------------------------------------------------- build a topo_t */
 int topo_from_hwloc(hwloc_topology_t t, const nodeset_t *nodes, topo_t **out)
+{
+    topo_policy_t none;
+    memset(&none, 0, sizeof none);
+    return topo_from_hwloc_policy(t, nodes, &none, out);
+}
+
+int topo_from_hwloc_policy(hwloc_topology_t t, const nodeset_t *nodes, const topo_policy_t *pol, topo_t **out)
 {
     int nn = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
     if (nn <= 0)
@@ -85,7 +203,7 @@ int topo_from_hwloc(hwloc_topology_t t, const nodeset_t *nodes, topo_t **out)
     if (slots > NS_MAX_NODES)
         return EINVAL;
     uint32_t ncpus = maxcpu < 0 ? 1 : (uint32_t)maxcpu + 1;
-    size_t bytes = sizeof(topo_t) + slots * (sizeof(uint8_t) * 2 + sizeof(uint64_t)) +
+    size_t bytes = sizeof(topo_t) + slots * (sizeof(uint8_t) * 3 + sizeof(uint64_t)) +
                    (size_t)slots * slots * (sizeof(uint16_t) + sizeof(uint16_t)) + ncpus * sizeof(uint16_t) + 64;
     topo_t *tp = meta_alloc(bytes);
     if (!tp)
@@ -99,21 +217,19 @@ int topo_from_hwloc(hwloc_topology_t t, const nodeset_t *nodes, topo_t **out)
     tp->order = (uint16_t *)m;      m += (size_t)slots * slots * sizeof(uint16_t);
     tp->cpu_node = (uint16_t *)m;   m += ncpus * sizeof(uint16_t);
     tp->exists = (uint8_t *)m;      m += slots;
-    tp->used = (uint8_t *)m;
-    for (uint32_t c = 0; c < ncpus; c++)
-        tp->cpu_node[c] = 0;
+    tp->used = (uint8_t *)m;        m += slots;
+    tp->has_cpus = (uint8_t *)m;
     for (int i = 0; i < nn; i++) {
         hwloc_obj_t o = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, (unsigned)i);
         tp->exists[o->os_index] = 1;
         tp->mem_total[o->os_index] = o->attr ? o->attr->numanode.local_memory : 0;
+        tp->has_cpus[o->os_index] = o->cpuset && !hwloc_bitmap_iszero(o->cpuset);
     }
-    topo_select_nodes(tp->exists, slots, nodes, tp->used);    /* NUMASLAB_NODES */
+    int preferred;
+    select_under_policy(tp, nodes, pol, &preferred);
     tp->nused = 0;
-    for (uint32_t n = 0; n < slots; n++) {
+    for (uint32_t n = 0; n < slots; n++)
         tp->nused += tp->used[n];
-        if (tp->used[n] && tp->nused == 1)
-            tp->first_used = n;
-    }
 
     /* distances: hwloc, else libnuma (ACPI SLIT), else 10/20 */
     for (uint32_t a = 0; a < slots; a++)
@@ -153,10 +269,27 @@ int topo_from_hwloc(hwloc_topology_t t, const nodeset_t *nodes, topo_t **out)
         for (; k < slots; k++)
             o[k] = UINT16_MAX;
     }
-    /* cpu -> nearest used node */
-    for (int i = 0; i < nn; i++) {
+    /* the default home (a CPU of no known node): the first used node with
+     * CPUs, else the first used node */
+    tp->first_used = UINT32_MAX;
+    for (uint32_t n = 0; n < slots && tp->first_used == UINT32_MAX; n++)
+        if (tp->used[n] && tp->has_cpus[n])
+            tp->first_used = n;
+    for (uint32_t n = 0; n < slots && tp->first_used == UINT32_MAX; n++)
+        if (tp->used[n])
+            tp->first_used = n;
+    if (preferred >= 0)
+        tp->first_used = (uint32_t)preferred;
+    /* cpu -> its home: the preferred policy's node; else the nearest used
+     * node with CPUs from the CPU's node.  CPUs hwloc places in no node (a
+     * memoryless node's, on some kernels) ask libnuma for their node. */
+    for (uint32_t c = 0; c < ncpus; c++) {
+        int k = preferred < 0 && numa_available() >= 0 ? numa_node_of_cpu((int)c) : -1;
+        tp->cpu_node[c] = (uint16_t)(k >= 0 && (uint32_t)k < slots ? home_of(tp, (uint32_t)k) : tp->first_used);
+    }
+    for (int i = 0; i < nn && preferred < 0; i++) {
         hwloc_obj_t o = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, (unsigned)i);
-        uint16_t target = tp->order[o->os_index * slots];
+        uint16_t target = home_of(tp, o->os_index);
         int cpu;
         hwloc_bitmap_foreach_begin(cpu, o->cpuset)
         {
@@ -205,7 +338,11 @@ int topo_build(topo_t **out)
     if (hwloc_topology_load(t) != 0)
         err = EINVAL;
     else
-        err = topo_from_hwloc(t, &options.nodes, out);
+    {
+        topo_policy_t pol;
+        topo_read_policy(&pol);
+        err = topo_from_hwloc_policy(t, &options.nodes, &pol, out);
+    }
     hwloc_topology_destroy(t);
     uint32_t nexist = 0;
     for (uint32_t n = 0; !err && n < (*out)->slots; n++)
@@ -237,6 +374,14 @@ void topo_loaded(void)
 }
 
 /* ------------------------------------------------------------- queries */
+const char *topo_policy_text(const topo_t *t)
+{
+    uint32_t nexist = 0;
+    for (uint32_t n = 0; t && n < t->slots; n++)
+        nexist += t->exists[n];
+    return nexist > 1 ? t->why : "one node: no binding";
+}
+
 const topo_t *topo_get(void) { return atomic_load_explicit(&cur, memory_order_acquire); }
 
 uint32_t topo_nodes(void)
@@ -283,7 +428,7 @@ static void bind_range(void *p, size_t size, int mode, const topo_t *t, uint32_t
     unsigned long mask[NS_MAX_NODES / (8 * sizeof(unsigned long))];
     memset(mask, 0, sizeof mask);
     const unsigned bits = 8 * sizeof(unsigned long);
-    if (mode == MPOL_INTERLEAVE_) {
+    if (mode == MPOL_INTERLEAVE_ || node == UINT32_MAX) {
         for (uint32_t n = 0; n < t->slots; n++)
             if (t->used[n])
                 mask[n / bits] |= 1ul << (n % bits);
@@ -293,6 +438,18 @@ static void bind_range(void *p, size_t size, int mode, const topo_t *t, uint32_t
     int err = hp_mbind(p, size, mode, mask, (unsigned long)t->slots + 1, flags);
     if (err == EPERM || err == ENOSYS)
         atomic_store_explicit(&bind_off, 1, memory_order_relaxed);
+}
+
+/* A mapping of `node`'s pool, bound as the topology says: to the node
+ * (preferred or strict), to the task's bind set, or interleaved. */
+static void bind_as_planned(void *p, size_t size, const topo_t *t, uint32_t node, unsigned flags)
+{
+    switch (t->bind_mode) {
+    case TOPO_BIND_SET: bind_range(p, size, MPOL_BIND_, t, UINT32_MAX, flags); break;
+    case TOPO_BIND_INTERLEAVE: bind_range(p, size, MPOL_INTERLEAVE_, t, 0, flags); break;
+    case TOPO_BIND_STRICT: bind_range(p, size, MPOL_BIND_, t, node, flags); break;
+    default: bind_range(p, size, MPOL_PREFERRED_, t, node, flags); break;
+    }
 }
 
 void topo_bind(void *p, size_t size, uint32_t node)
@@ -308,10 +465,11 @@ void topo_bind(void *p, size_t size, uint32_t node)
     }
     if (atomic_load_explicit(&bind_off, memory_order_relaxed))
         return;
-    bind_range(p, size, options.strict ? MPOL_BIND_ : MPOL_PREFERRED_, t, node, 0);
+    bind_as_planned(p, size, t, node, 0);
 }
 
-/* Bind the bootstrap mappings that are still ours to node 0. */
+/* Bind the bootstrap mappings that are still ours (pool 0's) as the plan
+ * says for the default home node, moving the pages already touched. */
 static void bind_boot_ranges(const topo_t *t)
 {
     unsigned n = atomic_load(&nboot);
@@ -320,7 +478,7 @@ static void bind_boot_ranges(const topo_t *t)
         bool ours = (e & NS_MAP_SS) ? (e & ~NS_MAP_TAGS) == (uintptr_t)boot[i].p
                                     : (e & NS_MAP_LARGE) && ((large_t *)(e & ~NS_MAP_TAGS))->base == (uintptr_t)boot[i].p;
         if (ours && !atomic_load_explicit(&bind_off, memory_order_relaxed))
-            bind_range(boot[i].p, boot[i].size, options.strict ? MPOL_BIND_ : MPOL_PREFERRED_, t, 0, MPOL_MF_MOVE_);
+            bind_as_planned(boot[i].p, boot[i].size, t, t->first_used, MPOL_MF_MOVE_);
     }
 }
 

@@ -162,7 +162,9 @@ def list_text(ids):
     return ",".join("%d-%d" % (a, b) if b > a else "%d" % a for a, b in runs)
 
 
-want = {"nodes_used": list_text(ids), "pages": "thp", "hugetlb_fallback": True, "strict": False, "interleave": False}
+want = {"nodes_used": list_text(ids), "pages": "thp", "hugetlb_fallback": True, "strict": False, "interleave": False,
+        # one node: nothing to bind; several: no task policy, no cpuset limit
+        "policy": "one node: no binding" if len(ids) == 1 else "default: every node with memory"}
 if d.get("config") != want:
     fail("config in a clean environment: %r, want %r" % (d.get("config"), want))
 print("check_topo: %d node(s) %r, cpus, memory, hugepages, distances (%s), THP %s/%s match /sys"

@@ -132,7 +132,7 @@ done
 python3 - "$T" "$n" >"$T/cfg" <<'EOF' || fail "$(cat "$T/cfg")"
 import json, sys
 d, n = sys.argv[1], int(sys.argv[2])
-keys = ["nodes_used", "pages", "hugetlb_fallback", "strict", "interleave"]
+keys = ["nodes_used", "pages", "hugetlb_fallback", "strict", "interleave", "policy"]
 bad = []
 for i in range(n):
     what = open("%s/c%d.what" % (d, i)).read().strip()

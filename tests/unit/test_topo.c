@@ -133,6 +133,104 @@ static void bad_node_list_uses_all(void **state)
     hwloc_topology_destroy(t);
 }
 
+/* A task policy as topo_read_policy would find it. */
+static topo_policy_t policy(int mode, const char *list, const char *allowed)
+{
+    topo_policy_t p;
+    memset(&p, 0, sizeof p);
+    p.mode = mode;
+    if (list)
+        assert_true(options_parse_nodes(list, &p.nodes));
+    if (allowed)
+        assert_true(options_parse_nodes(allowed, &p.allowed));
+    return p;
+}
+
+/* numactl --membind=1: only node 1, mappings bound to the set, every CPU's
+ * home is node 1; an explicit NUMASLAB_NODES wins over the policy. */
+static void policy_bind(void **state)
+{
+    (void)state;
+    hwloc_topology_t t = make(2, 2, NULL);
+    topo_t *tp;
+    topo_policy_t pol = policy(2, "1", NULL);
+    assert_int_equal(topo_from_hwloc_policy(t, nodes("all"), &pol, &tp), 0);
+    assert_int_equal(tp->nused, 1);
+    assert_true(tp->used[1] && !tp->used[0]);
+    assert_int_equal(tp->bind_mode, TOPO_BIND_SET);
+    for (unsigned c = 0; c < 4; c++)
+        assert_int_equal(tp->cpu_node[c], 1);
+    assert_non_null(strstr(topo_policy_text(tp), "bind"));
+    topo_discard(tp);
+    assert_int_equal(topo_from_hwloc_policy(t, nodes("0"), &pol, &tp), 0);
+    assert_true(tp->used[0] && !tp->used[1]);
+    assert_int_equal(tp->bind_mode, TOPO_BIND_PREFERRED);
+    assert_non_null(strstr(topo_policy_text(tp), "NUMASLAB_NODES"));
+    topo_discard(tp);
+    hwloc_topology_destroy(t);
+}
+
+/* numactl --interleave=all: both nodes, every mapping interleaved; with
+ * NUMASLAB_INTERLEAVE given, the option decides (large blocks only). */
+static void policy_interleave(void **state)
+{
+    (void)state;
+    hwloc_topology_t t = make(2, 2, NULL);
+    topo_t *tp;
+    topo_policy_t pol = policy(3, "0-1", NULL);
+    assert_int_equal(topo_from_hwloc_policy(t, nodes("all"), &pol, &tp), 0);
+    assert_int_equal(tp->nused, 2);
+    assert_int_equal(tp->bind_mode, TOPO_BIND_INTERLEAVE);
+    assert_int_equal(tp->cpu_node[0], 0);
+    assert_int_equal(tp->cpu_node[3], 1);
+    topo_discard(tp);
+    setenv("NUMASLAB_INTERLEAVE", "0", 1);
+    assert_int_equal(topo_from_hwloc_policy(t, nodes("all"), &pol, &tp), 0);
+    unsetenv("NUMASLAB_INTERLEAVE");
+    assert_int_equal(tp->bind_mode, TOPO_BIND_PREFERRED);
+    topo_discard(tp);
+    hwloc_topology_destroy(t);
+}
+
+/* numactl --preferred=2 on 4 nodes: node 2 is every thread's home, all
+ * nodes stay usable (to spill to). */
+static void policy_preferred(void **state)
+{
+    (void)state;
+    hwloc_topology_t t = make(4, 1, NULL);
+    topo_t *tp;
+    topo_policy_t pol = policy(1, "2", NULL);
+    assert_int_equal(topo_from_hwloc_policy(t, nodes("all"), &pol, &tp), 0);
+    assert_int_equal(tp->nused, 4);
+    for (unsigned c = 0; c < 4; c++)
+        assert_int_equal(tp->cpu_node[c], 2);
+    assert_int_equal(tp->first_used, 2);
+    assert_int_equal(tp->bind_mode, TOPO_BIND_PREFERRED);
+    assert_non_null(strstr(topo_policy_text(tp), "preferred"));
+    topo_discard(tp);
+    hwloc_topology_destroy(t);
+}
+
+/* a cpuset that allows nodes 1 and 3 of 4: the others are never used,
+ * not even when NUMASLAB_NODES names them (it names none allowed: all
+ * allowed ones, with a warning) */
+static void policy_cpuset(void **state)
+{
+    (void)state;
+    hwloc_topology_t t = make(4, 1, NULL);
+    topo_t *tp;
+    topo_policy_t pol = policy(0, NULL, "1,3");
+    assert_int_equal(topo_from_hwloc_policy(t, nodes("all"), &pol, &tp), 0);
+    assert_true(!tp->used[0] && tp->used[1] && !tp->used[2] && tp->used[3]);
+    assert_int_equal(tp->cpu_node[0], 1);           /* nearest allowed: 1 (tie by id) */
+    assert_non_null(strstr(topo_policy_text(tp), "cpuset"));
+    topo_discard(tp);
+    assert_int_equal(topo_from_hwloc_policy(t, nodes("0,2"), &pol, &tp), 0);   /* warns */
+    assert_true(!tp->used[0] && tp->used[1] && !tp->used[2] && tp->used[3]);
+    topo_discard(tp);
+    hwloc_topology_destroy(t);
+}
+
 /* On this host (one node): bootstrap view, every query answers node 0. */
 static void host_is_one_node(void **state)
 {
@@ -156,6 +254,10 @@ int main(void)
         cmocka_unit_test(eight_nodes_subset),
         cmocka_unit_test(bad_node_list_uses_all),
         cmocka_unit_test(host_is_one_node),
+        cmocka_unit_test(policy_bind),
+        cmocka_unit_test(policy_interleave),
+        cmocka_unit_test(policy_preferred),
+        cmocka_unit_test(policy_cpuset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
