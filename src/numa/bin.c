@@ -193,6 +193,9 @@ static void *take_blocks(node_pool_t *pool, unsigned cls, uint32_t want, uint32_
         uint32_t before = n;
         while (n < want && s->free) {
             void **blk = s->free;
+            if (!ns_config_hardened && !block_marked_free(blk))
+                error_fatal("heap corruption: a slab's free list points at a block that is not free "
+                            "(write after free?)", blk);
             s->free = link_get(blk, &s->key);
             if (ns_config_hardened)
                 hardened_check_in_slab(s, s->free);

@@ -48,7 +48,11 @@ uint64_t hardened_random(void)
 void hardened_new_key(list_key_t *k)
 {
     k->a = (uintptr_t)hardened_random();
-    k->b = (uintptr_t)hardened_random();
+    k->m = (uintptr_t)hardened_random() | 1;
+    uintptr_t x = k->m;             /* Newton: x = m^-1 mod 2^64 (3 -> 6 -> ... -> 96 bits) */
+    for (int i = 0; i < 5; i++)
+        x *= 2 - k->m * x;
+    k->minv = x;
 }
 
 void hardened_slab_init(slab_t *s)

@@ -43,6 +43,8 @@ void *remote_take(slab_t *s, bool clear, void **tail, uint32_t *n)
     for (void *b = list; b; b = link_get(b, &s->key)) {
         if (ns_config_hardened)
             hardened_check_in_slab(s, b);
+        else if (!block_marked_free(b))
+            error_fatal("heap corruption: a remote stack points at a block that is not free (write after free?)", b);
         last = b;
         count++;
     }

@@ -119,7 +119,7 @@ slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, ui
     s->prev = s->next = NULL;
     s->in_partial = 0;
     s->pending_next = NULL;
-    s->key = (list_key_t){0, 0};
+    s->key = (list_key_t){0, 0, 0};
     s->freemap = NULL;
     if (ns_config_hardened)
         hardened_slab_init(s);

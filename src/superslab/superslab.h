@@ -48,9 +48,10 @@ static inline unsigned sizeclass_of(size_t n)
 
 /* The secret of a list's links in hardened builds: two independent
  * random words (superslab/hardened.c: from getrandom), per slab for its
- * free list and remote stack, per thread cache for its lists. */
+ * free list and remote stack, per thread cache for its lists; m is odd
+ * and minv its inverse modulo 2^64. */
 typedef struct list_key {
-    uintptr_t a, b;
+    uintptr_t a, m, minv;
 } list_key_t;
 
 /* ------------------------------------------------------------------ slab */
@@ -186,32 +187,29 @@ extern uintptr_t block_mark;       /* word 1 of a free block; set at start-up */
  * pointer written into a freed block's link makes the list point at a
  * block that is not free: caught before its link is read).
  *
- * Hardened builds: word 0 is rotl(next ^ k.a, k.b) + k.b with the list
- * owner's two random keys (not XOR-malleable: a forged link needs both
- * keys); the list's end is encoded as a link to the block itself, so no
- * word reveals a key as an encoded NULL would; every decoded link is
- * checked before it is followed (hardened.c).  Word 1 holds a value mixed
+ * Hardened builds: word 0 is (next ^ k.a) * k.m with the list owner's
+ * two random keys (m odd): not XOR-malleable, since a change of the
+ * stored word changes the decoded one through the unknown multiplier, so
+ * a forged link needs both keys; the list's end is encoded as the block's
+ * own address + 1 (never a block: blocks are 16-byte aligned), so no word
+ * reveals a key as an encoded NULL would and no two blocks hold the same
+ * word; every decoded link is checked before it is followed (hardened.c).  Word 1 holds a value mixed
  * from the block's address and a process secret that protects nothing
  * else: no constant anywhere in free blocks (the bitmap of each slab
  * catches double frees). */
-static inline uintptr_t link_rotl(uintptr_t x, uintptr_t r)
-{
-    r &= 63;
-    return (x << r) | (x >> ((64 - r) & 63));
-}
 static inline void *link_get(const void *blk, const list_key_t *k)
 {
     uintptr_t v = *(const uintptr_t *)blk;
     if (!ns_config_hardened)
         return (void *)v;
-    v = link_rotl(v - k->b, 64 - (k->b & 63)) ^ k->a;
-    return v == (uintptr_t)blk ? NULL : (void *)v;
+    v = (v * k->minv) ^ k->a;
+    return v == (uintptr_t)blk + 1 ? NULL : (void *)v;
 }
 static inline void link_set(void *blk, const void *next, const list_key_t *k)
 {
     uintptr_t v = (uintptr_t)next;
     if (ns_config_hardened)
-        v = link_rotl((next ? v : (uintptr_t)blk) ^ k->a, k->b) + k->b;
+        v = ((next ? v : (uintptr_t)blk + 1) ^ k->a) * k->m;
     *(uintptr_t *)blk = v;
 }
 

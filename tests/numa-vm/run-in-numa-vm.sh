@@ -14,8 +14,21 @@
 #
 #   --nodes N            NUMA nodes (default 2)
 #   --cpus C             vCPUs (default = N), split into contiguous blocks,
-#                        one per node (C < N leaves some nodes without CPUs)
+#                        one per node (C < N leaves some nodes without CPUs;
+#                        the guest then numbers the nodes with CPUs first,
+#                        see TOPOLOGIES)
 #   --mem-per-node MiB   RAM of each node (default 256, minimum 64)
+#   --topology SPEC      instead of --nodes/--cpus/--mem-per-node: one
+#                        ID:CPUS:MEM entry per node, comma-separated: node
+#                        id, its vCPU count (0 = a CPU-less node) and MiB of
+#                        RAM (0 = a memoryless node); e.g. 0:2:256,1:0:0,2:0:256
+#                        (the guest sees nodes 0 and 2 only; node 2 has
+#                        memory and no CPUs) or 0:1:256,1:1:0 (node 1 has a
+#                        CPU and no memory).  vCPUs are numbered in node-id
+#                        order.  See TOPOLOGIES below for what works.
+#   --distance S:D:VAL   SLIT distance from node S to node D (10..255;
+#                        S = D only with 10); also D to S unless that pair is
+#                        given too.  Repeatable.  Default 10 local, 20 remote
 #   --hugepages N        reserve N 2 MiB hugetlb pages before the program
 #                        starts (the kernel spreads them over the nodes)
 #   --thp MODE           transparent hugepages: always|madvise|never|keep
@@ -69,8 +82,46 @@
 #      port is a plain file on the host side.  (Serial output is slow, about
 #      150-200 KB/s under tcg: keep the program's output small.)
 #
+# TOPOLOGIES (found by trying, qemu 7.2 + Debian 12 kernel 6.1, machine pc)
+#   qemu: node ids must be 0..N-1 without a gap ("numa: Node ID missing: 1"),
+#     so guest ids 0 and 2 need a qemu node 1 that the guest never brings
+#     online: "1:0:0" (how, below).
+#   qemu: a memoryless node is "-numa node,nodeid=N[,cpus=..]" without
+#     memdev, even when the other nodes have one (a size=0 memory backend
+#     is refused, and "mem=" is not supported by the pc machine); -m must
+#     equal the sum of the memdevs ("total memory for NUMA nodes ... should
+#     equal RAM size"), so -m is computed here.
+#   qemu: distances need every pair given in at least one direction once one
+#     is given (this rig always writes all pairs); local must be 10; remote
+#     10..255 accepted by qemu.
+#   kernel: node ids are NOT qemu's: the kernel numbers the SRAT's
+#     proximity domains in the order it meets them, CPU entries first (in
+#     vCPU order), then memory ranges (in address order = node order).  A
+#     qemu node with neither CPUs nor memory has no SRAT entry, so the ids
+#     after it shift down ("0:2:256,1:0:0,2:0:256" done naively boots with
+#     online "0-1"), and a CPU-less node 0 before a node with CPUs swaps
+#     ids with it ("0:0:256,1:2:256" boots with the CPUs on node 0).
+#   so ID:0:0 is made a node with one vCPU that is possible but not present
+#     (-smp CPUS,maxcpus=CPUS+k for k such nodes, like an empty socket; the
+#     SRAT lists every possible vCPU): the kernel reserves
+#     its id and never brings it online: "0:2:256,1:0:0,2:0:256" boots with
+#     online "0,2", possible "0-2", numactl "available: 2 nodes (0,2)"
+#     (the guest has one more possible CPU than present ones).  The ids are
+#     kept as given only when nodes with CPUs come first, then empty ones,
+#     then memory-only ones; other orders are refused with a message.
+#   kernel: a node with CPUs and no memory ("0:1:256,1:1:0") is online, in
+#     has_cpu, not in has_memory, MemTotal 0, numactl shows "node 1 size: 0".
+#   kernel: a node with memory and no CPUs ("0:2:256,1:0:256") is online,
+#     in has_memory and has_normal_memory, not in has_cpu.
+#   kernel: a SLIT with a remote distance of 10 is accepted by qemu but
+#     ignored as a whole by the kernel (it falls back to 10/20).
+#   a node with only 2 MiB is still brought online (MemTotal 1 MiB): a tiny
+#     memdev is no way to hide a node.  --topology wants >= 16 MiB per memory
+#     node and >= 128 MiB in all (kernel + initramfs).
+#
 # EXAMPLE
 #   tests/numa-vm/run-in-numa-vm.sh --nodes 4 -- /bin/cat /sys/devices/system/node/online
+#   tests/numa-vm/run-in-numa-vm.sh --topology 0:2:256,1:0:0,2:0:256 -- /bin/cat /sys/devices/system/node/online
 set -euo pipefail
 
 PROG_NAME=${0##*/}
@@ -85,12 +136,14 @@ sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }        # single-quote for /bin/sh
 # ================================================================ options
 NODES=2 CPUS="" MEM_PER_NODE=256 HUGEPAGES=0 THP=madvise TIMEOUT=600
 ACCEL=auto QEMU_CPU="" KERNEL="" APPEND_EXTRA="" PVH=1 VERBOSE=0 KEEP=0
-CHECK_ONLY=0 ADDS=() ENVS=()
+CHECK_ONLY=0 ADDS=() ENVS=() TOPOLOGY="" DISTANCES=() LEGACY_SHAPE=0
 while (($#)); do
     case $1 in
-        --nodes)        NODES=${2:?$1 needs a value}; shift 2 ;;
-        --cpus)         CPUS=${2:?$1 needs a value}; shift 2 ;;
-        --mem-per-node) MEM_PER_NODE=${2:?$1 needs a value}; shift 2 ;;
+        --nodes)        NODES=${2:?$1 needs a value}; LEGACY_SHAPE=1; shift 2 ;;
+        --cpus)         CPUS=${2:?$1 needs a value}; LEGACY_SHAPE=1; shift 2 ;;
+        --mem-per-node) MEM_PER_NODE=${2:?$1 needs a value}; LEGACY_SHAPE=1; shift 2 ;;
+        --topology)     TOPOLOGY=${2:?$1 needs a value}; shift 2 ;;
+        --distance)     DISTANCES+=("${2:?$1 needs a value}"); shift 2 ;;
         --hugepages)    HUGEPAGES=${2:?$1 needs a value}; shift 2 ;;
         --thp)          THP=${2:?$1 needs a value}; shift 2 ;;
         --add)          ADDS+=("${2:?$1 needs a value}"); shift 2 ;;
@@ -142,6 +195,54 @@ for v in NODES CPUS MEM_PER_NODE HUGEPAGES TIMEOUT; do
 done
 ((NODES >= 1 && NODES <= 64 && CPUS >= 1 && CPUS <= 255 && MEM_PER_NODE >= 64 && TIMEOUT >= 1)) ||
     die "need 1 <= --nodes <= 64, 1 <= --cpus <= 255, --mem-per-node >= 64, --timeout >= 1"
+
+# The shape: NODE_CPUS[i] vCPUs and NODE_MEM[i] MiB for node i = 0..NODES-1,
+# from --topology, or from --nodes/--cpus/--mem-per-node.
+NODE_CPUS=() NODE_MEM=()
+if [[ -n $TOPOLOGY ]]; then
+    [[ $LEGACY_SHAPE == 0 ]] || die "--topology replaces --nodes, --cpus and --mem-per-node: give one or the other"
+    declare -A seen=()
+    IFS=, read -r -a entries <<<"$TOPOLOGY"
+    for e in "${entries[@]}"; do
+        [[ $e =~ ^([0-9]+):([0-9]+):([0-9]+)$ ]] || die "--topology: bad entry '$e' (want ID:CPUS:MiB, e.g. 0:2:256)"
+        id=$((10#${BASH_REMATCH[1]})) c=$((10#${BASH_REMATCH[2]})) m=$((10#${BASH_REMATCH[3]}))
+        ((id < 64)) || die "--topology: node id $id > 63"
+        [[ -z ${seen[$id]:-} ]] || die "--topology: node $id given twice"
+        ((m == 0 || m >= 16)) || die "--topology: node $id: memory is 0 (memoryless) or >= 16 MiB"
+        seen[$id]=1 NODE_CPUS[id]=$c NODE_MEM[id]=$m
+    done
+    NODES=${#seen[@]} CPUS=0 total_mem=0
+    for ((i = 0; i < NODES; i++)); do
+        [[ -n ${seen[$i]:-} ]] ||
+            die "--topology: node $i missing: qemu wants ids 0..$((NODES - 1)) without gaps; for a gap in the guest give the node neither CPUs nor memory ($i:0:0)"
+        CPUS=$((CPUS + NODE_CPUS[i])) total_mem=$((total_mem + NODE_MEM[i]))
+    done
+    ((CPUS >= 1 && CPUS <= 255)) || die "--topology: need 1..255 vCPUs in all (got $CPUS)"
+    # The guest kernel numbers the SRAT's proximity domains in the order it
+    # meets them: CPU entries first (present vCPUs, then the absent ones of
+    # the empty nodes, see below), then memory ranges.  Refuse a shape whose
+    # ids it would change.
+    order=()
+    for ((i = 0; i < NODES; i++)); do ((NODE_CPUS[i] > 0)) && order+=("$i"); done
+    for ((i = 0; i < NODES; i++)); do ((NODE_CPUS[i] == 0 && NODE_MEM[i] == 0)) && order+=("$i"); done
+    for ((i = 0; i < NODES; i++)); do ((NODE_CPUS[i] == 0 && NODE_MEM[i] > 0)) && order+=("$i"); done
+    [[ ${order[*]} == "$(seq -s ' ' 0 $((NODES - 1)))" ]] ||
+        die "--topology $TOPOLOGY: the guest would number these nodes ${order[*]} -> 0..$((NODES - 1)) (it numbers nodes with CPUs first, then empty ones, then memory-only ones): order the ids that way"
+    ((total_mem >= 128)) || die "--topology: need >= 128 MiB of memory in all (got $total_mem)"
+else
+    for ((i = 0; i < NODES; i++)); do
+        NODE_CPUS[i]=$(((i + 1) * CPUS / NODES - i * CPUS / NODES)) NODE_MEM[i]=$MEM_PER_NODE
+    done
+fi
+declare -A DIST=()
+for d in "${DISTANCES[@]}"; do
+    [[ $d =~ ^([0-9]+):([0-9]+):([0-9]+)$ ]] || die "--distance: bad value '$d' (want SRC:DST:VAL, e.g. 0:2:30)"
+    s_=$((10#${BASH_REMATCH[1]})) d_=$((10#${BASH_REMATCH[2]})) v_=$((10#${BASH_REMATCH[3]}))
+    ((s_ < NODES && d_ < NODES)) || die "--distance $d: no such node (nodes 0..$((NODES - 1)))"
+    if ((s_ == d_)); then ((v_ == 10)) || die "--distance $d: qemu wants the local distance to be 10"
+    else ((v_ >= 10 && v_ <= 255)) || die "--distance $d: the distance must be 10..255"; fi
+    DIST[$s_:$d_]=$v_
+done
 [[ $THP =~ ^(always|madvise|never|keep)$ ]] || die "--thp must be always, madvise, never or keep"
 for e in "${ENVS[@]}"; do
     [[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "bad --env '$e' (want NAME=VALUE)"
@@ -284,7 +385,7 @@ mkdir -p "$ROOT$PWD"
     echo 'mount -t tmpfs tmpfs /dev/shm; mount -t hugetlbfs hugetlbfs /dev/hugepages; chmod 1777 /tmp'
     echo 'for t in /dev/ttyS1 /dev/ttyS2 /dev/ttyS3; do stty -F $t raw -echo; done   # no \n -> \r\n'
     echo 'say() { echo "numa-vm: $*" >/dev/console; }'
-    echo 'say "up $(cut -d" " -f1 /proc/uptime)s, nodes: $(ls -d /sys/devices/system/node/node* | sed "s|.*/||" | tr "\n" " ")"'
+    echo 'say "up $(cut -d" " -f1 /proc/uptime)s, nodes: $(ls -d /sys/devices/system/node/node* | sed "s|.*/||" | tr "\n" " ")online $(cat /sys/devices/system/node/online) has_cpu $(cat /sys/devices/system/node/has_cpu) has_memory $(cat /sys/devices/system/node/has_memory)"'
     [[ $THP != keep ]] && echo "echo $THP >/sys/kernel/mm/transparent_hugepage/enabled"
     if ((HUGEPAGES > 0)); then
         echo "echo $HUGEPAGES >/proc/sys/vm/nr_hugepages"
@@ -305,23 +406,37 @@ chmod 755 "$ROOT/init"
 log "initramfs: $(du -h "$WORK/initramfs.cpio" | cut -f1), $(find "$ROOT" -type f | wc -l) files"
 
 # ================================================================ qemu
-numa_args=()
+# A node with neither CPUs nor memory gets one vCPU that is possible but
+# not present (-smp CPUS,maxcpus=CPUS+k; numbered after the present ones):
+# qemu wants the node, and the kernel, which numbers the SRAT's proximity
+# domains in the order it meets them, keeps the node's id but never brings
+# it online (with no SRAT entry at all the ids after it would shift down).
+numa_args=() ram=0 lo=0 absent=$CPUS
 for ((i = 0; i < NODES; i++)); do
-    numa_args+=(-object "memory-backend-ram,id=mem$i,size=${MEM_PER_NODE}M")
-    lo=$((i * CPUS / NODES)) hi=$(((i + 1) * CPUS / NODES - 1))
-    node="node,nodeid=$i,memdev=mem$i"
-    ((hi >= lo)) && node+=",cpus=$lo-$hi"
+    node="node,nodeid=$i"
+    if ((NODE_MEM[i] > 0)); then                # no memdev = a memoryless node
+        numa_args+=(-object "memory-backend-ram,id=mem$i,size=${NODE_MEM[i]}M")
+        node+=",memdev=mem$i" ram=$((ram + NODE_MEM[i]))
+    fi
+    if ((NODE_CPUS[i] > 0)); then
+        node+=",cpus=$lo-$((lo + NODE_CPUS[i] - 1))" lo=$((lo + NODE_CPUS[i]))
+    elif ((NODE_MEM[i] == 0)); then
+        node+=",cpus=$absent" absent=$((absent + 1))
+    fi
     numa_args+=(-numa "$node")
 done
+smp=$CPUS
+((absent > CPUS)) && smp+=",maxcpus=$absent"
 for ((i = 0; i < NODES; i++)); do             # SLIT: 10 local (implicit), 20 remote
     for ((j = 0; j < NODES; j++)); do
-        ((i != j)) && numa_args+=(-numa "dist,src=$i,dst=$j,val=20")
+        ((i != j)) && numa_args+=(-numa "dist,src=$i,dst=$j,val=${DIST[$i:$j]:-${DIST[$j:$i]:-20}}")
     done
 done
+log "topology: $(for ((i = 0; i < NODES; i++)); do printf '%s ' "$i:${NODE_CPUS[i]}:${NODE_MEM[i]}"; done)"
 cpu_args=(); [[ -n $QEMU_CPU ]] && cpu_args=(-cpu "$QEMU_CPU")
 : >"$WORK/console.log"; : >"$WORK/stdout"; : >"$WORK/stderr"; : >"$WORK/status"
 qemu_cmd=("$QEMU" -nodefaults -no-user-config -machine pc -accel "$ACCEL" "${cpu_args[@]}"
-    -m $((NODES * MEM_PER_NODE)) -smp "$CPUS" "${numa_args[@]}"
+    -m "$ram" -smp "$smp" "${numa_args[@]}"
     -display none -monitor none -no-reboot
     -serial "file:$WORK/console.log" -serial "file:$WORK/stdout"
     -serial "file:$WORK/stderr" -serial "file:$WORK/status"
