@@ -111,7 +111,7 @@ int main(int argc, char **argv)
         }
     }
     double ops = (double)T * (double)nepochs * (double)nops;
-    bench_report(name, T, ops, el, cpu, "epochs:%ld,slots:%ld,min:%zu,max:%zu,threads_created:%ld", nepochs, nslots, smin, smax,
-                 (long)T * nepochs);
+    bench_report(name, T, ops, el, cpu, "epochs:%ld,slots:%ld,min:%zu,max:%zu,threads_created:%ld", nepochs, nslots,
+                 smin, smax, (long)T * nepochs);
     return 0;
 }

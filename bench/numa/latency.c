@@ -70,16 +70,19 @@ static inline uint64_t now_ns(void)
 
 static inline unsigned bucket_of(uint64_t v)
 {
-    if (v < LIN) return (unsigned)v;
+    if (v < LIN)
+        return (unsigned)v;
     unsigned e = 63 - (unsigned)__builtin_clzll(v); /* >= 5 */
-    if (e > MAXEXP) return NBUCKET - 1;
+    if (e > MAXEXP)
+        return NBUCKET - 1;
     return LIN + (e - 5) * SUB + (unsigned)((v >> (e - 4)) & (SUB - 1));
 }
 
 /* the middle of bucket i, in ns */
 static double bucket_mid(unsigned i)
 {
-    if (i < LIN) return i;
+    if (i < LIN)
+        return i;
     unsigned e = (i - LIN) / SUB + 5, s = (i - LIN) % SUB;
     double lo = (double)((uint64_t)(SUB + s) << (e - 4)), w = (double)((uint64_t)1 << (e - 4));
     return lo + w / 2;
@@ -91,16 +94,19 @@ static inline void hist_add(struct hist *h, uint64_t t0, uint64_t t1)
     v = v > timer_ns ? v - timer_ns : 0;
     h->b[bucket_of(v)]++;
     h->n++;
-    if (v > h->max) h->max = v;
+    if (v > h->max)
+        h->max = v;
 }
 
 static double hist_pct(const struct hist *h, double q)
 {
     uint64_t want = (uint64_t)(q * (double)h->n + 0.999999), c = 0;
-    if (want < 1) want = 1;
+    if (want < 1)
+        want = 1;
     for (unsigned i = 0; i < NBUCKET; i++) {
         c += h->b[i];
-        if (c >= want) return bucket_mid(i);
+        if (c >= want)
+            return bucket_mid(i);
     }
     return (double)h->max;
 }
@@ -108,10 +114,13 @@ static double hist_pct(const struct hist *h, double q)
 static size_t pick_size(uint64_t *rng)
 {
     uint64_t r = rng_next(rng);
-    if (r % 2000 == 0) return rng_range(rng, BIG_MIN, BIG_MAX);
+    if (r % 2000 == 0)
+        return rng_range(rng, BIG_MIN, BIG_MAX);
     unsigned c = (unsigned)((r >> 16) % 100);
-    if (c < 70) return rng_logsize(rng, 16, 256);
-    if (c < 95) return rng_logsize(rng, 257, 16384);
+    if (c < 70)
+        return rng_logsize(rng, 16, 256);
+    if (c < 95)
+        return rng_logsize(rng, 257, 16384);
     return rng_logsize(rng, 16385, 262144);
 }
 
@@ -119,7 +128,8 @@ static void touch(char *p, size_t n, uint64_t tag)
 {
     stamp(p, n, tag);
     if (n >= BIG_MIN)
-        for (size_t o = 4096; o + 8 < n; o += 4096) ((uint64_t *)(p + o))[0] = tag;
+        for (size_t o = 4096; o + 8 < n; o += 4096)
+            ((uint64_t *)(p + o))[0] = tag;
 }
 
 static void *run(void *arg)
@@ -127,7 +137,8 @@ static void *run(void *arg)
     struct worker *W = arg;
     uint64_t rng = rng_seed((uint64_t)W->id, 0x1a7);
     struct slot *s = calloc((size_t)nslots, sizeof *s);
-    if (!s) bench_fail("calloc slots");
+    if (!s)
+        bench_fail("calloc slots");
     long nlong = nslots / 8 > 0 ? nslots / 8 : 1;
     uint64_t tag = (uint64_t)(W->id + 1) << 40;
     /* warm-up outside the measurement: fill every slot */
@@ -138,7 +149,8 @@ static void *run(void *arg)
         touch(s[i].p, s[i].n, s[i].tag);
     }
     atomic_fetch_add(&ready, 1);
-    while (atomic_load(&ready) < nworkers) sched_yield();
+    while (atomic_load(&ready) < nworkers)
+        sched_yield();
     uint64_t period = 1000000000u / (uint64_t)rate, start = now_ns();
     for (long k = 0; k < nops; k++) {
         if ((k & 63) == 0) { /* keep the rate: sleep until request k is due */
@@ -151,15 +163,18 @@ static void *run(void *arg)
             }
         }
         uint64_t r = rng_next(&rng);
-        long i = (r % 100) < 2 ? (long)((r >> 8) % (uint64_t)nlong)
-                               : nlong + (long)((r >> 8) % (uint64_t)(nslots - nlong > 0 ? nslots - nlong : 1));
-        if (i >= nslots) i = nslots - 1;
+        long i = (r % 100) < 2
+                     ? (long)((r >> 8) % (uint64_t)nlong)
+                     : nlong + (long)((r >> 8) % (uint64_t)(nslots - nlong > 0 ? nslots - nlong : 1));
+        if (i >= nslots)
+            i = nslots - 1;
         struct slot *x = &s[i];
         check_stamp(x->p, x->n, x->tag, "latency free");
         char *old = x->p;
         if ((r >> 40) % 100 < 5) { /* hand it over, free what another worker left */
             old = atomic_exchange(&transfer[(r >> 20) % (uint64_t)ntransfer], old);
-            if (old) check_self(old, 16, BIG_MAX, "latency transfer");
+            if (old)
+                check_self(old, 16, BIG_MAX, "latency transfer");
         }
         if (old) {
             uint64_t t0 = now_ns();
@@ -172,7 +187,8 @@ static void *run(void *arg)
         char *p = malloc(n);
         uint64_t t1 = now_ns();
         hist_add(&W->h_malloc, t0, t1);
-        if (!p) bench_fail("malloc(%zu) returned NULL", n);
+        if (!p)
+            bench_fail("malloc(%zu) returned NULL", n);
         x->p = p;
         x->n = n;
         x->tag = ++tag;
@@ -199,7 +215,8 @@ int main(int argc, char **argv)
     rate = arg_long(argc, argv, 3, 300000);
     nslots = arg_long(argc, argv, 4, 2048);
     int mult = (int)arg_long(argc, argv, 5, 2);
-    if (rate > 1000000000) bench_fail("RATE at most 1e9 per second");
+    if (rate > 1000000000)
+        bench_fail("RATE at most 1e9 per second");
     nworkers = T * mult;
 
     /* the timer's own cost: median of back-to-back readings */
@@ -216,12 +233,16 @@ int main(int argc, char **argv)
     transfer = calloc((size_t)ntransfer, sizeof *transfer);
     struct worker *W = aligned_alloc(64, sizeof *W * (size_t)nworkers);
     pthread_t *th = malloc(sizeof *th * (size_t)nworkers);
-    if (!transfer || !W || !th) bench_fail("calloc");
+    if (!transfer || !W || !th)
+        bench_fail("calloc");
     memset(W, 0, sizeof *W * (size_t)nworkers);
-    for (int i = 0; i < nworkers; i++) W[i].id = i;
+    for (int i = 0; i < nworkers; i++)
+        W[i].id = i;
     double c0 = bench_cpu(), t0 = bench_now();
-    for (int i = 0; i < nworkers; i++) xpthread_create(&th[i], run, &W[i]);
-    for (int i = 0; i < nworkers; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < nworkers; i++)
+        xpthread_create(&th[i], run, &W[i]);
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(th[i], NULL);
     double el = bench_now() - t0, cpu = bench_cpu() - c0;
     for (long i = 0; i < ntransfer; i++) {
         char *p = atomic_load(&transfer[i]);
@@ -239,18 +260,22 @@ int main(int argc, char **argv)
         }
         hm.n += W[i].h_malloc.n;
         hf.n += W[i].h_free.n;
-        if (W[i].h_malloc.max > hm.max) hm.max = W[i].h_malloc.max;
-        if (W[i].h_free.max > hf.max) hf.max = W[i].h_free.max;
+        if (W[i].h_malloc.max > hm.max)
+            hm.max = W[i].h_malloc.max;
+        if (W[i].h_free.max > hf.max)
+            hf.max = W[i].h_free.max;
         late += W[i].late;
     }
-    if (hm.n != (uint64_t)nworkers * (uint64_t)nops) bench_fail("%llu mallocs timed", (unsigned long long)hm.n);
+    if (hm.n != (uint64_t)nworkers * (uint64_t)nops)
+        bench_fail("%llu mallocs timed", (unsigned long long)hm.n);
     double total = (double)nworkers * (double)nops;
-    bench_report("latency", T, total, el, cpu,
-                 "malloc_p50:%.0f,malloc_p99:%.0f,malloc_p999:%.0f,malloc_max:%llu,free_p50:%.0f,free_p99:%.0f,"
-                 "free_p999:%.0f,free_max:%llu,timer_ns:%llu,late_pct:%.1f,workers:%d",
-                 hist_pct(&hm, 0.5), hist_pct(&hm, 0.99), hist_pct(&hm, 0.999), (unsigned long long)hm.max,
-                 hist_pct(&hf, 0.5), hist_pct(&hf, 0.99), hist_pct(&hf, 0.999), (unsigned long long)hf.max,
-                 (unsigned long long)timer_ns, 100.0 * (double)late / total, nworkers);
+    bench_report(
+        "latency", T, total, el, cpu,
+        "malloc_p50:%.0f,malloc_p99:%.0f,malloc_p999:%.0f,malloc_max:%llu,free_p50:%.0f,free_p99:%.0f,"
+        "free_p999:%.0f,free_max:%llu,timer_ns:%llu,late_pct:%.1f,workers:%d",
+        hist_pct(&hm, 0.5), hist_pct(&hm, 0.99), hist_pct(&hm, 0.999), (unsigned long long)hm.max,
+        hist_pct(&hf, 0.5), hist_pct(&hf, 0.99), hist_pct(&hf, 0.999), (unsigned long long)hf.max,
+        (unsigned long long)timer_ns, 100.0 * (double)late / total, nworkers);
     free(W);
     free(th);
     free(transfer);

@@ -47,16 +47,19 @@ static inline uint64_t word_val(uint64_t tag, size_t i)
 static void fill_words(char *p, size_t n, uint64_t tag)
 {
     uint64_t *w = (uint64_t *)p;
-    for (size_t i = 2; i < (n - 1) / 8; i++) w[i] = word_val(tag, i);
+    for (size_t i = 2; i < (n - 1) / 8; i++)
+        w[i] = word_val(tag, i);
 }
 
 static void check_words(const char *p, size_t n, uint64_t tag, const char *where)
 {
     const uint64_t *w = (const uint64_t *)p;
     uint64_t bad = 0;
-    for (size_t i = 2; i < (n - 1) / 8; i++) bad |= w[i] ^ word_val(tag, i);
-    if (bad) bench_fail("%s: block %p (size %zu, tag %llu): body overwritten", where, (const void *)p, n,
-                        (unsigned long long)tag);
+    for (size_t i = 2; i < (n - 1) / 8; i++)
+        bad |= w[i] ^ word_val(tag, i);
+    if (bad)
+        bench_fail("%s: block %p (size %zu, tag %llu): body overwritten", where, (const void *)p, n,
+                   (unsigned long long)tag);
 }
 
 static size_t pick_size(uint64_t *rng)
@@ -74,7 +77,8 @@ static char *alloc_block(uint64_t *rng, size_t *np, uint64_t tag)
 {
     size_t n = pick_size(rng);
     char *p = xmalloc(n);
-    if (n <= FULL_CHECK) fill_words(p, n, tag);
+    if (n <= FULL_CHECK)
+        fill_words(p, n, tag);
     stamp(p, n, tag);
     *np = n;
     return p;
@@ -83,7 +87,8 @@ static char *alloc_block(uint64_t *rng, size_t *np, uint64_t tag)
 static void free_block(char *p, size_t n, uint64_t tag, const char *where)
 {
     check_stamp(p, n, tag, where);
-    if (n <= FULL_CHECK) check_words(p, n, tag, where);
+    if (n <= FULL_CHECK)
+        check_words(p, n, tag, where);
     free(p);
 }
 
@@ -94,14 +99,16 @@ static void *run(void *arg)
     struct slot *s = calloc((size_t)nslots, sizeof *s);
     size_t cap = (size_t)niter / 8 + 16, nret = 0;
     struct slot *ret = malloc(cap * sizeof *ret);
-    if (!s || !ret) bench_fail("thread tables");
+    if (!s || !ret)
+        bench_fail("thread tables");
     uint64_t tag = (uint64_t)(id + 1) << 36;
     long allocs = 0;
     for (long k = 0; k < niter; k++) {
         unsigned c = (unsigned)(rng_next(&rng) % 100);
         if (c < 10) {
             if (nret == cap) { /* the retained list is full: free its oldest half */
-                for (size_t i = 0; i < cap / 2; i++) free_block(ret[i].p, ret[i].n, ret[i].tag, "mstress retained");
+                for (size_t i = 0; i < cap / 2; i++)
+                    free_block(ret[i].p, ret[i].n, ret[i].tag, "mstress retained");
                 memmove(ret, ret + cap / 2, (cap - cap / 2) * sizeof *ret);
                 nret = cap - cap / 2;
             }
@@ -113,27 +120,33 @@ static void *run(void *arg)
         }
         struct slot *x = &s[rng_next(&rng) % (uint64_t)nslots];
         if (c < 50) {
-            if (x->p) free_block(x->p, x->n, x->tag, "mstress replace");
+            if (x->p)
+                free_block(x->p, x->n, x->tag, "mstress replace");
             x->tag = ++tag;
             x->p = alloc_block(&rng, &x->n, x->tag);
             allocs++;
         } else if (c < 80) {
-            if (x->p) free_block(x->p, x->n, x->tag, "mstress free");
+            if (x->p)
+                free_block(x->p, x->n, x->tag, "mstress free");
             x->p = NULL;
         } else {
-            if (x->p) check_stamp(x->p, x->n, x->tag, "mstress give");
+            if (x->p)
+                check_stamp(x->p, x->n, x->tag, "mstress give");
             char *got = atomic_exchange(&transfer[rng_next(&rng) % (uint64_t)ntransfer], x->p);
             x->p = got;
             if (got) {
                 x->tag = check_self(got, 16, (size_t)512 * 1000, "mstress take");
                 x->n = (size_t)((uint64_t *)got)[1];
-                if (x->n <= FULL_CHECK) check_words(got, x->n, x->tag, "mstress take");
+                if (x->n <= FULL_CHECK)
+                    check_words(got, x->n, x->tag, "mstress take");
             }
         }
     }
     for (long i = 0; i < nslots; i++)
-        if (s[i].p) free_block(s[i].p, s[i].n, s[i].tag, "mstress thread end");
-    for (size_t i = 0; i < nret; i++) free_block(ret[i].p, ret[i].n, ret[i].tag, "mstress retained end");
+        if (s[i].p)
+            free_block(s[i].p, s[i].n, s[i].tag, "mstress thread end");
+    for (size_t i = 0; i < nret; i++)
+        free_block(ret[i].p, ret[i].n, ret[i].tag, "mstress retained end");
     free(s);
     free(ret);
     atomic_fetch_add(&total_allocs, allocs);
@@ -149,23 +162,27 @@ int main(int argc, char **argv)
     nslots = arg_long(argc, argv, 5, 1000);
     transfer = calloc((size_t)ntransfer, sizeof *transfer);
     pthread_t *th = malloc(sizeof *th * (size_t)T);
-    if (!transfer || !th) bench_fail("calloc");
+    if (!transfer || !th)
+        bench_fail("calloc");
     double c0 = bench_cpu(), t0 = bench_now();
     for (long r = 0; r < nrounds; r++) {
-        for (long t = 0; t < T; t++) xpthread_create(&th[t], run, (void *)(intptr_t)(r * T + t));
-        for (int t = 0; t < T; t++) pthread_join(th[t], NULL);
+        for (long t = 0; t < T; t++)
+            xpthread_create(&th[t], run, (void *)(intptr_t)(r * T + t));
+        for (int t = 0; t < T; t++)
+            pthread_join(th[t], NULL);
     }
     double el = bench_now() - t0, cpu = bench_cpu() - c0;
     long left = 0;
     for (long i = 0; i < ntransfer; i++) {
         char *p = atomic_load(&transfer[i]);
-        if (!p) continue;
+        if (!p)
+            continue;
         uint64_t tag = check_self(p, 16, (size_t)512 * 1000, "mstress transfer end");
         free_block(p, (size_t)((uint64_t *)p)[1], tag, "mstress transfer end");
         left++;
     }
-    bench_report("mstress", T, (double)total_allocs, el, cpu, "rounds:%ld,transfers:%ld,left_in_transfer:%ld", nrounds,
-                 ntransfer, left);
+    bench_report("mstress", T, (double)total_allocs, el, cpu, "rounds:%ld,transfers:%ld,left_in_transfer:%ld",
+                 nrounds, ntransfer, left);
     free(transfer);
     free(th);
     return 0;

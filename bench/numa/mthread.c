@@ -30,7 +30,8 @@ static void *run(void *arg)
     long id = (long)(intptr_t)arg;
     uint64_t rng = rng_seed((uint64_t)id, 0x6d74);
     struct slot *s = calloc((size_t)nslots, sizeof *s);
-    if (!s) bench_fail("calloc slots");
+    if (!s)
+        bench_fail("calloc slots");
     uint64_t tag = (uint64_t)id << 40;
     for (long k = 0; k < niter; k++) {
         uint64_t r = rng_next(&rng);
@@ -61,17 +62,21 @@ int main(int argc, char **argv)
     nslots = arg_long(argc, argv, 3, 1024);
     smax = (size_t)arg_long(argc, argv, 4, 32768);
     smin = (size_t)arg_long(argc, argv, 5, 4);
-    if (smax < smin) bench_fail("need MIN <= MAX");
+    if (smax < smin)
+        bench_fail("need MIN <= MAX");
     sizes = size_table(NSIZES, smin, smax, DIST_INVSQUARE, 88);
     pthread_t *th = malloc(sizeof *th * (size_t)T);
     double c0 = bench_cpu(), t0 = bench_now();
-    for (long t = 0; t < T; t++) xpthread_create(&th[t], run, (void *)(intptr_t)t);
-    for (int t = 0; t < T; t++) pthread_join(th[t], NULL);
+    for (long t = 0; t < T; t++)
+        xpthread_create(&th[t], run, (void *)(intptr_t)t);
+    for (int t = 0; t < T; t++)
+        pthread_join(th[t], NULL);
     double el = bench_now() - t0, cpu = bench_cpu() - c0;
     size_t sum = 0;
-    for (int i = 0; i < NSIZES; i++) sum += sizes[i];
-    bench_report("mthread", T, (double)T * (double)niter, el, cpu, "slots:%ld,min:%zu,max:%zu,mean_size:%zu", nslots,
-                 smin, smax, sum / NSIZES);
+    for (int i = 0; i < NSIZES; i++)
+        sum += sizes[i];
+    bench_report("mthread", T, (double)T * (double)niter, el, cpu, "slots:%ld,min:%zu,max:%zu,mean_size:%zu",
+                 nslots, smin, smax, sum / NSIZES);
     free(sizes);
     free(th);
     return 0;

@@ -69,8 +69,8 @@ static long drain(int me)
         for (; t != h; t++) {
             struct batch *b = q->b[t % RING];
             if (b->from != from || b->seq != q->next_seq_recv)
-                bench_fail("rptest: thread %d got batch %d/%ld on ring %d->%d, expected %ld", me, b->from, b->seq,
-                           from, me, q->next_seq_recv);
+                bench_fail("rptest: thread %d got batch %d/%ld on ring %d->%d, expected %ld", me, b->from,
+                           b->seq, from, me, q->next_seq_recv);
             q->next_seq_recv++;
             for (size_t j = 0; j < b->count; j++) {
                 uint64_t *w = (uint64_t *)b->obj[j];
@@ -90,7 +90,8 @@ static void *run(void *arg)
     int me = (int)(intptr_t)arg;
     uint64_t rng = rng_seed((uint64_t)me, 0x7270);
     struct slot *s = calloc((size_t)nblocks, sizeof *s);
-    if (!s) bench_fail("calloc slots");
+    if (!s)
+        bench_fail("calloc slots");
     uint64_t tag = (uint64_t)(me + 1) << 40;
     long allocs = 0;
     for (long loop = 0; loop < nloops; loop++) {
@@ -119,7 +120,8 @@ static void *run(void *arg)
             int to = me;
             if (T > 1) {
                 to = (int)(rng_next(&rng) % (uint64_t)(T - 1));
-                if (to >= me) to++;
+                if (to >= me)
+                    to++;
             }
             struct ring *q = &R[me * T + to];
             struct batch *b = xmalloc(sizeof *b + sizeof(char *) * (size_t)nops);
@@ -134,7 +136,8 @@ static void *run(void *arg)
             allocs += nops;
             unsigned long h = atomic_load_explicit(&q->head, memory_order_relaxed);
             while (h - atomic_load_explicit(&q->tail, memory_order_acquire) >= RING)
-                if (!drain(me)) sched_yield();
+                if (!drain(me))
+                    sched_yield();
             q->b[h % RING] = b;
             atomic_store_explicit(&q->head, h + 1, memory_order_release);
         }
@@ -142,7 +145,8 @@ static void *run(void *arg)
     }
     atomic_fetch_add(&nfinished, 1);
     while (atomic_load(&nfinished) < T)
-        if (!drain(me)) sched_yield();
+        if (!drain(me))
+            sched_yield();
     drain(me);
     for (long i = 0; i < nblocks; i++)
         if (s[i].p) {
@@ -163,15 +167,19 @@ int main(int argc, char **argv)
     cross = arg_long(argc, argv, 5, 2);
     smin = (size_t)arg_long(argc, argv, 6, 16);
     smax = (size_t)arg_long(argc, argv, 7, 16000);
-    if (smin < 16 || smax < smin) bench_fail("need 16 <= MIN <= MAX");
+    if (smin < 16 || smax < smin)
+        bench_fail("need 16 <= MIN <= MAX");
     sizes = size_table(NSIZES, smin, smax, DIST_LINEAR, 0x7270);
     R = aligned_alloc(64, sizeof *R * (size_t)T * (size_t)T);
-    if (!R) bench_fail("aligned_alloc rings");
+    if (!R)
+        bench_fail("aligned_alloc rings");
     memset(R, 0, sizeof *R * (size_t)T * (size_t)T);
     pthread_t *th = malloc(sizeof *th * (size_t)T);
     double c0 = bench_cpu(), t0 = bench_now();
-    for (long t = 0; t < T; t++) xpthread_create(&th[t], run, (void *)(intptr_t)t);
-    for (int t = 0; t < T; t++) pthread_join(th[t], NULL);
+    for (long t = 0; t < T; t++)
+        xpthread_create(&th[t], run, (void *)(intptr_t)t);
+    for (int t = 0; t < T; t++)
+        pthread_join(th[t], NULL);
     double el = bench_now() - t0, cpu = bench_cpu() - c0;
     long sent = 0;
     for (int i = 0; i < T * T; i++) {
@@ -181,11 +189,14 @@ int main(int argc, char **argv)
         sent += R[i].next_seq_sent;
     }
     long expect = (long)T * nloops * nops + (long)T * ((nloops + cross - 1) / cross) * nops;
-    if (total_allocs != expect) bench_fail("%ld blocks allocated, expected %ld", (long)total_allocs, expect);
+    if (total_allocs != expect)
+        bench_fail("%ld blocks allocated, expected %ld", (long)total_allocs, expect);
     size_t sum = 0;
-    for (int i = 0; i < NSIZES; i++) sum += sizes[i];
-    bench_report("rptest", T, (double)total_allocs, el, cpu, "blocks:%ld,ops:%ld,cross_rate:%ld,batches:%ld,mean_size:%zu",
-                 nblocks, nops, cross, sent, sum / NSIZES);
+    for (int i = 0; i < NSIZES; i++)
+        sum += sizes[i];
+    bench_report("rptest", T, (double)total_allocs, el, cpu,
+                 "blocks:%ld,ops:%ld,cross_rate:%ld,batches:%ld,mean_size:%zu", nblocks, nops, cross, sent,
+                 sum / NSIZES);
     free(R);
     free(sizes);
     free(th);
