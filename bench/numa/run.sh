@@ -17,8 +17,9 @@
 # mthread rptest mstress larson_orig (the shapes of glibc's malloc-thread,
 # rpmalloc's benchmark, mimalloc's stress test and Larson's original
 # parameters) and latency (per-call malloc/free latency percentiles; not
-# in the throughput tables or the geometric means).  Writes DIR/results.csv (every run), DIR/summary.txt
-# and DIR/summary.md (medians, ratios, geometric means), DIR/throughput.png
+# in the throughput tables or the geometric means).  Writes DIR/results.csv
+# (every run), DIR/summary.txt and DIR/summary.md (medians, ratios,
+# geometric means, scaling, latency), DIR/throughput.png
 # (gnuplot) and DIR/machine.txt; then the size sweep (size_sweep.c) once per
 # allocator and the callgrind fast-path counts (fastpath.sh) unless
 # --no-fastpath.  Exit status is non-zero if any run failed its self-check.
@@ -58,7 +59,7 @@ while [ $# -gt 0 ]; do
     --extra) extra_req+=("$2"); shift 2 ;;
     --workloads) wl_req=$2; shift 2 ;;
     --no-fastpath) do_fastpath=0; shift ;;
-    -h | --help) sed -n '2,44p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,45p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
 done
