@@ -160,6 +160,72 @@ static inline void check_full(const void *p, size_t n, uint64_t tag, const char 
                        tag_byte(tag, i));
 }
 
+/* Blocks of any size (1 byte up): a block of 16 bytes or more gets the
+ * stamp above; a smaller one has every byte set from the tag, so the owner
+ * (who knows tag and size) can check it as well. */
+static inline void stamp_any(void *p, size_t n, uint64_t tag)
+{
+    if (n >= 16) {
+        stamp(p, n, tag);
+        return;
+    }
+    unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) c[i] = tag_byte(tag, i);
+}
+
+static inline void check_any(const void *p, size_t n, uint64_t tag, const char *where)
+{
+    if (n >= 16) {
+        check_stamp(p, n, tag, where);
+        return;
+    }
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        if (c[i] != tag_byte(tag, i))
+            bench_fail("%s: block %p (size %zu, tag %llu) byte %zu is %u, expected %u", where, p, n,
+                       (unsigned long long)tag, i, c[i], tag_byte(tag, i));
+}
+
+/* A block handed between threads must prove itself without its receiver
+ * knowing the tag: the stamp's size must lie in [lo, hi] and its last byte
+ * must match the tag it carries.  Returns the tag. */
+static inline uint64_t check_self(const void *p, size_t lo, size_t hi, const char *where)
+{
+    const uint64_t *w = p;
+    size_t n = (size_t)w[1];
+    if (n < lo || n > hi || n < 16)
+        bench_fail("%s: block %p carries size %zu, outside %zu..%zu (head %llu)", where, p, n, lo, hi,
+                   (unsigned long long)w[0]);
+    check_stamp(p, n, w[0], where);
+    return w[0];
+}
+
+/* A table of NSIZES sizes drawn once (deterministic) from a distribution,
+ * so the timed loops index it instead of doing floating point:
+ *   inverse square on [lo, hi] (density ~ 1/x^2: glibc's malloc-thread
+ *   benchmark), or linear falloff (density ~ hi - x: rpmalloc's benchmark). */
+enum size_dist { DIST_INVSQUARE, DIST_LINEAR };
+static inline size_t *size_table(size_t nsizes, size_t lo, size_t hi, enum size_dist d, uint64_t seed)
+{
+    size_t *t = malloc(nsizes * sizeof *t);
+    if (!t) bench_fail("size table");
+    uint64_t s = rng_seed(seed, 0x5123);
+    for (size_t i = 0; i < nsizes; i++) {
+        double u = (double)(rng_next(&s) >> 11) * 0x1p-53; /* [0, 1) */
+        double x;
+        if (d == DIST_INVSQUARE) /* CDF (1/lo - 1/x) / (1/lo - 1/hi) */
+            x = 1.0 / (1.0 / (double)lo - u * (1.0 / (double)lo - 1.0 / (double)hi));
+        else { /* CDF 1 - ((hi - x) / (hi - lo))^2 */
+            double r = 1.0 - u, q = r;
+            for (int k = 0; k < 40; k++) q = 0.5 * (q + r / (q > 0 ? q : 1e-300)); /* sqrt(r), no libm */
+            x = (double)hi - (double)(hi - lo) * (r > 0 ? q : 0);
+        }
+        size_t n = (size_t)x;
+        t[i] = n < lo ? lo : n > hi ? hi : n;
+    }
+    return t;
+}
+
 /* VmRSS / VmHWM in KiB from /proc/self/status (-1 if unreadable). */
 static inline long proc_status_kb(const char *key)
 {

@@ -2,10 +2,30 @@
 """report.py - summarise results.csv written by run.sh (standard library only).
 
     report.py OUTDIR [--plot] [--markdown FILE] [--replace DIR ...] [--pool DIR ...]
+                     [--min-runs N] [--max-spread PCT]
 
 Prints one table per workload (medians over the repetitions), the geometric
 means over the suite, and with --plot writes OUTDIR/throughput.png through
 gnuplot.  --markdown also writes the same tables as Markdown.
+
+N interleaved runs: run.sh --reps N runs every cell (workload, threads,
+allocator) N times, the allocators in a rotation that changes with the
+repetition.  Every table shows the median over the runs of a cell and its
+spread = (max-min)/median; a spread above --max-spread (default 10 %) is
+marked "!" and listed at the end with the run.sh command that reruns the
+cell (then --replace or --pool that directory).  --min-runs N also lists
+the cells with fewer than N good runs.  The table "medians and spread per
+cell" gives every cell of every allocator on one line.
+
+Scaling: each workload table has a column "scaling" (throughput at T
+threads / at 1 thread, medians, same allocator); the table "scaling from
+1 to 2 threads" lists it per allocator for the thread-local workloads
+(THREAD_LOCAL below: every block is freed by the thread that allocated
+it), with the issue's target (>= 1.9x, or >= 0.95x glibc's own scaling).
+
+The latency workload (per-call latency percentiles of malloc and free,
+from its extra fields) is shown in a table of its own, allocators side by
+side, and left out of the throughput tables and the geometric means.
 
 Allocators other than the five of run.sh (its --extra libraries, e.g.
 numaslab-prev, numaslab-hardened) are listed after numaslab, and get a table
@@ -27,6 +47,8 @@ want_plot = "--plot" in sys.argv
 md_file = sys.argv[sys.argv.index("--markdown") + 1] if "--markdown" in sys.argv else None
 replace_dirs = [sys.argv[i + 1] for i, x in enumerate(sys.argv) if x == "--replace"]
 pool_dirs = [sys.argv[i + 1] for i, x in enumerate(sys.argv) if x == "--pool"]
+min_runs = int(sys.argv[sys.argv.index("--min-runs") + 1]) if "--min-runs" in sys.argv else 0
+max_spread = float(sys.argv[sys.argv.index("--max-spread") + 1]) / 100 if "--max-spread" in sys.argv else 0.10
 
 
 def load(d, src):
@@ -54,8 +76,14 @@ PEERS = ["glibc", "mimalloc", "jemalloc", "tcmalloc"]
 extras = [a for a in dict.fromkeys(r["allocator"] for r in rows) if a not in ["numaslab"] + PEERS]
 order_alloc = ["numaslab"] + extras + PEERS
 allocs = [a for a in order_alloc if any(r["allocator"] == a for r in rows)]
-SUITE = ["larson", "mixed_1k", "mixed_64k", "prodcons", "xmalloc", "cache_scratch", "large", "memeff", "numa_local"]
-workloads = sorted(dict.fromkeys(r["workload"] for r in rows), key=lambda w: SUITE.index(w) if w in SUITE else len(SUITE))
+SUITE = ["larson", "mixed_1k", "mixed_64k", "prodcons", "xmalloc", "cache_scratch", "large", "memeff", "numa_local",
+         "mthread", "rptest", "mstress", "larson_orig"]
+# every block freed by the thread that allocated it (memeff idles 1.1 s: its throughput does not scale)
+THREAD_LOCAL = ["mthread", "mixed_1k", "mixed_64k", "cache_scratch", "large", "numa_local"]
+LATENCY = ["latency"]
+all_workloads = sorted(dict.fromkeys(r["workload"] for r in rows), key=lambda w: SUITE.index(w) if w in SUITE else len(SUITE))
+workloads = [w for w in all_workloads if w not in LATENCY]
+lat_workloads = [w for w in all_workloads if w in LATENCY]
 threads = sorted({int(r["threads"]) for r in rows})
 
 
@@ -93,6 +121,20 @@ def extra(w, t, a, key):
     return statistics.median(v) if v else None
 
 
+def fsp_flag(sp):
+    return "-" if sp is None else "%.0f%%%s" % (100 * sp, "!" if sp > max_spread else "")
+
+
+def nruns(w, t, a):
+    return sum(1 for r in ok if r["workload"] == w and int(r["threads"]) == t and r["allocator"] == a)
+
+
+def scaling(w, t, a):
+    """throughput at t threads / at 1 thread (medians)"""
+    v1, vt = med("ops_per_sec", w, 1, a), med("ops_per_sec", w, t, a)
+    return vt / v1 if v1 and vt and t != 1 else None
+
+
 def fmt_ops(x):
     if x is None:
         return "-"
@@ -113,7 +155,7 @@ EXTRA_COLS = {
 }
 
 lines_txt, lines_md = [], []
-header = ["allocator", "thr", "ops/s (median)", "vs numaslab", "vs glibc", "spread", "ops/cpu-s", "cpu vs glibc", "peak RSS MiB", "RSS vs numaslab"]
+header = ["allocator", "thr", "ops/s (median)", "vs numaslab", "vs glibc", "spread", "runs", "scaling", "ops/cpu-s", "cpu vs glibc", "peak RSS MiB", "RSS vs numaslab"]
 for w in workloads:
     ex = EXTRA_COLS.get(w, [])
     hdr = header + [e[1] for e in ex]
@@ -129,8 +171,9 @@ for w in workloads:
             c = med("ops_per_cpu_sec", w, t, a)
             rss = med("peak_rss_kb", w, t, a)
             sp = spread(w, t, a)
-            row = [a, str(t), fmt_ops(v), ratio(v, ns), ratio(v, gl), "%.0f%%" % (100 * sp) if sp is not None else "-",
-                   fmt_ops(c), ratio(c, gl_cpu), "%.1f" % (rss / 1024) if rss else "-", ratio(rss, ns_rss)]
+            sc = scaling(w, t, a)
+            row = [a, str(t), fmt_ops(v), ratio(v, ns), ratio(v, gl), fsp_flag(sp), str(nruns(w, t, a)),
+                   "%.2fx" % sc if sc else "-", fmt_ops(c), ratio(c, gl_cpu), "%.1f" % (rss / 1024) if rss else "-", ratio(rss, ns_rss)]
             for key, _, f in ex:
                 x = extra(w, t, a, key)
                 row.append("-" if x is None else (f % x if f else "%.1f" % (x / 1024)))
@@ -147,6 +190,86 @@ for w in workloads:
     for r in table:
         lines_md.append("| " + " | ".join(("**%s**" % c if i == 0 and c == "numaslab" else c) for i, c in enumerate(r)) + " |")
     lines_md.append("")
+
+def emit(title, md_title, md_text, hdr, table):
+    widths = [max(len(h), *(len(r[i]) for r in table)) if table else len(h) for i, h in enumerate(hdr)]
+    lines_txt.append("== " + title)
+    lines_txt.append("  ".join(h.rjust(widths[i]) for i, h in enumerate(hdr)))
+    for r in table:
+        lines_txt.append("  ".join(c.rjust(widths[i]) for i, c in enumerate(r)))
+    lines_txt.append("")
+    lines_md.append("### %s\n" % md_title)
+    if md_text:
+        lines_md.append(md_text + "\n")
+    lines_md.append("| " + " | ".join(hdr) + " |")
+    lines_md.append("|" + "---|" * len(hdr))
+    for r in table:
+        lines_md.append("| " + " | ".join(("**%s**" % c if i == 0 and c == "numaslab" else c) for i, c in enumerate(r)) + " |")
+    lines_md.append("")
+
+
+# latency: percentiles of malloc and free per allocator (medians over the runs of each figure)
+LAT_KEYS = [("malloc_p50", "p50"), ("malloc_p99", "p99"), ("malloc_p999", "p99.9"), ("malloc_max", "max"),
+            ("free_p50", "p50"), ("free_p99", "p99"), ("free_p999", "p99.9"), ("free_max", "max")]
+for w in lat_workloads:
+    hdr = ["allocator", "thr"] + ["malloc " + h for _, h in LAT_KEYS[:4]] + ["free " + h for _, h in LAT_KEYS[4:]] + \
+          ["p99.9 vs best peer (malloc/free)", "timer ns", "late %", "runs"]
+    table = []
+    peers_here = [p for p in PEERS if p in allocs]
+    for t in threads:
+        best = {}
+        for key in ("malloc_p999", "free_p999"):
+            pv = [extra(w, t, p, key) for p in peers_here]
+            pv = [x for x in pv if x is not None]
+            best[key] = min(pv) if pv else None
+        for a in allocs:
+            if not nruns(w, t, a):
+                continue
+            vals = [extra(w, t, a, k) for k, _ in LAT_KEYS]
+            row = [a, str(t)] + ["-" if v is None else "%.0f" % v for v in vals]
+            row.append("%s/%s" % tuple(ratio(extra(w, t, a, k), best[k]) for k in ("malloc_p999", "free_p999")))
+            tn, lp = extra(w, t, a, "timer_ns"), extra(w, t, a, "late_pct")
+            row += ["-" if tn is None else "%.0f" % tn, "-" if lp is None else "%.1f" % lp, str(nruns(w, t, a))]
+            table.append(row)
+    emit("%s: per-call latency in ns (medians over the runs; timer cost subtracted; p99.9 vs best peer > 1: slower than the best peer)" % w,
+         "%s: per-call latency (ns)" % w,
+         "Per-call latency of malloc and of free in nanoseconds, medians over the runs of each percentile (the timer's own cost, `timer ns`, subtracted); `p99.9 vs best peer`: this allocator's p99.9 over the lowest p99.9 among the peers (malloc/free; above 1 is slower); `late %`: requests that ran more than 1 ms behind the workload's steady rate.",
+         hdr, table)
+
+# scaling from 1 to 2 threads on the thread-local workloads
+if 1 in threads and 2 in threads:
+    tl = [w for w in THREAD_LOCAL if w in workloads]
+    hdr = ["allocator"] + tl + ["geomean", "vs glibc (geomean)", "cells below target"]
+    table = []
+    for a in allocs:
+        sc = [scaling(w, 2, a) for w in tl]
+        gsc = [scaling(w, 2, "glibc") for w in tl]
+        have = [x for x in sc if x]
+        rel = [x / g for x, g in zip(sc, gsc) if x and g]
+        below = [w for w, x, g in zip(tl, sc, gsc) if x and x < 1.9 and not (g and x >= 0.95 * g)]
+        gm = lambda l: "%.2fx" % math.exp(sum(map(math.log, l)) / len(l)) if l else "-"
+        table.append([a] + ["%.2fx" % x if x else "-" for x in sc] + [gm(have), gm(rel).rstrip("x"), ", ".join(below) or "none"])
+    emit("scaling from 1 to 2 threads, thread-local workloads (throughput at 2 threads / at 1 thread, medians; target >= 1.9x or >= 0.95x glibc's)",
+         "Scaling from 1 to 2 threads (thread-local workloads)",
+         "Throughput at 2 threads over throughput at 1 thread (medians of the runs), per allocator, on the workloads where every block is freed by the thread that allocated it; target: at least 1.9x, or at least 0.95x glibc's own scaling in the same run (`cells below target` lists the misses).",
+         hdr, table)
+
+# medians and spread per cell, every allocator on one line
+hdr = ["workload", "thr"] + allocs + ["max spread"]
+table = []
+for w in workloads:
+    for t in threads:
+        cells, sps = [], []
+        for a in allocs:
+            v, sp = med("ops_per_sec", w, t, a), spread(w, t, a)
+            cells.append("-" if v is None else "%s %s/%d" % (fmt_ops(v), fsp_flag(sp), nruns(w, t, a)))
+            if sp is not None:
+                sps.append(sp)
+        table.append([w, str(t)] + cells + [fsp_flag(max(sps)) if sps else "-"])
+emit("medians and spread per cell (ops/s median, spread = (max-min)/median, '!' above %.0f %%, /runs)" % (100 * max_spread),
+     "Medians and spread per cell",
+     "Median throughput, its spread (max-min)/median, marked `!` above %.0f %%, and the number of runs, per workload, thread count and allocator." % (100 * max_spread),
+     hdr, table)
 
 # geometric means over the suite: run time relative to glibc (= glibc ops / allocator ops)
 geo = []
@@ -230,16 +353,29 @@ if extras and "numaslab" in allocs:
         lines_md.append("| " + " | ".join(r) + " |")
     lines_md.append("")
 
-noisy = []
-for w in workloads:
+noisy, noisy_cells, few = [], [], []
+for w in all_workloads:
     for t in threads:
         hi = [(a, spread(w, t, a)) for a in allocs]
-        hi = ["%s %.0f%%" % (a, 100 * sp) for a, sp in hi if sp is not None and sp > 0.10]
+        hi = ["%s %.0f%%" % (a, 100 * sp) for a, sp in hi if sp is not None and sp > max_spread]
         if hi:
             noisy.append("  %s t=%d: %s" % (w, t, ", ".join(hi)))
+            noisy_cells.append((w, t))
+        lo = ["%s %d" % (a, nruns(w, t, a)) for a in allocs if nruns(w, t, a) < min_runs]
+        if lo:
+            few.append("  %s t=%d: %s" % (w, t, ", ".join(lo)))
 lines_txt.append("")
-lines_txt.append("== cells (workload, threads) where an allocator's spread is above 10 %%: %d" % len(noisy))
+lines_txt.append("== cells (workload, threads) where an allocator's spread is above %.0f %%: %d" % (100 * max_spread, len(noisy)))
 lines_txt += noisy
+if noisy_cells:
+    reps_seen = max(int(r["rep"]) for r in rows)
+    lines_txt.append("  rerun each, adding the --lib/--extra/--allocators of this run (machine.txt), then report.py %s --replace DIR (or --pool DIR to add the runs):" % out)
+    for w, t in noisy_cells:
+        lines_txt.append("    bench/numa/run.sh --workloads %s --threads %d --reps %d --no-fastpath --out %s/rerun-%s-t%d" % (w, t, reps_seen, out, w, t))
+if min_runs:
+    lines_txt.append("")
+    lines_txt.append("== cells with fewer than %d good runs: %d" % (min_runs, len(few)))
+    lines_txt += few
 if pooled:
     lines_txt.append("")
     lines_txt.append("== cells pooled with further runs: " + "; ".join("%s t=%s from %s" % x for x in pooled))

@@ -9,9 +9,17 @@
 # Builds the workloads (gcc -O2) into DIR/bin, then for each repetition, for
 # each workload and thread count, runs every installed allocator one after the
 # other (LD_PRELOAD; glibc = no preload; the starting allocator rotates with
-# the repetition), so machine noise hits all alike.  Default: 5 repetitions,
-# thread counts 1..nproc.  Writes DIR/results.csv (every run), DIR/summary.txt
-# and DIR/summary.md (medians, ratios, geometric means), DIR/throughput.png
+# the repetition), so machine noise hits all alike: --reps N gives N
+# interleaved runs of every cell (workload, threads, allocator), whose
+# medians and spreads report.py shows.  Default: 5 repetitions, thread
+# counts 1..nproc.  The workloads: larson mixed_1k mixed_64k prodcons
+# xmalloc cache_scratch large memeff numa_local (the original suite),
+# mthread rptest mstress larson_orig (the shapes of glibc's malloc-thread,
+# rpmalloc's benchmark, mimalloc's stress test and Larson's original
+# parameters) and latency (per-call malloc/free latency percentiles; not
+# in the throughput tables or the geometric means).  Writes DIR/results.csv
+# (every run), DIR/summary.txt and DIR/summary.md (medians, ratios,
+# geometric means, scaling, latency), DIR/throughput.png
 # (gnuplot) and DIR/machine.txt; then the size sweep (size_sweep.c) once per
 # allocator and the callgrind fast-path counts (fastpath.sh) unless
 # --no-fastpath.  Exit status is non-zero if any run failed its self-check.
@@ -20,8 +28,9 @@
 # huge-page first touch there costs host faults (see bench/RESULTS.md).
 #
 #   --quick   smaller sizes, 3 repetitions (unless --reps)
-#   --smoke   every workload once, tiny sizes, numaslab only, 2 threads; no
-#             plot, no sweep, no fastpath; fails if any self-check fails (CI)
+#   --smoke   every workload once, tiny sizes, numaslab only (unless
+#             --allocators), 2 threads (unless --threads); no plot, no
+#             sweep, no fastpath; fails if any self-check fails (CI)
 #   --extra NAME=PATH  (repeatable) one more library to preload, measured in
 #             the same rotation as the others and reported as allocator NAME
 #             (e.g. numaslab-prev=/tmp/old/libnumaslab.so,
@@ -50,7 +59,7 @@ while [ $# -gt 0 ]; do
     --extra) extra_req+=("$2"); shift 2 ;;
     --workloads) wl_req=$2; shift 2 ;;
     --no-fastpath) do_fastpath=0; shift ;;
-    -h | --help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,45p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
 done
@@ -87,7 +96,7 @@ out=$(readlink -f "$out")
 # ---------------------------------------------------------------- allocators
 # shellcheck source=allocators.sh
 . "$here/allocators.sh"
-[ "$mode" = smoke ] && allocs_req=numaslab
+[ "$mode" = smoke ] && [ -z "$allocs_req" ] && allocs_req=numaslab
 select_allocators "$lib" "$allocs_req" run.sh "${extra_req[@]}"
 
 # ---------------------------------------------------------------- workloads
@@ -102,6 +111,11 @@ workloads_full=(
     "large|large|60 1024 32768"
     "memeff|memeff|256 1 16384"
     "numa_local|numa_local|20000 8192 64"
+    "mthread|mthread|30000000 1024 32768 4"
+    "rptest|rptest|100000 1000 100 2 16 16000"
+    "mstress|mstress|25 800000 1000 1000"
+    "larson_orig|larson|5000 10000 1000 10 1000 larson_orig"
+    "latency|latency|600000 300000 2048 2"
 )
 workloads_quick=(
     "larson|larson|20 50000 1000 16 1024"
@@ -113,6 +127,11 @@ workloads_quick=(
     "large|large|20 1024 32768"
     "memeff|memeff|64 1 16384"
     "numa_local|numa_local|5000 4096 16"
+    "mthread|mthread|8000000 1024 32768 4"
+    "rptest|rptest|30000 1000 100 2 16 16000"
+    "mstress|mstress|10 400000 1000 1000"
+    "larson_orig|larson|1500 10000 1000 10 1000 larson_orig"
+    "latency|latency|200000 300000 2048 2"
 )
 workloads_smoke=(
     "larson|larson|4 2000 200 16 1024"
@@ -124,6 +143,11 @@ workloads_smoke=(
     "large|large|4 1024 8192"
     "memeff|memeff|16 1 16384"
     "numa_local|numa_local|1000 1024 4"
+    "mthread|mthread|20000 256 32768 4"
+    "rptest|rptest|200 200 20 2 16 16000"
+    "mstress|mstress|3 5000 100 200"
+    "larson_orig|larson|20 1000 200 10 1000 larson_orig"
+    "latency|latency|5000 100000 256 2"
 )
 declare -n wls=workloads_$mode
 if [ -n "$wl_req" ]; then
@@ -137,7 +161,7 @@ fi
 
 # ---------------------------------------------------------------- build
 CFLAGS="-O2 -Wall -Wextra -pthread"
-for src in larson mixed prodcons xmalloc cache_scratch large memeff size_sweep fastpath; do
+for src in larson mixed prodcons xmalloc cache_scratch large memeff mthread rptest mstress latency size_sweep fastpath; do
     gcc $CFLAGS -o "$out/bin/$src" "$here/$src.c" 2>"$out/logs/build-$src.txt" || { cat "$out/logs/build-$src.txt" >&2; die "build of $src.c failed"; }
 done
 gcc $CFLAGS -o "$out/bin/numa_local" "$here/numa_local.c" -lnuma 2>"$out/logs/build-numa_local.txt" ||
@@ -220,7 +244,7 @@ if [ "$mode" = smoke ]; then
         echo "run.sh --smoke: $nfail workload(s) FAILED (logs in $out/logs)" >&2
         exit 1
     fi
-    echo "run.sh --smoke: all ${#wls[@]} workloads passed their self-checks with numaslab ($(($(date +%s) - t_start)) s)"
+    echo "run.sh --smoke: all ${#wls[@]} workloads passed their self-checks with ${allocs[*]} at threads $threads ($(($(date +%s) - t_start)) s)"
     exit 0
 fi
 
