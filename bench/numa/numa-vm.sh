@@ -5,7 +5,7 @@
 #
 #   bench/numa/numa-vm.sh [--lib PATH/libnumaslab.so] [--nodes "2 4"] [--reps N]
 #                         [--args "ITERATIONS WORKSET_KIB PREFILL_MIB"] [--out DIR]
-#                         [--allocators "numaslab glibc ..."]
+#                         [--allocators "numaslab glibc ..."] [--extra NAME=PATH ...]
 #
 # For each node count N: one boot per allocator and repetition, N vCPUs (one
 # per node), 512 MiB per node, THP madvise; the workload runs N threads, one
@@ -13,12 +13,15 @@
 # PREFILL_MIB on node 0.  Prints per allocator and node count the median
 # share of the threads' pages on their own node (move_pages) and the median
 # throughput.  Under qemu's TCG emulation (no KVM here) the throughput is
-# only a rough comparison; the page placement is exact.  Writes DIR/numa-vm.csv.
+# only a rough comparison; the page placement is exact.  Writes DIR/numa-vm.csv
+# (pages = the working-set pages move_pages located, summed over the threads).
+# --extra NAME=PATH: one more library to preload as allocator NAME (repeatable;
+# see allocators.sh).
 # Exit status: 0, 77 if the VM tools are missing, 1 if a run failed.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 harness=$here/../../tests/numa-vm/run-in-numa-vm.sh
-lib="" nodes="2 4" reps=3 wargs="20000 8192 64" out="" allocs_req=""
+lib="" nodes="2 4" reps=3 wargs="20000 8192 64" out="" allocs_req="" extra_req=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --lib) lib=$2; shift 2 ;;
@@ -27,7 +30,8 @@ while [ $# -gt 0 ]; do
     --args) wargs=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --allocators) allocs_req=$2; shift 2 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    --extra) extra_req+=("$2"); shift 2 ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "numa-vm.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
 done
@@ -43,7 +47,21 @@ gcc -O2 -Wall -pthread -o "$out/bin/numa_local" "$here/numa_local.c" -lnuma || d
 
 # shellcheck source=allocators.sh
 . "$here/allocators.sh"
-select_allocators "$lib" "$allocs_req" numa-vm.sh
+select_allocators "$lib" "$allocs_req" numa-vm.sh "${extra_req[@]}"
+
+# field KEY LINE: the value of KEY in a RESULT line, either a top-level
+# KEY=VALUE or a KEY:VALUE of its extra=k:v,k:v list.  Keys are matched
+# whole: a pattern like 's/.*pages:\([0-9]*\)/' would take the last
+# "pages:" of the line, the one of "unknown_pages:" (always 0 here).
+field() {
+    local x
+    for x in $2; do
+        case $x in
+        "$1"=*) echo "${x#*=}"; return ;;
+        extra=*) tr ',' '\n' <<<"${x#extra=}" | sed -n "s/^$1://p" | head -1 ;;
+        esac
+    done
+}
 
 csv=$out/numa-vm.csv
 echo "nodes,allocator,rep,status,ops_per_sec,local_pct,pages" >"$csv"
@@ -64,20 +82,25 @@ for n in $nodes; do
                 nfail=$((nfail + 1))
                 continue
             fi
-            ops=$(sed 's/.*ops_per_sec=\([0-9.]*\).*/\1/' <<<"$line")
-            pct=$(sed 's/.*local_pct:\([0-9.]*\).*/\1/' <<<"$line")
-            pages=$(sed 's/.*,pages:\([0-9]*\).*/\1/' <<<"$line")
+            ops=$(field ops_per_sec "$line") pct=$(field local_pct "$line") pages=$(field pages "$line")
+            if ! [[ $ops =~ ^[0-9.]+$ && $pct =~ ^[0-9.]+$ && $pages =~ ^[1-9][0-9]*$ ]]; then
+                echo "numa-vm.sh: $a, $n nodes, rep $rep: cannot read ops_per_sec/local_pct/pages (> 0) from: $line" >&2
+                echo "$n,$a,$rep,fail-parse,,," >>"$csv"
+                nfail=$((nfail + 1))
+                continue
+            fi
             echo "$n,$a,$rep,ok,$ops,$pct,$pages" >>"$csv"
             echo "[$n nodes, rep $rep] $a: local ${pct} % of $pages pages, $ops ops/s" >&2
         done
     done
 done
 
-python3 - "$csv" <<'EOF'
+python3 - "$csv" "${allocs[@]}" <<'EOF'
 import csv, statistics, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1])) if r['status'] == 'ok']
-order = ['numaslab', 'glibc', 'mimalloc', 'jemalloc', 'tcmalloc']
-print("nodes  allocator  local % (median)  local % (min..max)  ops/s (median)  runs")
+order = sys.argv[2:]
+w = max([9] + [len(a) for a in order])
+print(f"nodes  {'allocator':<{w}}  local % (median)  local % (min..max)  pages (median)  ops/s (median)  runs")
 for n in sorted({r['nodes'] for r in rows}, key=int):
     for a in order:
         rs = [r for r in rows if r['nodes'] == n and r['allocator'] == a]
@@ -85,8 +108,9 @@ for n in sorted({r['nodes'] for r in rows}, key=int):
             continue
         pct = [float(r['local_pct']) for r in rs]
         ops = [float(r['ops_per_sec']) for r in rs]
-        print(f"{n:>5}  {a:<9}  {statistics.median(pct):>16.1f}  {min(pct):>8.1f}..{max(pct):<8.1f}  "
-              f"{statistics.median(ops):>14.0f}  {len(rs):>4}")
+        pages = [int(r['pages']) for r in rs]
+        print(f"{n:>5}  {a:<{w}}  {statistics.median(pct):>16.1f}  {min(pct):>8.1f}..{max(pct):<8.1f}  "
+              f"{statistics.median(pages):>14.0f}  {statistics.median(ops):>14.0f}  {len(rs):>4}")
 EOF
 echo "csv: $csv"
 [ $nfail -eq 0 ] || exit 1

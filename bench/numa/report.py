@@ -1,23 +1,42 @@
 #!/usr/bin/env python3
 """report.py - summarise results.csv written by run.sh (standard library only).
 
-    report.py OUTDIR [--plot] [--markdown FILE]
+    report.py OUTDIR [--plot] [--markdown FILE] [--replace DIR ...]
 
 Prints one table per workload (medians over the repetitions), the geometric
 means over the suite, and with --plot writes OUTDIR/throughput.png through
-gnuplot.  --markdown also writes the same tables as Markdown."""
+gnuplot.  --markdown also writes the same tables as Markdown.
+
+Allocators other than the five of run.sh (its --extra libraries, e.g.
+numaslab-prev, numaslab-hardened) are listed after numaslab, and get a table
+of their own: numaslab against each of them and against the best peer, per
+workload and thread count, with the spreads.
+
+--replace DIR (repeatable): the results.csv of a targeted rerun (run.sh
+--workloads W --threads T --out DIR) replaces every row of the cells
+(workload, threads) it holds; the replaced cells are named in the output."""
 import csv, math, os, statistics, subprocess, sys
 
 out = sys.argv[1]
 want_plot = "--plot" in sys.argv
 md_file = sys.argv[sys.argv.index("--markdown") + 1] if "--markdown" in sys.argv else None
+replace_dirs = [sys.argv[i + 1] for i, x in enumerate(sys.argv) if x == "--replace"]
 rows = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
+replaced = []
+for d in replace_dirs:
+    new = list(csv.DictReader(open(os.path.join(d, "results.csv"))))
+    cells = list(dict.fromkeys((r["workload"], r["threads"]) for r in new))
+    rows = [r for r in rows if (r["workload"], r["threads"]) not in cells] + new
+    replaced += [(w, t, d) for w, t in cells]
 ok = [r for r in rows if r["status"] == "ok"]
 failed = [r for r in rows if r["status"] != "ok"]
 
-order_alloc = ["numaslab", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
+PEERS = ["glibc", "mimalloc", "jemalloc", "tcmalloc"]
+extras = [a for a in dict.fromkeys(r["allocator"] for r in rows) if a not in ["numaslab"] + PEERS]
+order_alloc = ["numaslab"] + extras + PEERS
 allocs = [a for a in order_alloc if any(r["allocator"] == a for r in rows)]
-workloads = list(dict.fromkeys(r["workload"] for r in rows))
+SUITE = ["larson", "mixed_1k", "mixed_64k", "prodcons", "xmalloc", "cache_scratch", "large", "memeff", "numa_local"]
+workloads = sorted(dict.fromkeys(r["workload"] for r in rows), key=lambda w: SUITE.index(w) if w in SUITE else len(SUITE))
 threads = sorted({int(r["threads"]) for r in rows})
 
 
@@ -103,12 +122,15 @@ for w in workloads:
 # geometric means over the suite: run time relative to glibc (= glibc ops / allocator ops)
 geo = []
 for a in allocs:
-    lr, lc, lm, n = [], [], [], 0
+    lr, lc, lm, ln, n = [], [], [], [], 0
     for w in workloads:
         for t in threads:
             g, v = med("ops_per_sec", w, t, "glibc"), med("ops_per_sec", w, t, a)
             gc, vc = med("ops_per_cpu_sec", w, t, "glibc"), med("ops_per_cpu_sec", w, t, a)
             gm, vm = med("peak_rss_kb", w, t, "glibc"), med("peak_rss_kb", w, t, a)
+            ns = med("ops_per_sec", w, t, "numaslab")
+            if ns and v:
+                ln.append(math.log(ns / v))
             if g and v:
                 lr.append(math.log(g / v))
             if gc and vc:
@@ -116,8 +138,8 @@ for a in allocs:
             if gm and vm:
                 lm.append(math.log(vm / gm))
     gm_ = lambda l: "%.3f" % math.exp(sum(l) / len(l)) if l else "-"
-    geo.append([a, gm_(lr), gm_(lc), gm_(lm), str(len(lr))])
-gh = ["allocator", "time vs glibc (wall)", "time vs glibc (cpu)", "peak RSS vs glibc", "cells"]
+    geo.append([a, gm_(lr), gm_(lc), gm_(lm), gm_(ln), str(len(lr))])
+gh = ["allocator", "time vs glibc (wall)", "time vs glibc (cpu)", "peak RSS vs glibc", "time vs numaslab (wall)", "cells"]
 widths = [max(len(h), *(len(r[i]) for r in geo)) for i, h in enumerate(gh)]
 lines_txt.append("== geometric mean over the suite (every workload x thread count; < 1 is faster / smaller than glibc)")
 lines_txt.append("  ".join(h.rjust(widths[i]) for i, h in enumerate(gh)))
@@ -130,6 +152,64 @@ lines_md.append("|" + "---|" * len(gh))
 for r in geo:
     lines_md.append("| " + " | ".join(("**%s**" % c if i == 0 and c == "numaslab" else c) for i, c in enumerate(r)) + " |")
 lines_md.append("")
+
+# numaslab against each extra library and against the best peer, per cell
+peers = [a for a in PEERS if a in allocs]
+if extras and "numaslab" in allocs:
+    ch = ["workload", "thr", "numaslab", "spread"]
+    for e in extras:
+        ch += [e, "spread", "numaslab/" + e]
+    ch += ["best peer", "ops/s", "spread", "numaslab/best", "max spread"]
+    table = []
+    for w in workloads:
+        for t in threads:
+            ns = med("ops_per_sec", w, t, "numaslab")
+            if ns is None:
+                continue
+            fsp = lambda a: "%.0f%%" % (100 * spread(w, t, a)) if spread(w, t, a) is not None else "-"
+            row = [w, str(t), fmt_ops(ns), fsp("numaslab")]
+            for e in extras:
+                v = med("ops_per_sec", w, t, e)
+                row += [fmt_ops(v), fsp(e), ratio(ns, v)]
+            pv = [(med("ops_per_sec", w, t, p), p) for p in peers]
+            pv = [x for x in pv if x[0]]
+            if pv:
+                bv, bp = max(pv)
+                row += [bp, fmt_ops(bv), fsp(bp), ratio(ns, bv)]
+            else:
+                row += ["-"] * 4
+            sps = [spread(w, t, a) for a in allocs]
+            sps = [x for x in sps if x is not None]
+            row.append("%.0f%%" % (100 * max(sps)) if sps else "-")
+            table.append(row)
+    widths = [max(len(h), *(len(r[i]) for r in table)) if table else len(h) for i, h in enumerate(ch)]
+    lines_txt.append("")
+    lines_txt.append("== numaslab against %s and the best peer (throughput ratio, > 1 = numaslab faster; spread = (max-min)/median)" % ", ".join(extras))
+    lines_txt.append("  ".join(h.rjust(widths[i]) for i, h in enumerate(ch)))
+    for r in table:
+        lines_txt.append("  ".join(c.rjust(widths[i]) for i, c in enumerate(r)))
+    lines_md.append("### numaslab against %s and the best peer\n" % ", ".join(extras))
+    lines_md.append("Median throughput; `numaslab/X` > 1: numaslab is faster; spread = (max-min)/median of the runs; max spread: the largest of the cell's allocators.\n")
+    lines_md.append("| " + " | ".join(ch) + " |")
+    lines_md.append("|" + "---|" * len(ch))
+    for r in table:
+        lines_md.append("| " + " | ".join(r) + " |")
+    lines_md.append("")
+
+noisy = []
+for w in workloads:
+    for t in threads:
+        hi = [(a, spread(w, t, a)) for a in allocs]
+        hi = ["%s %.0f%%" % (a, 100 * sp) for a, sp in hi if sp is not None and sp > 0.10]
+        if hi:
+            noisy.append("  %s t=%d: %s" % (w, t, ", ".join(hi)))
+lines_txt.append("")
+lines_txt.append("== cells (workload, threads) where an allocator's spread is above 10 %%: %d" % len(noisy))
+lines_txt += noisy
+if replaced:
+    lines_txt.append("")
+    lines_txt.append("== cells replaced by targeted reruns: " + "; ".join("%s t=%s from %s" % x for x in replaced))
+    lines_md.append("Cells replaced by targeted reruns: " + "; ".join("%s t=%s (%s)" % x for x in replaced) + "\n")
 if failed:
     lines_txt.append("")
     lines_txt.append("FAILED RUNS (%d):" % len(failed))
@@ -157,6 +237,10 @@ if want_plot:
     gp = os.path.join(out, "plot.gp")
     style = {"numaslab": "lw 3 lc rgb '#d62728' pt 7", "glibc": "lw 2 lc rgb '#1f77b4' pt 5", "mimalloc": "lw 2 lc rgb '#2ca02c' pt 9",
              "jemalloc": "lw 2 lc rgb '#9467bd' pt 11", "tcmalloc": "lw 2 lc rgb '#ff7f0e' pt 13"}
+    extra_styles = ["lw 2 dt 2 lc rgb '#8c564b' pt 6", "lw 2 dt 3 lc rgb '#e377c2' pt 4", "lw 2 dt 4 lc rgb '#7f7f7f' pt 8",
+                    "lw 2 dt 5 lc rgb '#17becf' pt 10"]
+    for i, e in enumerate(extras):
+        style[e] = extra_styles[i % len(extra_styles)]
     with open(gp, "w") as f:
         f.write("set terminal pngcairo noenhanced size %d,%d font ',9'\n" % (cols * 420, rws * 320))
         f.write("set output '%s'\n" % os.path.join(out, "throughput.png"))

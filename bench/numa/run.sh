@@ -3,7 +3,8 @@
 #
 #   bench/numa/run.sh [--quick | --smoke] [--reps N] [--threads "1 2"] [--out DIR]
 #                     [--lib PATH/libnumaslab.so] [--allocators "numaslab glibc ..."]
-#                     [--workloads "larson mixed_1k ..."] [--no-fastpath]
+#                     [--extra NAME=PATH ...] [--workloads "larson mixed_1k ..."]
+#                     [--no-fastpath]
 #
 # Builds the workloads (gcc -O2) into DIR/bin, then for each repetition, for
 # each workload and thread count, runs every installed allocator one after the
@@ -21,14 +22,22 @@
 #   --quick   smaller sizes, 3 repetitions (unless --reps)
 #   --smoke   every workload once, tiny sizes, numaslab only, 2 threads; no
 #             plot, no sweep, no fastpath; fails if any self-check fails (CI)
+#   --extra NAME=PATH  (repeatable) one more library to preload, measured in
+#             the same rotation as the others and reported as allocator NAME
+#             (e.g. numaslab-prev=/tmp/old/libnumaslab.so,
+#             numaslab-hardened=build/libnumaslab-hardened.so); also in the
+#             size sweep and (a numaslab build: a path containing
+#             "numaslab") with its own fastpath.sh run in the fast path
 #
 # Needs: gcc, python3, libnuma-dev (numaif.h, -lnuma), /usr/bin/time (Debian
-# package time) and, except with --smoke, gnuplot (Debian gnuplot-nox); it
-# installs nothing itself.
+# package time) and, except with --smoke, gnuplot (Debian gnuplot-nox); the
+# peers: apt-get install -y libmimalloc2.0 libjemalloc2 libgoogle-perftools4
+# libtcmalloc-minimal4 (a peer that is not installed is skipped); it installs
+# nothing itself.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 orig_args="$*"
-mode=full reps="" threads="" out="" lib="" allocs_req="" wl_req="" do_fastpath=1
+mode=full reps="" threads="" out="" lib="" allocs_req="" wl_req="" do_fastpath=1 extra_req=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) mode=quick; shift ;;
@@ -38,9 +47,10 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --lib) lib=$2; shift 2 ;;
     --allocators) allocs_req=$2; shift 2 ;;
+    --extra) extra_req+=("$2"); shift 2 ;;
     --workloads) wl_req=$2; shift 2 ;;
     --no-fastpath) do_fastpath=0; shift ;;
-    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
 done
@@ -78,7 +88,7 @@ out=$(readlink -f "$out")
 # shellcheck source=allocators.sh
 . "$here/allocators.sh"
 [ "$mode" = smoke ] && allocs_req=numaslab
-select_allocators "$lib" "$allocs_req" run.sh
+select_allocators "$lib" "$allocs_req" run.sh "${extra_req[@]}"
 
 # ---------------------------------------------------------------- workloads
 # name|binary|arguments after THREADS, per mode (full / quick / smoke)
@@ -152,7 +162,10 @@ if [ "$mode" != smoke ]; then
         echo "glibc: $(ldd --version 2>&1 | head -1)"
         echo "gcc: $(gcc --version | head -1)"
         echo "numaslab: $lib ($(git -C "$here" describe --always --dirty 2>/dev/null || echo 'no git'))"
-        for p in libmimalloc2.0 libjemalloc2 libgoogle-perftools4 libnuma1 gnuplot-nox valgrind; do
+        for e in "${extras[@]}"; do
+            echo "extra $e: ${alib[$e]} (sha256 $(sha256sum "${alib[$e]}" | cut -c1-16))"
+        done
+        for p in libmimalloc2.0 libjemalloc2 libgoogle-perftools4 libtcmalloc-minimal4 libnuma1 gnuplot-nox valgrind; do
             echo "package $p: $(dpkg-query -W -f '${Version}' "$p" 2>/dev/null || echo 'not installed')"
         done
         pr=/sys/module/page_reporting/parameters
@@ -195,7 +208,7 @@ for rep in $(seq 1 "$reps"); do
                 fi
                 get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
                 echo "$rep,$name,$t,$a,ok,$(get ops_per_sec),$(get seconds),$(get cpu_seconds),$(get ops_per_cpu_sec),$(get peak_rss_kb),${tm% *},${tm#* },\"$(get extra)\"" >>"$csv"
-                printf '[%d/%d %3ds] %-13s t=%d %-9s %12s ops/s  rss %s KiB\n' "$k" "$total" $(($(date +%s) - t_start)) \
+                printf '[%d/%d %3ds] %-13s t=%d %-17s %12s ops/s  rss %s KiB\n' "$k" "$total" $(($(date +%s) - t_start)) \
                     "$name" "$t" "$a" "$(get ops_per_sec)" "$(get peak_rss_kb)"
             done
         done
@@ -232,15 +245,27 @@ for a in allocs:
         f = line.split()
         if len(f) == 2 and f[0].isdigit():
             tab.setdefault(f[0], {})[a] = f[1]
-print("%10s" % "size" + "".join("%10s" % a for a in allocs))
+w = max([10] + [len(a) + 2 for a in allocs])
+print("%10s" % "size" + "".join("%*s" % (w, a) for a in allocs))
 for s, v in tab.items():
-    print("%10s" % s + "".join("%10s" % v.get(a, "-") for a in allocs))
+    print("%10s" % s + "".join("%*s" % (w, v.get(a, "-")) for a in allocs))
 PY
 
 if [ $do_fastpath -eq 1 ] && command -v valgrind >/dev/null; then
     echo
     echo "== fast path (callgrind)"
     "$here/fastpath.sh" --lib "$lib" --out "$out/fastpath" | tee "$out/fastpath.txt" || nfail=$((nfail + 1))
+    # each extra library on its own (fastpath.sh knows the five allocators;
+    # its row "numaslab" is renamed to the extra's name)
+    for e in "${extras[@]}"; do
+        [[ ${alib[$e]} == *numaslab* ]] || continue # fastpath.c names the library it finds mapped
+        {
+            echo
+            echo "== fast path (callgrind): $e = ${alib[$e]}"
+            "$here/fastpath.sh" --lib "${alib[$e]}" --only numaslab --out "$out/fastpath-$e" |
+                sed "s/^numaslab  /$e  /"
+        } | tee -a "$out/fastpath.txt" || nfail=$((nfail + 1))
+    done
 fi
 
 echo

@@ -39,6 +39,12 @@ static int teardown(void **state)
 }
 
 static inline void *block(uint32_t i) { return (void *)(slab->start + (uintptr_t)i * slab->size); }
+/* a block as free() hands it over: carrying the free mark */
+static inline void *marked(void *p)
+{
+    block_set_free(p, block_mark);
+    return p;
+}
 static inline uint32_t index_of(void *b) { return (uint32_t)(((uintptr_t)b - slab->start) / slab->size); }
 
 static void *producer(void *arg)
@@ -48,7 +54,7 @@ static void *producer(void *arg)
         ;
     uint32_t per = nblocks / PRODUCERS;
     for (uint32_t i = id * per; i < (id + 1) * per; i++) {
-        remote_push(slab, block(i), &bin.pending);
+        remote_push(slab, marked(block(i)), &bin.pending);
         if ((i & 255) == 0)
             sched_yield();
     }
@@ -165,7 +171,7 @@ static void test_notify_cycle(void **state)
     assert_null(atomic_load(&bin.pending));
 
     /* the first push notifies: bit set, slab on pending */
-    remote_push(slab, block(10), &bin.pending);
+    remote_push(slab, marked(block(10)), &bin.pending);
     assert_int_equal(atomic_load(&slab->remote), (uintptr_t)block(10) | NS_REMOTE_NOTIFIED);
     assert_ptr_equal(atomic_load(&bin.pending), slab);
     assert_null(slab->pending_next);
@@ -173,8 +179,8 @@ static void test_notify_cycle(void **state)
     assert_null(*(void **)block(10));
 
     /* more pushes: LIFO stack, no second enqueue */
-    remote_push(slab, block(11), &bin.pending);
-    remote_push(slab, block(12), &bin.pending);
+    remote_push(slab, marked(block(11)), &bin.pending);
+    remote_push(slab, marked(block(12)), &bin.pending);
     assert_ptr_equal(atomic_load(&bin.pending), slab);
     assert_null(slab->pending_next);
     assert_ptr_equal(*(void **)block(12), block(11));
@@ -188,7 +194,7 @@ static void test_notify_cycle(void **state)
     assert_ptr_equal(tail, block(10));
     assert_int_equal(n, 3);
     assert_int_equal(atomic_load(&slab->remote), NS_REMOTE_NOTIFIED);
-    remote_push(slab, block(13), &bin.pending);
+    remote_push(slab, marked(block(13)), &bin.pending);
     assert_int_equal(atomic_load(&slab->remote), (uintptr_t)block(13) | NS_REMOTE_NOTIFIED);
     assert_null(*(void **)block(13));             /* the bit is not a link */
     assert_ptr_equal(atomic_load(&bin.pending), slab);
@@ -211,7 +217,7 @@ static void test_notify_cycle(void **state)
     assert_int_equal(atomic_load(&slab->remote), 0);
 
     /* a new push notifies again and re-enqueues */
-    remote_push(slab, block(14), &bin.pending);
+    remote_push(slab, marked(block(14)), &bin.pending);
     assert_true(atomic_load(&slab->remote) & NS_REMOTE_NOTIFIED);
     assert_ptr_equal(atomic_load(&bin.pending), slab);
     assert_true(take_pending(&t));
@@ -223,9 +229,9 @@ static void test_pending_list_of_two_slabs(void **state)
 {
     slab_t *other = slab_carve(ss, 20, 1, 3, 64);
     void *ob = (void *)other->start;
-    remote_push(slab, block(100), &bin.pending);
-    remote_push(other, ob, &bin.pending);
-    remote_push(slab, block(101), &bin.pending);
+    remote_push(slab, marked(block(100)), &bin.pending);
+    remote_push(other, marked(ob), &bin.pending);
+    remote_push(slab, marked(block(101)), &bin.pending);
     slab_t *p = remote_take_pending(&bin.pending);
     assert_ptr_equal(p, other);
     assert_ptr_equal(p->pending_next, slab);
