@@ -29,8 +29,8 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
         bin_t *b = &pool->bins[c];
         lock_take(&b->lock, LOCK_BIN);
         o->slabs += b->slabs;
-        o->small_in_use += (b->used_blocks - bin_stashed(b)) * sizeclass_size[c];
-        o->remote_drained += b->remote_drained;
+        o->small_in_use += (uint64_t)atomic_load_explicit(&b->used_blocks, memory_order_relaxed) * sizeclass_size[c];
+        o->remote_drained += atomic_load_explicit(&b->remote_drained, memory_order_relaxed);
         lock_drop(&b->lock, LOCK_BIN);
         o->remote_frees += atomic_load_explicit(&b->remote_frees, memory_order_relaxed);
     }
@@ -94,8 +94,8 @@ static void collect(ns_stats_t *out, uint64_t large_usable[64])
         for (uint32_t n = 0; n < nodes; n++) {
             bin_t *b = &node_pool(n)->bins[c];
             lock_take(&b->lock, LOCK_BIN);
-            cs->refills += b->refills;
-            cs->live_blocks += b->used_blocks - bin_stashed(b);
+            cs->refills += atomic_load_explicit(&b->refills, memory_order_relaxed);
+            cs->live_blocks += (uint64_t)atomic_load_explicit(&b->used_blocks, memory_order_relaxed);
             cs->slabs += b->slabs;
             lock_drop(&b->lock, LOCK_BIN);
         }

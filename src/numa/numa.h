@@ -22,26 +22,19 @@
 
 #include "../superslab/superslab.h"
 
-#define NS_STASH 8             /* lists per bin's stash (bin.c)           */
-#define NS_STASH_MIN 8         /* shorter lists go to their slabs         */
-
 /* -------------------------------------------------------------------- bin */
 typedef struct bin {
     pthread_mutex_t lock;
-    slab_t *partial;            /* slabs with free or uncarved blocks      */
+    slab_t *partial;            /* its own slabs with free or uncarved blocks */
     uint32_t npartial;
-    uint64_t slabs;             /* slabs carved for this class now         */
-    uint64_t used_blocks;       /* blocks handed out of slabs              */
-    uint64_t refills;           /* bin_refill calls (thread-cache misses)  */
-    uint64_t remote_drained;
-    remote_pending_t pending;   /* slabs whose remote stack got blocks     */
-    struct {                    /* lists given back whole (bin_stash)      */
-        void *list;
-        uint32_t n;
-    } stash[NS_STASH];
-    uint32_t nstash;
-    _Atomic uint64_t remote_frees;
     uint32_t validations;       /* Debug builds: state changes seen        */
+    uint64_t slabs;             /* slabs carved for this class now         */
+    remote_pending_t pending;   /* slabs whose remote stack got blocks     */
+    /* counters changed once per batch, without the lock */
+    _Atomic int64_t used_blocks;/* blocks handed out of its slabs (owned ones too) */
+    _Atomic uint64_t refills;   /* thread-cache misses                     */
+    _Atomic uint64_t remote_drained;
+    _Atomic uint64_t remote_frees;
 } __attribute__((aligned(NS_CACHELINE))) bin_t;
 
 /* ----------------------------------------------------------------- large */
@@ -195,33 +188,37 @@ static inline void pool_released(node_pool_t *pool, size_t bytes)
     atomic_fetch_add_explicit(&pool->released_bytes, bytes, memory_order_relaxed);
 }
 
-/* ---------------------------------------------------------------- bin.c */
-/* Up to `want` blocks of class cls as a list (word 0 = next); *got = count,
- * 0 when no memory can be had. */
+/* ---------------------------------------------------------------- bin.c
+ * A slab is owned by its bin or by one thread cache (see bin.c). */
+/* Up to `want` blocks of class cls from the bin's own slabs as a plain
+ * list (word 0 = next); *got = count, 0 when no memory can be had.  For
+ * callers without a cache (exiting threads, ns_malloc_onnode). */
 void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got);
-/* The same, but a new SuperSlab is mapped only if the node has room
- * (topo_node_has_room): *got == 0 then means "spill elsewhere". */
-void *bin_refill_local(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got);
-/* Give back a list of blocks of class cls, all from this node; returns
- * the bytes this unmapped (empty SuperSlabs with NUMASLAB_DECAY_MS=0). */
-size_t bin_flush(node_pool_t *pool, unsigned cls, void *list);
-/* The same, but the list may be kept whole for the next refill (the
- * stash); false (nothing done): call bin_flush. */
-bool bin_stash(node_pool_t *pool, unsigned cls, void *list, uint32_t n);
-/* Blocks in b's stash (they count in b->used_blocks).  Bin lock held. */
-uint64_t bin_stashed(const bin_t *b);
-/* Is block p in its slab's free list or its bin's stash? (double-free
- * check, slow) */
-bool bin_holds(void *p);
+/* A slab of class cls for `owner` (a thread cache) to own: the fullest
+ * partial slab, else a new one (`need_room`: only if the node has room,
+ * topo_node_has_room); NULL when none can be had. */
+slab_t *bin_acquire(node_pool_t *pool, unsigned cls, bool need_room, void *owner);
+/* Up to `want` blocks of the owned slab s (its free list, its remote
+ * stack, fresh ones), without a lock; *got = 0 when s is exhausted. */
+void *bin_owned_take(slab_t *s, uint32_t want, uint32_t *got);
+/* Give the owned slab s back to its bin; bytes unmapped. */
+size_t bin_disown(slab_t *s);
+/* Blocks of class cls on `node` (a plain list) back to their slabs: onto
+ * the free list of those `owner` owns (no lock), else onto their slabs'
+ * remote stacks, one exchange per run of blocks of one slab.  `owner`
+ * NULL: a thread without a cache. */
+void bin_return(const void *owner, unsigned cls, uint32_t node, void *list);
+/* Is block p on its slab's free list? (double-free check, slow; only
+ * slabs of the bin or of `owner` are looked at) */
+bool bin_holds(void *p, const void *owner);
 /* A block of slab s freed by a thread of another node: onto the slab's
- * remote stack (its bin drains it at the next refill). */
+ * remote stack (its owner drains it). */
 void bin_remote_free(slab_t *s, void *p);
-/* Return stashed lists and drained remote frees to their slabs; with
- * `all`, also release every empty slab.  Bin lock not held; bytes
- * unmapped. */
+/* Drain notified remote frees into the bin's slabs; with `all`, also
+ * release every empty slab.  Bin lock not held; bytes unmapped. */
 size_t bin_release(node_pool_t *pool, unsigned cls, bool all);
-/* Full check of a bin (its partial list, every slab on it, the stash and
- * the pending list); bin lock held.  Debug builds call it at state changes. */
+/* Full check of a bin (its partial list, every slab on it, the pending
+ * list); bin lock held.  Debug builds call it at state changes. */
 void bin_validate(node_pool_t *pool, unsigned cls);
 
 /* -------------------------------------------------------------- large.c */

@@ -193,14 +193,15 @@ static void *next_cached(const tcache_t *tc, unsigned cls, void *p)
 }
 
 /* Give back all but `keep` blocks of class cls (the colder ones: the list
- * is LIFO, so its tail holds the blocks freed longest ago); `stash`: the
- * list may go whole to the bin's stash for the next refill. */
-static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep, bool stash)
+ * is LIFO, so its tail holds the blocks freed longest ago): to the slab
+ * the cache owns without a lock, to other slabs through their remote
+ * stacks (numa/bin.c). */
+static void flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
 {
     tbin_t *b = &tc->bins[cls];
     uint32_t count = tbin_count(b);
     if (count <= keep)
-        return 0;
+        return;
     void **cut = NULL, *list;
     if (keep == 0) {
         list = b->head;
@@ -212,16 +213,22 @@ static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep, bool stash)
         list = next_cached(tc, cls, cut);
         link_set(cut, NULL, &tc->key);
     }
-    uint32_t n = count - keep;
     b->room = b->cap - keep;
     ns_assert(tc->node >= 0);
     if (ns_config_hardened)         /* bins take plain lists */
         for (void **p = list; p; p = p[0])
             p[0] = next_cached(tc, cls, p);
-    node_pool_t *pool = node_pool((uint32_t)tc->node);
-    if (stash && bin_stash(pool, cls, list, n))
+    bin_return(tc, cls, (uint32_t)tc->node, list);
+}
+
+/* The slab owned for class cls goes back to its bin. */
+static size_t disown(tcache_t *tc, unsigned cls)
+{
+    slab_t *s = tc->own[cls];
+    if (!s)
         return 0;
-    return bin_flush(pool, cls, list);
+    tc->own[cls] = NULL;
+    return bin_disown(s);
 }
 
 /* A plain list from a bin becomes this cache's (encoded) list. */
@@ -241,8 +248,10 @@ size_t tcache_flush_all(tcache_t *tc)
     size_t bytes = 0;
     if (tc->kind != NS_TC_LIVE)
         return 0;
-    for (unsigned c = 0; c < NS_CLASSES; c++)
-        bytes += flush_keep(tc, c, 0, false);
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        flush_keep(tc, c, 0);
+        bytes += disown(tc, c);
+    }
     return bytes;
 }
 
@@ -257,9 +266,11 @@ static void tick(tcache_t *tc)
         if (tc->events[c] >= HOT_EVENTS) {
             b->cap = b->cap * 2 > m ? m : b->cap * 2;
         } else if (tc->events[c] == 0 && count > 0) {
-            flush_keep(tc, c, count / 2, false);
+            flush_keep(tc, c, count / 2);
             count = tbin_count(b);
             b->cap = b->cap / 2 < CAP_MIN ? (m < CAP_MIN ? m : CAP_MIN) : b->cap / 2;
+        } else if (tc->events[c] == 0 && tc->own[c]) {
+            disown(tc, c);          /* idle and empty: the slab goes back */
         }
         b->room = b->cap - count;
         tc->events[c] = 0;
@@ -294,6 +305,26 @@ static void check_node(tcache_t *tc)
     }
 }
 
+/* Blocks from the slab the cache owns for class cls on `node`; when it is
+ * exhausted (or none is owned) it goes back and the bin hands out another
+ * (`need_room`: a new slab only if the node has room).  *got = 0: none. */
+static void *take_owned(tcache_t *tc, unsigned cls, uint32_t node, uint32_t want, uint32_t *got, bool need_room)
+{
+    slab_t *s = tc->own[cls];
+    if (s) {
+        void *list = bin_owned_take(s, want, got);
+        if (*got)
+            return list;
+        disown(tc, cls);
+    }
+    s = bin_acquire(node_pool(node), cls, need_room, tc);
+    *got = 0;
+    if (!s)
+        return NULL;
+    tc->own[cls] = s;
+    return bin_owned_take(s, want, got);
+}
+
 /* The thread's node has no room: move the cache to the nearest node that
  * has some, for 100 ms, and count the spill on the home node. */
 static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
@@ -310,18 +341,18 @@ static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
         set_node(tc, n);
         tc->spill_until_ms = clock_ms() + 100;
         atomic_fetch_add_explicit(&node_pool(home)->spills, 1, memory_order_relaxed);
-        void *list = bin_refill_local(node_pool((uint32_t)n), cls, want, got);
+        void *list = take_owned(tc, cls, (uint32_t)n, want, got, true);
         if (*got)
             return list;
     }
     return NULL;
 }
 
-/* Fill the empty list of class cls with a batch from the thread's node
- * (or the nearest node with room, or the home node when none has; `local`:
- * the thread's node only, and never a new SuperSlab past its room).  A class
- * starts with capacity 0 and gets its first capacity here.  false: no
- * memory. */
+/* Fill the empty list of class cls with a batch from the slab the thread
+ * owns on its node (or the nearest node with room, or the home node when
+ * none has; `local`: the thread's node only, and never a new SuperSlab
+ * past its room).  A class starts with capacity 0 and gets its first
+ * capacity here.  false: no memory. */
 static bool refill(tcache_t *tc, unsigned cls, bool local)
 {
     tbin_t *b = &tc->bins[cls];
@@ -331,13 +362,14 @@ static bool refill(tcache_t *tc, unsigned cls, bool local)
     }
     check_node(tc);
     uint32_t want = b->cap / 2 ? b->cap / 2 : 1, got;
-    void *list = bin_refill_local(node_pool((uint32_t)tc->node), cls, want, &got);
+    void *list = take_owned(tc, cls, (uint32_t)tc->node, want, &got, true);
     if (!got && topo_get() && !local)
         list = spill(tc, cls, want, &got);
     if (!got && !local)
-        list = bin_refill(node_pool((uint32_t)tc->node), cls, want, &got);
+        list = take_owned(tc, cls, (uint32_t)tc->node, want, &got, false);
     if (!got)
         return false;
+    atomic_fetch_add_explicit(&node_pool((uint32_t)tc->node)->bins[cls].refills, 1, memory_order_relaxed);
     b->head = adopt_list(tc, list);
     ns_assert(got <= b->cap);
     b->room = b->cap - got;
@@ -412,7 +444,7 @@ bool tcache_block_is_free(void *p)
     }
     if (!block_marked_free(p))
         return false;            /* the mark of a free block is not there */
-    return (tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p);
+    return (tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p, tc);
 }
 
 /* A block back to its slab without a cache (the thread has none, or
@@ -421,7 +453,7 @@ static void give_back(slab_t *s, void **p)
 {
     p[0] = NULL;
     block_set_free(p, block_mark);
-    bin_flush(node_pool(s->node), s->cls, p);
+    bin_return(NULL, s->cls, s->node, p);
 }
 
 /* The thread frees a block of a class it has not allocated yet: a block
@@ -459,7 +491,7 @@ void tcache_free_small(void *ptr, slab_t *s)
     void **p = ptr;
     tcache_t *tc = tcache_tls;
     if (!ns_config_hardened && block_marked_free(p) &&   /* hardened: the bitmap caught it */
-        ((tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p))) {
+        ((tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p, tc))) {
         error_invalid("free", ptr, "double free");
         return;
     }
@@ -475,7 +507,7 @@ void tcache_free_small(void *ptr, slab_t *s)
         return;
     }
     if (b->room == 0) {
-        flush_keep(tc, s->cls, b->cap / 2, true);   /* overflow: a list for another thread */
+        flush_keep(tc, s->cls, b->cap / 2);   /* overflow: the colder half goes home */
         event(tc, s->cls);
         if (b->room == 0) {         /* capacity 0: caching is off */
             give_back(s, p);

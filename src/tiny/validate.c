@@ -2,8 +2,9 @@
  *
  * tcache_validate runs at every capacity review of a cache in Debug builds
  * (tcache.c: tick).  tcache_validate_heap is for tests at a quiescent
- * point: it walks every list of free blocks (thread caches, stashes, slab
- * free lists) and marks each block in a bitmap per SuperSlab, so a block
+ * point: it walks every list of free blocks (thread caches, the free lists
+ * and remote stacks of owned and bin-owned slabs) and marks each block in
+ * a bitmap per SuperSlab, so a block
  * on two lists, or twice on one, is found wherever the two lists are.
  */
 #include "../hugepage/hugepage.h"
@@ -69,9 +70,22 @@ static void mark(seen_t *t, void *p, const char *where)
 static void mark_cache(const tcache_t *tc, void *arg)
 {
     tcache_validate(tc);
-    for (unsigned c = 0; c < NS_CLASSES; c++)
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
         for (void **p = tc->bins[c].head; p; p = link_get(p, &tc->key))
             mark(arg, p, "a thread cache");
+        const slab_t *s = tc->own[c];
+        if (!s)
+            continue;
+        NS_CHECK(atomic_load_explicit(&s->owner, memory_order_relaxed) == tc && s->cls == c &&
+                     s->node == (uint32_t)tc->node && !s->in_partial,
+                 "an owned slab is the cache's, of its class and node, on no list", s);
+        slab_validate(s);
+        for (void *p = s->free; p; p = link_get(p, &s->key))
+            mark(arg, p, "an owned slab's free list");
+        for (void *p = (void *)(atomic_load_explicit(&s->remote, memory_order_acquire) & ~NS_REMOTE_NOTIFIED); p;
+             p = link_get(p, &s->key))
+            mark(arg, p, "an owned slab's remote stack");
+    }
 }
 
 uint64_t tcache_validate_heap(void)
@@ -86,13 +100,11 @@ uint64_t tcache_validate_heap(void)
             bin_t *b = &pool->bins[c];
             lock_take(&b->lock, LOCK_BIN);
             bin_validate(pool, c);
-            for (uint32_t k = 0; k < b->nstash; k++)
-                for (void **p = b->stash[k].list; p; p = p[0])
-                    mark(&t, p, "a bin's stash");
             for (slab_t *s = b->partial; s; s = s->next)
                 for (void *p = s->free; p; p = link_get(p, &s->key))
                     mark(&t, p, "a slab's free list");
             for (slab_t *s = atomic_load_explicit(&b->pending, memory_order_acquire); s; s = s->pending_next)
+                if (!atomic_load_explicit(&s->owner, memory_order_relaxed))   /* owned: walked above */
                 for (void *p = (void *)(atomic_load_explicit(&s->remote, memory_order_acquire) & ~NS_REMOTE_NOTIFIED);
                      p; p = link_get(p, &s->key))
                     mark(&t, p, "a slab's remote stack");

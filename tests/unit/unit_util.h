@@ -82,15 +82,12 @@ static inline uint64_t mapped_bytes(void)
     return st.mapped_bytes;
 }
 
-/* Blocks of class cls on node 0 outside the bin: in use or in thread
- * caches (a stashed list is in the bin). */
+/* Blocks of class cls on node 0 handed out of their slabs: in use, in
+ * thread caches or in remote stacks not drained yet. */
 static inline uint64_t bin_used(unsigned cls)
 {
     bin_t *b = &node_pool(0)->bins[cls];
-    pthread_mutex_lock(&b->lock);
-    uint64_t u = b->used_blocks - bin_stashed(b);
-    pthread_mutex_unlock(&b->lock);
-    return u;
+    return (uint64_t)atomic_load_explicit(&b->used_blocks, memory_order_relaxed);
 }
 
 /* Run fn(arg) in a forked child with stderr captured.  Returns the wait
