@@ -61,11 +61,18 @@ static bool is_owned(const slab_t *s)
     return atomic_load_explicit(&s->owner, memory_order_relaxed) != NULL;
 }
 
+static bool slab_exhausted(const slab_t *s)
+{
+    return !s->free && s->bump == s->capacity;
+}
+
 /* A bin-owned slab got blocks back (bin lock held): fix its list
  * membership and release it if it is empty and not needed. */
 static size_t slab_got_blocks(node_pool_t *pool, bin_t *b, slab_t *s, bool keep_spare)
 {
     ns_assert(!is_owned(s));
+    if (slab_exhausted(s) && s->used > 0)
+        return 0;           /* nothing came back after all (an empty drain) */
     if (!s->in_partial)
         partial_push(b, s);
     if (s->used == 0 && (!keep_spare || b->npartial > 1) &&
@@ -190,11 +197,6 @@ static uint32_t slab_take(slab_t *s, uint32_t want, void **head)
     return n;
 }
 
-static bool slab_exhausted(const slab_t *s)
-{
-    return !s->free && s->bump == s->capacity;
-}
-
 /* ------------------------------------------------------ bin-owned blocks */
 /* Up to `want` blocks from the bin's own slabs (lock held): notified
  * slabs drained first, then the partial slabs, then a new slab. */
@@ -302,38 +304,108 @@ static void return_run(slab_t *s, void *head, void *tail)
     remote_push_run(s, head, tail, &b->pending);
 }
 
-void bin_return(const void *owner, unsigned cls, uint32_t node, void *list)
+/* Blocks of the bin's own slabs back onto their free lists (bin lock
+ * held); a slab that a thread took meanwhile gets them through its remote
+ * stack.  Bytes unmapped (slabs that fell empty). */
+static size_t return_locked(node_pool_t *pool, bin_t *b, void *list)
 {
-    slab_t *run = NULL;
-    void *head = NULL, **tail = NULL;
+    size_t bytes = 0;
+    int64_t n = 0;
+    while (list) {
+        void **blk = list;
+        list = blk[0];
+        slab_t *s = slab_of((uintptr_t)blk);
+        if (is_owned(s)) {
+            blk[0] = NULL;
+            return_run(s, blk, blk);
+            continue;
+        }
+        if (NS_UNLIKELY(s->used == 0))
+            error_fatal("heap corruption: a block comes back to a slab with none in use (double free?)", blk);
+        link_set(blk, s->free, &s->key);
+        s->free = blk;
+        s->used--;
+        n++;
+        bytes += slab_got_blocks(pool, b, s, true);
+    }
+    used_add(b, -n);
+    return bytes;
+}
+
+/* Runs of blocks going to other threads' slabs, gathered per slab while a
+ * list is returned, so that each slab's stack takes one exchange for all
+ * of its blocks in the list (up to RUNS slabs at once; the oldest run goes
+ * first when a new slab needs a place). */
+#define RUNS 8
+typedef struct runs {
+    slab_t *slab[RUNS];
+    void *head[RUNS], **tail[RUNS];
+    unsigned n, next;
+} runs_t;
+
+static void runs_add(runs_t *r, slab_t *s, void **blk)
+{
+    blk[0] = NULL;
+    for (unsigned i = 0; i < r->n; i++)
+        if (r->slab[i] == s) {
+            *r->tail[i] = blk;
+            r->tail[i] = blk;
+            return;
+        }
+    unsigned i = r->n < RUNS ? r->n++ : r->next;
+    if (i == r->next && r->n == RUNS) {         /* all places taken: the oldest goes */
+        return_run(r->slab[i], r->head[i], r->tail[i]);
+        r->next = (r->next + 1) % RUNS;
+    }
+    r->slab[i] = s, r->head[i] = blk, r->tail[i] = blk;
+}
+
+static void runs_flush(runs_t *r)
+{
+    for (unsigned i = 0; i < r->n; i++)
+        return_run(r->slab[i], r->head[i], r->tail[i]);
+    r->n = r->next = 0;
+}
+
+size_t bin_return(const void *owner, unsigned cls, uint32_t node, void *list)
+{
+    node_pool_t *pool = node_pool(node);
+    bin_t *b = &pool->bins[cls];
+    runs_t runs;
+    runs.n = runs.next = 0;
+    void *binned = NULL;
     int64_t mine = 0;
+    size_t bytes = 0;
     while (list) {
         void **blk = list;
         list = blk[0];
         slab_t *s = slab_of((uintptr_t)blk);
         if (NS_UNLIKELY(s->cls != cls || s->node != node || !slab_block_start(s, (uintptr_t)blk)))
             error_fatal("heap corruption: a cached block does not belong to its class", blk);
-        if (owner && atomic_load_explicit(&s->owner, memory_order_relaxed) == owner) {
-            link_set(blk, s->free, &s->key);        /* our own slab: no lock */
+        void *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+        if (owner && o == owner) {          /* our own slab: no lock */
+            link_set(blk, s->free, &s->key);
             s->free = blk;
             s->used--;
             mine++;
-            continue;
+        } else if (!o) {                    /* the bin's: under its lock, below */
+            blk[0] = binned;
+            binned = blk;
+        } else {                            /* another thread's: its remote stack */
+            runs_add(&runs, s, blk);
         }
-        if (s != run) {
-            if (run)
-                return_run(run, head, tail);
-            run = s, head = blk;
-        } else {
-            *tail = blk;
-        }
-        tail = (void **)blk;
-        blk[0] = NULL;
     }
-    if (run)
-        return_run(run, head, tail);
+    runs_flush(&runs);
     if (mine)
-        used_add(&node_pool(node)->bins[cls], -mine);
+        used_add(b, -mine);
+    if (binned) {
+        lock_take(&b->lock, LOCK_BIN);
+        bytes = return_locked(pool, b, binned);
+        if (ns_config_debug)
+            debug_validate(pool, b, cls);
+        lock_drop(&b->lock, LOCK_BIN);
+    }
+    return bytes;
 }
 
 bool bin_holds(void *p, const void *owner)
@@ -350,6 +422,12 @@ bool bin_holds(void *p, const void *owner)
                 found = true;
                 break;
             }
+        /* its remote stack too: pushes only add at the top, and only the
+         * owner (the caller, or the bin whose lock we hold) takes it */
+        limit = s->capacity;
+        uintptr_t top = atomic_load_explicit(&s->remote, memory_order_acquire) & ~NS_REMOTE_NOTIFIED;
+        for (void **f = (void **)top; f && !found && limit--; f = link_get(f, &s->key))
+            found = f == p;
     }
     lock_drop(&b->lock, LOCK_BIN);
     return found;

@@ -204,12 +204,13 @@ void *bin_owned_take(slab_t *s, uint32_t want, uint32_t *got);
 /* Give the owned slab s back to its bin; bytes unmapped. */
 size_t bin_disown(slab_t *s);
 /* Blocks of class cls on `node` (a plain list) back to their slabs: onto
- * the free list of those `owner` owns (no lock), else onto their slabs'
- * remote stacks, one exchange per run of blocks of one slab.  `owner`
- * NULL: a thread without a cache. */
-void bin_return(const void *owner, unsigned cls, uint32_t node, void *list);
-/* Is block p on its slab's free list? (double-free check, slow; only
- * slabs of the bin or of `owner` are looked at) */
+ * the free list of the slab `owner` owns (no lock), of the bin's own slabs
+ * (one bin lock for the lot), else onto their owners' remote stacks, one
+ * exchange per run of blocks of one slab.  `owner` NULL: a thread without
+ * a cache.  Bytes unmapped. */
+size_t bin_return(const void *owner, unsigned cls, uint32_t node, void *list);
+/* Is block p on its slab's free list or remote stack? (double-free
+ * check, slow; only slabs of the bin or of `owner` are looked at) */
 bool bin_holds(void *p, const void *owner);
 /* A block of slab s freed by a thread of another node: onto the slab's
  * remote stack (its owner drains it). */

@@ -196,12 +196,12 @@ static void *next_cached(const tcache_t *tc, unsigned cls, void *p)
  * is LIFO, so its tail holds the blocks freed longest ago): to the slab
  * the cache owns without a lock, to other slabs through their remote
  * stacks (numa/bin.c). */
-static void flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
+static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
 {
     tbin_t *b = &tc->bins[cls];
     uint32_t count = tbin_count(b);
     if (count <= keep)
-        return;
+        return 0;
     void **cut = NULL, *list;
     if (keep == 0) {
         list = b->head;
@@ -218,7 +218,7 @@ static void flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
     if (ns_config_hardened)         /* bins take plain lists */
         for (void **p = list; p; p = p[0])
             p[0] = next_cached(tc, cls, p);
-    bin_return(tc, cls, (uint32_t)tc->node, list);
+    return bin_return(tc, cls, (uint32_t)tc->node, list);
 }
 
 /* The slab owned for class cls goes back to its bin. */
@@ -249,7 +249,7 @@ size_t tcache_flush_all(tcache_t *tc)
     if (tc->kind != NS_TC_LIVE)
         return 0;
     for (unsigned c = 0; c < NS_CLASSES; c++) {
-        flush_keep(tc, c, 0);
+        bytes += flush_keep(tc, c, 0);
         bytes += disown(tc, c);
     }
     return bytes;
