@@ -228,6 +228,9 @@ static void *take_locked(node_pool_t *pool, bin_t *b, unsigned cls, uint32_t wan
 void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
 {
     bin_t *b = &pool->bins[cls];
+    /* a miss of a caller without a cache (caches off, an exiting thread,
+     * ns_malloc_onnode): counted here; a cache counts its own refills */
+    atomic_fetch_add_explicit(&b->refills, 1, memory_order_relaxed);
     lock_take(&b->lock, LOCK_BIN);
     void *head = take_locked(pool, b, cls, want, got, false);
     if (ns_config_debug)
@@ -274,8 +277,9 @@ void *bin_owned_take(slab_t *s, uint32_t want, uint32_t *got)
 
 size_t bin_disown(slab_t *s)
 {
+    unsigned cls = s->cls;      /* s may be released below (and its SuperSlab unmapped) */
     node_pool_t *pool = node_pool(s->node);
-    bin_t *b = &pool->bins[s->cls];
+    bin_t *b = &pool->bins[cls];
     size_t bytes = 0;
     lock_take(&b->lock, LOCK_BIN);
     atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
@@ -284,7 +288,7 @@ size_t bin_disown(slab_t *s)
     if (!slab_exhausted(s) || s->used == 0)
         bytes = slab_got_blocks(pool, b, s, true);
     if (ns_config_debug)
-        debug_validate(pool, b, s->cls);
+        debug_validate(pool, b, cls);
     lock_drop(&b->lock, LOCK_BIN);
     return bytes;
 }
@@ -384,6 +388,8 @@ size_t bin_return(const void *owner, unsigned cls, uint32_t node, void *list)
             error_fatal("heap corruption: a cached block does not belong to its class", blk);
         void *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
         if (owner && o == owner) {          /* our own slab: no lock */
+            if (NS_UNLIKELY(s->used == 0))
+                error_fatal("heap corruption: a block comes back to a slab with none in use (double free?)", blk);
             link_set(blk, s->free, &s->key);
             s->free = blk;
             s->used--;

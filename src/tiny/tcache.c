@@ -538,6 +538,30 @@ static void thread_exit(void *arg)
     meta_free(tc, sizeof(*tc));
 }
 
+/* A thread of the parent may have been inside an unlocked change of a slab
+ * it owns when fork() copied the heap: in slab_take between popping blocks
+ * off the free list and counting them in `used`, or in bin_return between
+ * pushing its blocks back and uncounting them.  The blocks in transit are
+ * lost with its stack; the free list is whole at every step, so the child
+ * counts `used` again from it (the lost blocks stay used, as blocks in
+ * transit in a cache do), before the slab goes back to its bin. */
+static void recount_owned(tcache_t *tc)
+{
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        slab_t *s = tc->own[c];
+        if (!s || atomic_load_explicit(&s->owner, memory_order_relaxed) != tc)
+            continue;
+        uint32_t nfree = 0;
+        for (void *f = s->free; f && nfree < s->capacity; f = link_get(f, &s->key))
+            nfree++;
+        int64_t delta = (int64_t)(s->bump - nfree) - (int64_t)s->used;
+        if (delta == 0)
+            continue;
+        s->used = s->bump - nfree;
+        atomic_fetch_add_explicit(&node_pool(s->node)->bins[c].used_blocks, delta, memory_order_relaxed);
+    }
+}
+
 /* fork: the child has one thread; the caches of the others hold blocks no
  * one will use again, so return them to their slabs. */
 void tcache_fork_child(void)
@@ -546,6 +570,7 @@ void tcache_fork_child(void)
     while (tc) {
         tcache_t *next = tc->next;
         if (tc != tcache_tls) {
+            recount_owned(tc);
             tcache_flush_all(tc);
             unlink_live(tc);
             meta_free(tc, sizeof(*tc));
