@@ -4,6 +4,10 @@
 set -euo pipefail
 PKGS=(cmake make gcc g++ pkg-config libcmocka-dev libnuma-dev libhwloc-dev
       python3 redis-server redis-tools time
+      # the fast-path instruction budget (bench/numa/fastpath.sh --budget)
+      valgrind
+      # tests/tool/stats.sh checks the JSON under a decimal-comma locale
+      locales
       # the fuzz target (tests/fuzz) and the soak plot (bench/soak)
       clang libclang-rt-14-dev gnuplot-nox
       # the multi-node VM tests (tests/numa-vm)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # allocators.sh - sourced by run.sh and numa-vm.sh: the allocators a benchmark
 # compares and the libraries that get preloaded for them (Debian packages).
 #

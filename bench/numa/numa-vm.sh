@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --allocators) allocs_req=$2; shift 2 ;;
     --extra) extra_req+=("$2"); shift 2 ;;
-    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "numa-vm.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
 done

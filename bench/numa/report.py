@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """report.py - summarise results.csv written by run.sh (standard library only).
 
-    report.py OUTDIR [--plot] [--markdown FILE] [--replace DIR ...]
+    report.py OUTDIR [--plot] [--markdown FILE] [--replace DIR ...] [--pool DIR ...]
 
 Prints one table per workload (medians over the repetitions), the geometric
 means over the suite, and with --plot writes OUTDIR/throughput.png through
@@ -14,20 +14,39 @@ workload and thread count, with the spreads.
 
 --replace DIR (repeatable): the results.csv of a targeted rerun (run.sh
 --workloads W --threads T --out DIR) replaces every row of the cells
-(workload, threads) it holds; the replaced cells are named in the output."""
+(workload, threads) it holds; the replaced cells are named in the output.
+--pool DIR (repeatable): its rows are added to those of the same cells
+instead (medians over all the runs).  The paired ratio numaslab/X is the
+median over the repetitions of numaslab's throughput divided by X's in the
+same repetition of the same run (they ran minutes apart at most, in the
+rotation), which cancels load that changes slowly."""
 import csv, math, os, statistics, subprocess, sys
 
 out = sys.argv[1]
 want_plot = "--plot" in sys.argv
 md_file = sys.argv[sys.argv.index("--markdown") + 1] if "--markdown" in sys.argv else None
 replace_dirs = [sys.argv[i + 1] for i, x in enumerate(sys.argv) if x == "--replace"]
-rows = list(csv.DictReader(open(os.path.join(out, "results.csv"))))
-replaced = []
-for d in replace_dirs:
-    new = list(csv.DictReader(open(os.path.join(d, "results.csv"))))
+pool_dirs = [sys.argv[i + 1] for i, x in enumerate(sys.argv) if x == "--pool"]
+
+
+def load(d, src):
+    rs = list(csv.DictReader(open(os.path.join(d, "results.csv"))))
+    for r in rs:
+        r["src"] = src
+    return rs
+
+
+rows = load(out, 0)
+replaced, pooled = [], []
+for i, d in enumerate(replace_dirs):
+    new = load(d, "r%d" % i)
     cells = list(dict.fromkeys((r["workload"], r["threads"]) for r in new))
     rows = [r for r in rows if (r["workload"], r["threads"]) not in cells] + new
     replaced += [(w, t, d) for w, t in cells]
+for i, d in enumerate(pool_dirs):
+    new = load(d, "p%d" % i)
+    rows += new
+    pooled += [(w, t, d) for w, t in dict.fromkeys((r["workload"], r["threads"]) for r in new)]
 ok = [r for r in rows if r["status"] == "ok"]
 failed = [r for r in rows if r["status"] != "ok"]
 
@@ -45,13 +64,23 @@ def med(key, w, t, a):
     return statistics.median(v) if v else None
 
 
-def spread(w, t, a):
-    """(max-min)/median of wall throughput: the noise of this cell."""
-    v = [float(r["ops_per_sec"]) for r in ok if r["workload"] == w and int(r["threads"]) == t and r["allocator"] == a]
+def spread(w, t, a, key="ops_per_sec"):
+    """(max-min)/median of wall throughput (or KEY): the noise of this cell."""
+    v = [float(r[key]) for r in ok if r["workload"] == w and int(r["threads"]) == t and r["allocator"] == a]
     if len(v) < 2:
         return None
     m = statistics.median(v)
     return (max(v) - min(v)) / m if m else None
+
+
+def paired(w, t, a, b):
+    """median over the repetitions of ops(a) / ops(b) within the same repetition of the same run"""
+    by = {}
+    for r in ok:
+        if r["workload"] == w and int(r["threads"]) == t and r["allocator"] in (a, b):
+            by.setdefault((r["src"], r["rep"]), {})[r["allocator"]] = float(r["ops_per_sec"])
+    v = [x[a] / x[b] for x in by.values() if a in x and b in x and x[b] > 0]
+    return statistics.median(v) if v else None
 
 
 def extra(w, t, a, key):
@@ -158,38 +187,43 @@ peers = [a for a in PEERS if a in allocs]
 if extras and "numaslab" in allocs:
     ch = ["workload", "thr", "numaslab", "spread"]
     for e in extras:
-        ch += [e, "spread", "numaslab/" + e]
-    ch += ["best peer", "ops/s", "spread", "numaslab/best", "max spread"]
+        ch += [e, "spread", "numaslab/" + e, "paired", "(cpu)", "cpu spread"]
+    ch += ["best peer", "ops/s", "spread", "numaslab/best", "paired", "(cpu)", "max spread", "runs"]
     table = []
     for w in workloads:
         for t in threads:
             ns = med("ops_per_sec", w, t, "numaslab")
             if ns is None:
                 continue
-            fsp = lambda a: "%.0f%%" % (100 * spread(w, t, a)) if spread(w, t, a) is not None else "-"
+            fsp = lambda a, k="ops_per_sec": "%.0f%%" % (100 * spread(w, t, a, k)) if spread(w, t, a, k) is not None else "-"
+            nsc = med("ops_per_cpu_sec", w, t, "numaslab")
             row = [w, str(t), fmt_ops(ns), fsp("numaslab")]
             for e in extras:
                 v = med("ops_per_sec", w, t, e)
-                row += [fmt_ops(v), fsp(e), ratio(ns, v)]
+                pr = paired(w, t, "numaslab", e)
+                row += [fmt_ops(v), fsp(e), ratio(ns, v), "%.2f" % pr if pr else "-", ratio(nsc, med("ops_per_cpu_sec", w, t, e)),
+                        "%s/%s" % (fsp("numaslab", "ops_per_cpu_sec"), fsp(e, "ops_per_cpu_sec"))]
             pv = [(med("ops_per_sec", w, t, p), p) for p in peers]
             pv = [x for x in pv if x[0]]
             if pv:
                 bv, bp = max(pv)
-                row += [bp, fmt_ops(bv), fsp(bp), ratio(ns, bv)]
+                pr = paired(w, t, "numaslab", bp)
+                row += [bp, fmt_ops(bv), fsp(bp), ratio(ns, bv), "%.2f" % pr if pr else "-", ratio(nsc, med("ops_per_cpu_sec", w, t, bp))]
             else:
-                row += ["-"] * 4
+                row += ["-"] * 6
             sps = [spread(w, t, a) for a in allocs]
             sps = [x for x in sps if x is not None]
             row.append("%.0f%%" % (100 * max(sps)) if sps else "-")
+            row.append(str(sum(1 for r in ok if r["workload"] == w and int(r["threads"]) == t and r["allocator"] == "numaslab")))
             table.append(row)
     widths = [max(len(h), *(len(r[i]) for r in table)) if table else len(h) for i, h in enumerate(ch)]
     lines_txt.append("")
-    lines_txt.append("== numaslab against %s and the best peer (throughput ratio, > 1 = numaslab faster; spread = (max-min)/median)" % ", ".join(extras))
+    lines_txt.append("== numaslab against %s and the best peer (throughput ratio of the medians, > 1 = numaslab faster; paired: median of the per-repetition ratios; (cpu): ratio of the medians of ops per CPU-second; spread = (max-min)/median)" % ", ".join(extras))
     lines_txt.append("  ".join(h.rjust(widths[i]) for i, h in enumerate(ch)))
     for r in table:
         lines_txt.append("  ".join(c.rjust(widths[i]) for i, c in enumerate(r)))
     lines_md.append("### numaslab against %s and the best peer\n" % ", ".join(extras))
-    lines_md.append("Median throughput; `numaslab/X` > 1: numaslab is faster; spread = (max-min)/median of the runs; max spread: the largest of the cell's allocators.\n")
+    lines_md.append("Median throughput; `numaslab/X` > 1: numaslab is faster (ratio of the medians), `paired` the median of the per-repetition ratios (numaslab and X ran in the same rotation), `(cpu)` the ratio of the medians of operations per CPU-second (user + system time of the process, which time-slicing with other processes does not inflate); spread = (max-min)/median of the runs (`cpu spread`: numaslab's / X's, of ops per CPU-second); max spread: the largest of the cell's allocators (wall).\n")
     lines_md.append("| " + " | ".join(ch) + " |")
     lines_md.append("|" + "---|" * len(ch))
     for r in table:
@@ -206,6 +240,10 @@ for w in workloads:
 lines_txt.append("")
 lines_txt.append("== cells (workload, threads) where an allocator's spread is above 10 %%: %d" % len(noisy))
 lines_txt += noisy
+if pooled:
+    lines_txt.append("")
+    lines_txt.append("== cells pooled with further runs: " + "; ".join("%s t=%s from %s" % x for x in pooled))
+    lines_md.append("Cells pooled with further runs: " + "; ".join("%s t=%s (%s)" % x for x in pooled) + "\n")
 if replaced:
     lines_txt.append("")
     lines_txt.append("== cells replaced by targeted reruns: " + "; ".join("%s t=%s from %s" % x for x in replaced))

@@ -161,7 +161,7 @@ if [ "$mode" != smoke ]; then
         echo "kernel: $(uname -srm)"
         echo "glibc: $(ldd --version 2>&1 | head -1)"
         echo "gcc: $(gcc --version | head -1)"
-        echo "numaslab: $lib ($(git -C "$here" describe --always --dirty 2>/dev/null || echo 'no git'))"
+        echo "numaslab: $lib (sha256 $(sha256sum "$lib" | cut -c1-16); work tree $(git -C "$here" describe --always --dirty 2>/dev/null || echo 'no git'), which need not be what the library was built from)"
         for e in "${extras[@]}"; do
             echo "extra $e: ${alib[$e]} (sha256 $(sha256sum "${alib[$e]}" | cut -c1-16))"
         done

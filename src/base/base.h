@@ -90,6 +90,9 @@ extern options_t options;
  * allocates; warnings go through error_warn. */
 void options_init(void);
 
+/* Was NUMASLAB_<name> set (well-formed or not) when options_init ran?
+ * An explicit option overrides the task's NUMA policy (numa/topo.c). */
+bool options_given(const char *name);
 /* Row i of the table, for the tool and the README; false past the end. */
 typedef struct option_info {
     const char *name;           /* without NUMASLAB_                       */

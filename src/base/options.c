@@ -166,10 +166,22 @@ void nodeset_format(const nodeset_t *s, char *out, size_t cap)
     }
 }
 
+static uint64_t given_rows;     /* bit i: row i's variable was set */
+_Static_assert(NROWS <= 64, "given_rows has a bit per row");
+
+bool options_given(const char *name)
+{
+    for (size_t i = 0; i < NROWS; i++)
+        if (strcmp(rows[i].name, name) == 0)
+            return (given_rows >> i) & 1;
+    return false;
+}
+
 static void *field_of(const struct row *r) { return (char *)&options + r->offset; }
 
 void options_init(void)
 {
+    given_rows = 0;
     for (size_t i = 0; i < NROWS; i++) {
         const struct row *r = &rows[i];
         char var[64] = "NUMASLAB_";
@@ -177,6 +189,7 @@ void options_init(void)
         const char *s = secure_getenv(var);
         if (!s)
             continue;
+        given_rows |= 1ull << i;
         int64_t v = 0;
         nodeset_t set;
         bool ok;

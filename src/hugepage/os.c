@@ -18,6 +18,18 @@
 
 #include "hugepage.h"
 
+/* A fresh mapping gets a clean AddressSanitizer shadow in sanitizer
+ * builds of the core: after fork, glibc reclaims the stacks of the
+ * parent's other threads and may unmap them, and a later mapping at the
+ * same address would still carry their stack redzones in the shadow (a
+ * false report, or an ASan CHECK failure while describing it). */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define FRESH(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define FRESH(p, n) ((void)0)
+#endif
+
 
 static _Atomic long fault_skip;
 static _Atomic long fault_fail;
@@ -101,6 +113,7 @@ int hp_map(size_t size, size_t align, bool huge, void **out)
         os_madvise((void *)aligned, size, MADV_HUGEPAGE);
     else if (!huge)
         os_madvise((void *)aligned, size, MADV_NOHUGEPAGE);
+    FRESH((void *)aligned, size);
     *out = (void *)aligned;
     return 0;
 }
@@ -247,9 +260,10 @@ int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out)
         if (hp_map(NS_SS_SIZE, NS_SS_SIZE, mode != OPT_PAGES_NONE, &m) != 0)
             return ENOMEM;
         *backing = mode != OPT_PAGES_NONE && thp_setting ? HP_BACK_THP : HP_BACK_BASE;
-        *out = m;
+        *out = m;       /* (hp_map made it fresh) */
         return 0;
     }
+    FRESH((void *)slot, NS_SS_SIZE);
     if (hugetlb && map_at(slot, true)) {
         *backing = HP_BACK_HUGETLB;
         *out = (void *)slot;
@@ -296,6 +310,7 @@ int hp_map_1g(size_t size, void **out)
     void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_1GB, -1, 0);
     if (m == MAP_FAILED)
         return ENOMEM;
+    FRESH(m, size);
     *out = m;
     return 0;
 }

@@ -94,15 +94,6 @@ void topo_read_policy(topo_policy_t *p)
         memset(&p->allowed, 0, sizeof p->allowed);
 }
 
-/* The option, row by name, given in the environment?  (An explicit
- * NUMASLAB_* option overrides the task's policy.) */
-static bool option_given(const char *name)
-{
-    char var[64] = "NUMASLAB_";
-    strncat(var, name, sizeof var - 10);
-    return secure_getenv(var) != NULL;
-}
-
 /* used[] and the binding from the option, the policy and the cpuset; the
  * reason goes to tp->why. */
 static void select_under_policy(topo_t *tp, const nodeset_t *nodes, const topo_policy_t *pol, int *preferred)
@@ -136,7 +127,7 @@ static void select_under_policy(topo_t *tp, const nodeset_t *nodes, const topo_p
             tp->bind_mode = TOPO_BIND_SET;
     } else if (pol->mode == MPOL_INTERLEAVE_ && pol->nodes.given) {
         nodes = &pol->nodes, by_policy = true;
-        if (option_given("INTERLEAVE")) {
+        if (options_given("INTERLEAVE")) {
             why = "task memory policy interleave (numactl --interleave), NUMASLAB_INTERLEAVE given: its nodes";
         } else {
             why = "task memory policy interleave (numactl --interleave): every mapping interleaved over its nodes";

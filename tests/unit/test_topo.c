@@ -185,8 +185,12 @@ static void policy_interleave(void **state)
     assert_int_equal(tp->cpu_node[3], 1);
     topo_discard(tp);
     setenv("NUMASLAB_INTERLEAVE", "0", 1);
+    options_init();             /* the option table records it as given */
+    assert_true(options_given("INTERLEAVE"));
     assert_int_equal(topo_from_hwloc_policy(t, nodes("all"), &pol, &tp), 0);
     unsetenv("NUMASLAB_INTERLEAVE");
+    options_init();
+    assert_false(options_given("INTERLEAVE"));
     assert_int_equal(tp->bind_mode, TOPO_BIND_PREFERRED);
     topo_discard(tp);
     hwloc_topology_destroy(t);
