@@ -1,23 +1,29 @@
-/* bin.c - the bins of a node pool, and the slabs thread caches own.
+/* bin.c - the bins of a node pool, and the slabs threads own.
  *
- * Ownership.  A slab belongs to its bin (owner NULL) or to one thread
- * cache (owner = that cache).  The owner alone touches the slab's free
- * list, bump and used count: the bin under bin.lock, a thread without any
- * lock.  A thread cache owns at most one slab per class: it refills from
- * it without a lock, and the blocks it gives back to that slab go
- * straight onto its free list.  Blocks of any other slab go back through
- * the slab's remote stack (one atomic exchange per run of blocks of the
- * same slab, superslab/remote.c); the owner drains its remote stack when
- * its free list runs dry, and the bin drains the stacks of its own slabs
- * when they are notified (the pending list).  So blocks that a thread
- * allocates and frees itself never pass through a lock or a cache line
- * that another thread writes; the bin's lock is taken only to take a slab
- * (the one owned is exhausted) and to give one back (exhausted, the class
- * idle at a capacity review, thread exit, a node change, ns_release).
+ * Ownership.  A slab belongs to its bin (owner NULL) or to one thread (an
+ * owner_t in its cache).  The owner alone touches the slab's free list,
+ * bump and used count: the bin under bin.lock, a thread without any lock.
+ * A thread keeps what it takes: per class a current slab its refills carve
+ * and pop, its other slabs with free blocks (avail) and without (full).
+ * Blocks it gives back to its own slabs go straight onto their free lists;
+ * so blocks that a thread allocates and frees itself never pass through a
+ * lock or a cache line that another thread writes.  A slab goes back to
+ * the bin when it falls empty (unless it is the current one), when the
+ * class is idle at a capacity review (the slabs with free blocks), and at
+ * thread exit or a node change (all of them).  The bin's lock is taken
+ * only for those, and when the owner's slabs are exhausted.
  *
- * Locking: a bin-owned slab's owner fields, the bin's lists and its slab
- * counter belong to bin.lock.  Lock order: bin.lock -> ss_lock ->
- * (address map, meta); a thread holds one bin lock at a time.
+ * Blocks of a slab the caller does not own go back through the slab's
+ * remote stack (one exchange per run of blocks of the same slab,
+ * superslab/remote.c).  The push that sets the NOTIFIED bit puts the slab
+ * on its bin's pending list; whoever drains that list under the bin lock
+ * drains the bin's own slabs and passes owned ones on to their owner's
+ * inbox (the owner cannot change meanwhile: disowning takes the bin lock).
+ * The owner drains its inbox at its next refill.
+ *
+ * Locking: a bin-owned slab's owner fields, the bin's lists and counters
+ * belong to bin.lock.  Lock order: bin.lock -> ss_lock -> (address map,
+ * meta); a thread holds one bin lock at a time.
  *
  * Bin invariants (under bin.lock; bin_validate checks them in Debug builds):
  *   - a bin-owned slab is on `partial` iff it has a free or uncarved
@@ -25,8 +31,8 @@
  *     one is on no list, nor is an owned one;
  *   - a slab with used == 0 goes back to its SuperSlab unless it is the
  *     bin's spare or its remote NOTIFIED bit is set (superslab/remote.c);
- *   - used_blocks == the sum of the used counts of the bin's slabs (owned
- *     ones included: it changes by one atomic add per batch).
+ *   - used_blocks == the sum of the used counts of the bin's own slabs
+ *     (an owner counts its slabs' in owned_class_t.used).
  */
 #include "numa.h"
 
@@ -51,9 +57,10 @@ static void partial_remove(bin_t *b, slab_t *s)
     b->npartial--;
 }
 
-static void used_add(bin_t *b, int64_t n)
+/* A counter only its owner writes, read relaxed by statistics. */
+static void own_add(int64_t *c, int64_t n)
 {
-    atomic_fetch_add_explicit(&b->used_blocks, n, memory_order_relaxed);
+    __atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
 }
 
 static bool is_owned(const slab_t *s)
@@ -84,9 +91,10 @@ static size_t slab_got_blocks(node_pool_t *pool, bin_t *b, slab_t *s, bool keep_
     return 0;
 }
 
-/* Move s's remote stack onto its free list; the owner (bin lock holder or
- * owning thread) calls it.  Blocks drained. */
-static uint32_t slab_take_remote(bin_t *b, slab_t *s, bool clear)
+/* Move s's remote stack onto its free list; its owner (the bin lock
+ * holder or the owning thread) calls it, with its counters.  Blocks
+ * drained. */
+static uint32_t slab_take_remote(slab_t *s, bool clear, int64_t *used, void (*drained)(void *, uint32_t), void *arg)
 {
     void *tail;
     uint32_t n;
@@ -96,26 +104,41 @@ static uint32_t slab_take_remote(bin_t *b, slab_t *s, bool clear)
     link_set(tail, s->free, &s->key);     /* both lists use the slab's key */
     s->free = list;
     s->used -= n;
-    used_add(b, -(int64_t)n);
-    atomic_fetch_add_explicit(&b->remote_drained, n, memory_order_relaxed);
+    own_add(used, -(int64_t)n);
+    drained(arg, n);
     if (ns_config_debug)
         slab_validate(s);
     return n;
 }
 
+static void bin_drained(void *b, uint32_t n)
+{
+    atomic_fetch_add_explicit(&((bin_t *)b)->remote_drained, n, memory_order_relaxed);
+}
+
+static void owner_drained(void *o, uint32_t n)
+{
+    __atomic_store_n(&((owner_t *)o)->drained, ((owner_t *)o)->drained + n, __ATOMIC_RELAXED);
+}
+
+static uint32_t bin_take_remote(bin_t *b, slab_t *s, bool clear)
+{
+    return slab_take_remote(s, clear, &b->used_blocks, bin_drained, b);
+}
+
 /* Slabs notified by remote frees (bin lock held): the bin's own are
- * drained; an owned one only loses its NOTIFIED bit (its owner drains its
- * stack itself; the next push notifies again). */
+ * drained; an owned one goes on to its owner's inbox. */
 static size_t drain_pending(node_pool_t *pool, bin_t *b, bool keep_spare)
 {
     size_t bytes = 0;
     slab_t *s = remote_take_pending(&b->pending);
     while (s) {
         slab_t *next = s->pending_next;   /* before the bit is cleared */
-        if (is_owned(s)) {
-            atomic_fetch_and_explicit(&s->remote, ~NS_REMOTE_NOTIFIED, memory_order_acq_rel);
+        owner_t *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+        if (o) {
+            remote_pending_push(&o->inbox, s);
         } else {
-            slab_take_remote(b, s, true);
+            bin_take_remote(b, s, true);
             bytes += slab_got_blocks(pool, b, s, keep_spare);
         }
         s = next;
@@ -215,12 +238,12 @@ static void *take_locked(node_pool_t *pool, bin_t *b, unsigned cls, uint32_t wan
             partial_push(b, s);
         }
         if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
-            slab_take_remote(b, s, false);
+            bin_take_remote(b, s, false);
         n += slab_take(s, want - n, &head);
         if (slab_exhausted(s))
             partial_remove(b, s);
     }
-    used_add(b, n);
+    b->used_blocks += n;
     *got = n;
     return head;
 }
@@ -240,21 +263,124 @@ void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
 }
 
 /* ------------------------------------------------------------ owned slabs */
-slab_t *bin_acquire(node_pool_t *pool, unsigned cls, bool need_room, void *owner)
+enum { ON_NONE = 0, ON_AVAIL = 1, ON_FULL = 2 };
+
+static slab_t **olist(owned_class_t *oc, uint8_t on)
 {
+    return on == ON_AVAIL ? &oc->avail : &oc->full;
+}
+
+static void olist_add(owned_class_t *oc, slab_t *s, uint8_t on)
+{
+    slab_t **head = olist(oc, on);
+    s->prev = NULL;
+    s->next = *head;
+    if (*head) (*head)->prev = s;
+    *head = s;
+    s->on = on;
+}
+
+static void olist_unlink(owned_class_t *oc, slab_t *s)
+{
+    if (s->on == ON_NONE)
+        return;
+    if (s->prev) s->prev->next = s->next; else *olist(oc, s->on) = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    s->on = ON_NONE;
+}
+
+/* s leaves o for its bin (under the bin lock): its remote stack is
+ * drained into it and it joins the partial list if it has room (an empty
+ * one may go back to its SuperSlab).  Bytes unmapped. */
+static size_t disown(owner_t *o, slab_t *s)
+{
+    owned_class_t *oc = &o->cls[s->cls];
+    unsigned cls = s->cls;      /* s may be released below (and its SuperSlab unmapped) */
+    node_pool_t *pool = node_pool(s->node);
     bin_t *b = &pool->bins[cls];
+    size_t bytes = 0;
+    if (oc->cur == s)
+        oc->cur = NULL;
+    else
+        olist_unlink(oc, s);
+    own_add(&oc->used, -(int64_t)s->used);
+    lock_take(&b->lock, LOCK_BIN);
+    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+    b->used_blocks += s->used;
+    if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
+        bin_take_remote(b, s, false);
+    if (!slab_exhausted(s) || s->used == 0)
+        bytes = slab_got_blocks(pool, b, s, true);
+    if (ns_config_debug)
+        debug_validate(pool, b, cls);
+    lock_drop(&b->lock, LOCK_BIN);
+    return bytes;
+}
+
+/* Blocks came back to o's slab s: a full one has free blocks again; an
+ * empty one other than the current goes back to the bin, unless it is
+ * the only other slab with room (kept, so that a class that swings between
+ * a few blocks and many does not pass slabs to and from the bin, and from
+ * thread to thread).  Bytes unmapped. */
+static size_t owned_got_blocks(owner_t *o, slab_t *s)
+{
+    owned_class_t *oc = &o->cls[s->cls];
+    if (s == oc->cur)
+        return 0;
+    if (s->on == ON_FULL) {
+        olist_unlink(oc, s);
+        olist_add(oc, s, ON_AVAIL);
+    }
+    if (s->used == 0 && (oc->avail != s || s->next))
+        return disown(o, s);
+    return 0;
+}
+
+/* The owner drains the remote stacks of its notified slabs (passed on to
+ * its inbox); a slab it gave back meanwhile goes back to its bin's
+ * pending list, still notified.  Bytes unmapped. */
+static size_t inbox_drain(owner_t *o)
+{
+    size_t bytes = 0;
+    slab_t *s = atomic_exchange_explicit(&o->inbox, NULL, memory_order_acquire);
+    while (s) {
+        slab_t *next = s->pending_next;
+        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == o) {
+            owned_class_t *oc = &o->cls[s->cls];
+            if (slab_take_remote(s, true, &oc->used, owner_drained, o))
+                bytes += owned_got_blocks(o, s);
+        } else {
+            remote_pending_push(&node_pool(s->node)->bins[s->cls].pending, s);
+        }
+        s = next;
+    }
+    return bytes;
+}
+
+/* A slab of the bin for o (under the bin lock, notified slabs drained or
+ * passed on first): the fullest partial one, else a new one.  NULL: none,
+ * or *retry: o's inbox got slabs (drain it first). */
+static slab_t *acquire(owner_t *o, unsigned cls, bool need_room, bool *retry)
+{
+    node_pool_t *pool = node_pool(o->node);
+    bin_t *b = &pool->bins[cls];
+    slab_t *s = NULL;
     lock_take(&b->lock, LOCK_BIN);
     drain_pending(pool, b, true);
-    slab_t *s = b->partial;
-    if (s) {
+    if (atomic_load_explicit(&o->inbox, memory_order_relaxed)) {
+        *retry = true;
+    } else if ((s = b->partial) != NULL) {
         partial_remove(b, s);
     } else if ((s = pool_new_slab(pool, cls, need_room)) != NULL) {
         b->slabs++;
     }
     if (s) {
         if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
-            slab_take_remote(b, s, false);
-        atomic_store_explicit(&s->owner, owner, memory_order_relaxed);
+            bin_take_remote(b, s, false);
+        b->used_blocks -= s->used;
+        own_add(&o->cls[cls].used, s->used);
+        atomic_store_explicit(&s->owner, o, memory_order_relaxed);
     }
     if (ns_config_debug)
         debug_validate(pool, b, cls);
@@ -262,35 +388,95 @@ slab_t *bin_acquire(node_pool_t *pool, unsigned cls, bool need_room, void *owner
     return s;
 }
 
-void *bin_owned_take(slab_t *s, uint32_t want, uint32_t *got)
+void *owned_take(owner_t *o, unsigned cls, uint32_t want, uint32_t *got, bool need_room)
 {
-    bin_t *b = &node_pool(s->node)->bins[s->cls];
+    owned_class_t *oc = &o->cls[cls];
     void *head = NULL;
-    if (!s->free && atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
-        slab_take_remote(b, s, false);         /* freed blocks before fresh ones */
-    uint32_t n = slab_take(s, want, &head);
-    if (n)
-        used_add(b, n);
-    *got = n;
-    return head;
+    if (atomic_load_explicit(&o->inbox, memory_order_relaxed))
+        inbox_drain(o);
+    for (;;) {
+        slab_t *s = oc->cur;
+        if (s) {
+            if (!s->free && atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
+                slab_take_remote(s, false, &oc->used, owner_drained, o);  /* freed blocks before fresh ones */
+            uint32_t n = slab_take(s, want, &head);
+            if (n) {
+                own_add(&oc->used, n);
+                *got = n;
+                return head;
+            }
+            oc->cur = NULL;
+            olist_add(oc, s, ON_FULL);
+        }
+        if ((s = oc->avail) != NULL) {
+            olist_unlink(oc, s);
+            oc->cur = s;
+            continue;
+        }
+        bool retry = false;
+        s = acquire(o, cls, need_room, &retry);
+        if (retry) {
+            inbox_drain(o);
+            continue;
+        }
+        if (!s) {
+            *got = 0;
+            return NULL;
+        }
+        oc->cur = s;
+    }
 }
 
-size_t bin_disown(slab_t *s)
+size_t owner_release_class(owner_t *o, unsigned cls)
 {
-    unsigned cls = s->cls;      /* s may be released below (and its SuperSlab unmapped) */
-    node_pool_t *pool = node_pool(s->node);
-    bin_t *b = &pool->bins[cls];
+    owned_class_t *oc = &o->cls[cls];
     size_t bytes = 0;
-    lock_take(&b->lock, LOCK_BIN);
-    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
-    if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
-        slab_take_remote(b, s, false);
-    if (!slab_exhausted(s) || s->used == 0)
-        bytes = slab_got_blocks(pool, b, s, true);
-    if (ns_config_debug)
-        debug_validate(pool, b, cls);
-    lock_drop(&b->lock, LOCK_BIN);
+    if (oc->cur)
+        bytes += disown(o, oc->cur);
+    while (oc->avail)
+        bytes += disown(o, oc->avail);
     return bytes;
+}
+
+size_t owner_stop(owner_t *o)
+{
+    size_t bytes = inbox_drain(o);
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        owned_class_t *oc = &o->cls[c];
+        bytes += owner_release_class(o, c);
+        while (oc->full)
+            bytes += disown(o, oc->full);
+        bin_t *b = &node_pool(o->node)->bins[c];
+        atomic_fetch_add_explicit(&b->refills, oc->refills, memory_order_relaxed);
+        __atomic_store_n(&oc->refills, 0, __ATOMIC_RELAXED);
+        ns_assert(oc->used == 0);
+    }
+    atomic_fetch_add_explicit(&node_pool(o->node)->bins[0].remote_drained, o->drained, memory_order_relaxed);
+    __atomic_store_n(&o->drained, 0, __ATOMIC_RELAXED);
+    bytes += inbox_drain(o);    /* passed on before the last disown: back to the bins */
+    return bytes;
+}
+
+static int64_t recount(slab_t *s)
+{
+    uint32_t nfree = 0;
+    for (void *f = s->free; f && nfree < s->capacity; f = link_get(f, &s->key))
+        nfree++;
+    s->used = s->bump - nfree;
+    return s->used;
+}
+
+void owner_recount(owner_t *o)
+{
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        owned_class_t *oc = &o->cls[c];
+        int64_t used = oc->cur ? recount(oc->cur) : 0;
+        for (slab_t *s = oc->avail; s; s = s->next)
+            used += recount(s);
+        for (slab_t *s = oc->full; s; s = s->next)
+            used += recount(s);
+        oc->used = used;
+    }
 }
 
 /* Blocks head..tail (linked by word 0, plain) of slab s, which the caller
@@ -314,7 +500,6 @@ static void return_run(slab_t *s, void *head, void *tail)
 static size_t return_locked(node_pool_t *pool, bin_t *b, void *list)
 {
     size_t bytes = 0;
-    int64_t n = 0;
     while (list) {
         void **blk = list;
         list = blk[0];
@@ -329,10 +514,9 @@ static size_t return_locked(node_pool_t *pool, bin_t *b, void *list)
         link_set(blk, s->free, &s->key);
         s->free = blk;
         s->used--;
-        n++;
+        b->used_blocks--;
         bytes += slab_got_blocks(pool, b, s, true);
     }
-    used_add(b, -n);
     return bytes;
 }
 
@@ -371,7 +555,7 @@ static void runs_flush(runs_t *r)
     r->n = r->next = 0;
 }
 
-size_t bin_return(const void *owner, unsigned cls, uint32_t node, void *list)
+size_t bin_return(owner_t *o, unsigned cls, uint32_t node, void *list)
 {
     node_pool_t *pool = node_pool(node);
     bin_t *b = &pool->bins[cls];
@@ -386,15 +570,20 @@ size_t bin_return(const void *owner, unsigned cls, uint32_t node, void *list)
         slab_t *s = slab_of((uintptr_t)blk);
         if (NS_UNLIKELY(s->cls != cls || s->node != node || !slab_block_start(s, (uintptr_t)blk)))
             error_fatal("heap corruption: a cached block does not belong to its class", blk);
-        void *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
-        if (owner && o == owner) {          /* our own slab: no lock */
+        owner_t *so = atomic_load_explicit(&s->owner, memory_order_relaxed);
+        if (o && so == o) {                 /* our own slab: no lock */
             if (NS_UNLIKELY(s->used == 0))
                 error_fatal("heap corruption: a block comes back to a slab with none in use (double free?)", blk);
             link_set(blk, s->free, &s->key);
             s->free = blk;
             s->used--;
             mine++;
-        } else if (!o) {                    /* the bin's: under its lock, below */
+            if (s->used == 0 || s->on == ON_FULL) {
+                own_add(&o->cls[cls].used, -mine);
+                mine = 0;
+                bytes += owned_got_blocks(o, s);
+            }
+        } else if (!so) {                   /* the bin's: under its lock, below */
             blk[0] = binned;
             binned = blk;
         } else {                            /* another thread's: its remote stack */
@@ -403,10 +592,10 @@ size_t bin_return(const void *owner, unsigned cls, uint32_t node, void *list)
     }
     runs_flush(&runs);
     if (mine)
-        used_add(b, -mine);
+        own_add(&o->cls[cls].used, -mine);
     if (binned) {
         lock_take(&b->lock, LOCK_BIN);
-        bytes = return_locked(pool, b, binned);
+        bytes += return_locked(pool, b, binned);
         if (ns_config_debug)
             debug_validate(pool, b, cls);
         lock_drop(&b->lock, LOCK_BIN);
@@ -414,14 +603,14 @@ size_t bin_return(const void *owner, unsigned cls, uint32_t node, void *list)
     return bytes;
 }
 
-bool bin_holds(void *p, const void *owner)
+bool bin_holds(void *p, const owner_t *o)
 {
     slab_t *s = slab_of((uintptr_t)p);
     bin_t *b = &node_pool(s->node)->bins[s->cls];
     bool found = false;
     lock_take(&b->lock, LOCK_BIN);
-    void *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    if (slab_of((uintptr_t)p) == s && s->units && (!o || o == owner)) {
+    const owner_t *so = atomic_load_explicit(&s->owner, memory_order_relaxed);
+    if (slab_of((uintptr_t)p) == s && s->units && (!so || so == o)) {
         uint32_t limit = s->capacity;
         for (void **f = s->free; f && limit--; f = link_get(f, &s->key))
             if (f == p) {
@@ -437,6 +626,46 @@ bool bin_holds(void *p, const void *owner)
     }
     lock_drop(&b->lock, LOCK_BIN);
     return found;
+}
+
+static void owned_slab_validate(const owner_t *o, const slab_t *s, unsigned cls, uint8_t on,
+                                void (*fn)(void *arg, void *p, const char *where), void *arg)
+{
+    NS_CHECK(atomic_load_explicit(&s->owner, memory_order_relaxed) == o && s->cls == cls && s->node == o->node &&
+                 !s->in_partial && s->on == on,
+             "an owned slab is its owner's, of its class and node, on its owner's list", s);
+    NS_CHECK(on != ON_FULL || !s->free, "an owned full slab has no free block", s);
+    slab_validate(s);
+    if (!fn)
+        return;
+    for (void *p = s->free; p; p = link_get(p, &s->key))
+        fn(arg, p, "an owned slab's free list");
+    for (void *p = (void *)(atomic_load_explicit(&s->remote, memory_order_acquire) & ~NS_REMOTE_NOTIFIED); p;
+         p = link_get(p, &s->key))
+        fn(arg, p, "an owned slab's remote stack");
+}
+
+void owner_validate(const owner_t *o, void (*fn)(void *arg, void *p, const char *where), void *arg)
+{
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        const owned_class_t *oc = &o->cls[c];
+        int64_t used = 0;
+        if (oc->cur) {
+            owned_slab_validate(o, oc->cur, c, ON_NONE, fn, arg);
+            used += oc->cur->used;
+        }
+        for (const slab_t *s = oc->avail; s; s = s->next) {
+            NS_CHECK(s->next == NULL || s->next->prev == s, "owned list links", s);
+            owned_slab_validate(o, s, c, ON_AVAIL, fn, arg);
+            used += s->used;
+        }
+        for (const slab_t *s = oc->full; s; s = s->next) {
+            NS_CHECK(s->next == NULL || s->next->prev == s, "owned list links", s);
+            owned_slab_validate(o, s, c, ON_FULL, fn, arg);
+            used += s->used;
+        }
+        NS_CHECK(used == oc->used, "an owner's used count is the sum of its slabs'", o);
+    }
 }
 
 void bin_remote_free(slab_t *s, void *p)
@@ -485,7 +714,7 @@ void bin_validate(node_pool_t *pool, unsigned cls)
         NS_CHECK(++n <= b->npartial, "partial list longer than npartial", s);
     }
     NS_CHECK(n == b->npartial, "npartial counts the partial list", b);
-    NS_CHECK(atomic_load_explicit(&b->used_blocks, memory_order_relaxed) >= 0, "used blocks of a bin", b);
+    NS_CHECK(b->used_blocks >= 0, "used blocks of a bin", b);
     for (slab_t *s = atomic_load_explicit(&b->pending, memory_order_acquire); s; s = s->pending_next)
         NS_CHECK(atomic_load_explicit(&s->remote, memory_order_relaxed) & NS_REMOTE_NOTIFIED,
               "a pending slab is NOTIFIED", s);

@@ -29,13 +29,34 @@ typedef struct bin {
     uint32_t npartial;
     uint32_t validations;       /* Debug builds: state changes seen        */
     uint64_t slabs;             /* slabs carved for this class now         */
+    int64_t used_blocks;        /* blocks handed out of its own slabs      */
     remote_pending_t pending;   /* slabs whose remote stack got blocks     */
-    /* counters changed once per batch, without the lock */
-    _Atomic int64_t used_blocks;/* blocks handed out of its slabs (owned ones too) */
+    /* counters of callers without a cache, and of owners that stopped */
     _Atomic uint64_t refills;   /* thread-cache misses                     */
     _Atomic uint64_t remote_drained;
     _Atomic uint64_t remote_frees;
 } __attribute__((aligned(NS_CACHELINE))) bin_t;
+
+/* ------------------------------------------------------------ owned slabs
+ * What one thread owns (numa/bin.c): per class, the slab its refills take
+ * from (`cur`), its other slabs with free blocks (`avail`) and without
+ * (`full`), lists through slab.prev/next, slab.on saying which.  Only the
+ * owner writes these; statistics read `used`, `refills`, `drained`
+ * relaxed.  `inbox`: owned slabs whose remote stacks got blocks, passed on
+ * by whoever drains their bin's pending list (under the bin lock). */
+typedef struct owned_class {
+    slab_t *cur, *avail, *full;
+    int64_t used;               /* blocks handed out of these slabs        */
+    uint64_t refills;           /* this thread's cache misses of the class */
+} owned_class_t;
+
+typedef struct owner {
+    owned_class_t cls[NS_CLASSES];
+    uint64_t drained;           /* remote frees drained into its slabs     */
+    uint32_t node;              /* node of all its slabs                   */
+    _Alignas(NS_CACHELINE) _Atomic(slab_t *) inbox; /* written by others   */
+    char pad_[NS_CACHELINE - sizeof(void *)];
+} owner_t;
 
 /* ----------------------------------------------------------------- large */
 typedef struct large {
@@ -189,29 +210,38 @@ static inline void pool_released(node_pool_t *pool, size_t bytes)
 }
 
 /* ---------------------------------------------------------------- bin.c
- * A slab is owned by its bin or by one thread cache (see bin.c). */
+ * A slab belongs to its bin or to one owner (a thread; see bin.c). */
 /* Up to `want` blocks of class cls from the bin's own slabs as a plain
  * list (word 0 = next); *got = count, 0 when no memory can be had.  For
  * callers without a cache (exiting threads, ns_malloc_onnode). */
 void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got);
-/* A slab of class cls for `owner` (a thread cache) to own: the fullest
- * partial slab, else a new one (`need_room`: only if the node has room,
- * topo_node_has_room); NULL when none can be had. */
-slab_t *bin_acquire(node_pool_t *pool, unsigned cls, bool need_room, void *owner);
-/* Up to `want` blocks of the owned slab s (its free list, its remote
- * stack, fresh ones), without a lock; *got = 0 when s is exhausted. */
-void *bin_owned_take(slab_t *s, uint32_t want, uint32_t *got);
-/* Give the owned slab s back to its bin; bytes unmapped. */
-size_t bin_disown(slab_t *s);
+/* Up to `want` blocks of class cls for owner o (a plain list), from its
+ * slabs on o->node without a lock; a new slab from the bin when they are
+ * exhausted (`need_room`: a new one only if the node has room,
+ * topo_node_has_room).  *got = 0: none could be had. */
+void *owned_take(owner_t *o, unsigned cls, uint32_t want, uint32_t *got, bool need_room);
 /* Blocks of class cls on `node` (a plain list) back to their slabs: onto
- * the free list of the slab `owner` owns (no lock), of the bin's own slabs
- * (one bin lock for the lot), else onto their owners' remote stacks, one
- * exchange per run of blocks of one slab.  `owner` NULL: a thread without
- * a cache.  Bytes unmapped. */
-size_t bin_return(const void *owner, unsigned cls, uint32_t node, void *list);
+ * the free lists of o's own slabs (no lock), of the bin's slabs (one bin
+ * lock for the lot), else onto their owners' remote stacks, one exchange
+ * per run of blocks of one slab.  `o` NULL: a thread without a cache.
+ * Bytes unmapped. */
+size_t bin_return(owner_t *o, unsigned cls, uint32_t node, void *list);
+/* o gives back its slabs of class cls that have free blocks (an idle
+ * class); bytes unmapped. */
+size_t owner_release_class(owner_t *o, unsigned cls);
+/* o gives back every slab (thread exit, node change, a dead thread after
+ * fork) and folds its counters into the bins; bytes unmapped. */
+size_t owner_stop(owner_t *o);
+/* After fork, in the child, for the owner of a thread that no longer
+ * exists: recount `used` of each of its slabs from the free list (blocks
+ * it had in hand are lost with its stack, and stay counted as used). */
+void owner_recount(owner_t *o);
 /* Is block p on its slab's free list or remote stack? (double-free
- * check, slow; only slabs of the bin or of `owner` are looked at) */
-bool bin_holds(void *p, const void *owner);
+ * check, slow; only slabs of the bin or of `o` are looked at) */
+bool bin_holds(void *p, const owner_t *o);
+/* Every list of o valid (Debug builds; the owner itself or a quiescent
+ * heap); fn(p, arg) for each free block on its slabs' lists. */
+void owner_validate(const owner_t *o, void (*fn)(void *arg, void *p, const char *where), void *arg);
 /* A block of slab s freed by a thread of another node: onto the slab's
  * remote stack (its owner drains it). */
 void bin_remote_free(slab_t *s, void *p);

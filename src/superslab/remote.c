@@ -26,6 +26,11 @@ void remote_push_run(slab_t *s, void *head, void *tail, remote_pending_t *pendin
                                                     memory_order_acq_rel, memory_order_relaxed));
     if (old & NS_REMOTE_NOTIFIED)
         return;
+    remote_pending_push(pending, s);
+}
+
+void remote_pending_push(remote_pending_t *pending, slab_t *s)
+{
     slab_t *top = atomic_load_explicit(pending, memory_order_relaxed);
     do {
         s->pending_next = top;

@@ -79,8 +79,9 @@ typedef struct slab {
     struct slab *prev, *next;   /* owner's partial list                    */
     uint8_t in_partial;
     uint8_t first_unit;
-    _Atomic(void *) owner;      /* the thread cache that owns it, or NULL
-                                   (its bin): numa/bin.c                   */
+    uint8_t on;                 /* owned: on its owner's avail or full list */
+    _Atomic(void *) owner;      /* the owner_t (a thread) that owns it, or
+                                   NULL (its bin): numa/bin.c              */
     list_key_t key;             /* hardened: secret of the slab's lists    */
     _Atomic uint64_t *freemap;  /* hardened: bit i set = block i is free   */
     /* written by other threads (own cache line) */
@@ -302,6 +303,9 @@ void remote_push(slab_t *s, void *block, remote_pending_t *pending);
 /* A run head..tail of s's blocks (word 0 links, encoded with s's key in
  * hardened builds; the tail's link is set here) in one exchange. */
 void remote_push_run(slab_t *s, void *head, void *tail, remote_pending_t *pending);
+/* s (NOTIFIED) onto a pending list: the push that set the bit, or a list
+ * that passes a notified slab on (numa/bin.c: to its owner's inbox). */
+void remote_pending_push(remote_pending_t *pending, slab_t *s);
 void *remote_take(slab_t *s, bool clear, void **tail, uint32_t *n);
 slab_t *remote_take_pending(remote_pending_t *pending);
 

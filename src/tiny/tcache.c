@@ -131,6 +131,7 @@ static void tcache_global_init(void)
 static void set_node(tcache_t *tc, int32_t node)
 {
     tc->node = node;
+    tc->own.node = (uint32_t)node;
     tc->tag = ssmap_thread_tag(node);
 }
 
@@ -218,17 +219,7 @@ static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
     if (ns_config_hardened)         /* bins take plain lists */
         for (void **p = list; p; p = p[0])
             p[0] = next_cached(tc, cls, p);
-    return bin_return(tc, cls, (uint32_t)tc->node, list);
-}
-
-/* The slab owned for class cls goes back to its bin. */
-static size_t disown(tcache_t *tc, unsigned cls)
-{
-    slab_t *s = tc->own[cls];
-    if (!s)
-        return 0;
-    tc->own[cls] = NULL;
-    return bin_disown(s);
+    return bin_return(&tc->own, cls, (uint32_t)tc->node, list);
 }
 
 /* A plain list from a bin becomes this cache's (encoded) list. */
@@ -248,11 +239,9 @@ size_t tcache_flush_all(tcache_t *tc)
     size_t bytes = 0;
     if (tc->kind != NS_TC_LIVE)
         return 0;
-    for (unsigned c = 0; c < NS_CLASSES; c++) {
+    for (unsigned c = 0; c < NS_CLASSES; c++)
         bytes += flush_keep(tc, c, 0);
-        bytes += disown(tc, c);
-    }
-    return bytes;
+    return bytes + owner_stop(&tc->own);
 }
 
 /* ---------------------------------------------------- adaptive capacity */
@@ -269,8 +258,8 @@ static void tick(tcache_t *tc)
             flush_keep(tc, c, count / 2);
             count = tbin_count(b);
             b->cap = b->cap / 2 < CAP_MIN ? (m < CAP_MIN ? m : CAP_MIN) : b->cap / 2;
-        } else if (tc->events[c] == 0 && tc->own[c]) {
-            disown(tc, c);          /* idle and empty: the slab goes back */
+        } else if (tc->events[c] == 0 && (tc->own.cls[c].cur || tc->own.cls[c].avail)) {
+            owner_release_class(&tc->own, c);  /* idle and empty: its slabs with room go back */
         }
         b->room = b->cap - count;
         tc->events[c] = 0;
@@ -305,26 +294,6 @@ static void check_node(tcache_t *tc)
     }
 }
 
-/* Blocks from the slab the cache owns for class cls on `node`; when it is
- * exhausted (or none is owned) it goes back and the bin hands out another
- * (`need_room`: a new slab only if the node has room).  *got = 0: none. */
-static void *take_owned(tcache_t *tc, unsigned cls, uint32_t node, uint32_t want, uint32_t *got, bool need_room)
-{
-    slab_t *s = tc->own[cls];
-    if (s) {
-        void *list = bin_owned_take(s, want, got);
-        if (*got)
-            return list;
-        disown(tc, cls);
-    }
-    s = bin_acquire(node_pool(node), cls, need_room, tc);
-    *got = 0;
-    if (!s)
-        return NULL;
-    tc->own[cls] = s;
-    return bin_owned_take(s, want, got);
-}
-
 /* The thread's node has no room: move the cache to the nearest node that
  * has some, for 100 ms, and count the spill on the home node. */
 static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
@@ -341,7 +310,7 @@ static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
         set_node(tc, n);
         tc->spill_until_ms = clock_ms() + 100;
         atomic_fetch_add_explicit(&node_pool(home)->spills, 1, memory_order_relaxed);
-        void *list = take_owned(tc, cls, (uint32_t)n, want, got, true);
+        void *list = owned_take(&tc->own, cls, want, got, true);
         if (*got)
             return list;
     }
@@ -362,14 +331,14 @@ static bool refill(tcache_t *tc, unsigned cls, bool local)
     }
     check_node(tc);
     uint32_t want = b->cap / 2 ? b->cap / 2 : 1, got;
-    void *list = take_owned(tc, cls, (uint32_t)tc->node, want, &got, true);
+    void *list = owned_take(&tc->own, cls, want, &got, true);
     if (!got && topo_get() && !local)
         list = spill(tc, cls, want, &got);
     if (!got && !local)
-        list = take_owned(tc, cls, (uint32_t)tc->node, want, &got, false);
+        list = owned_take(&tc->own, cls, want, &got, false);
     if (!got)
         return false;
-    atomic_fetch_add_explicit(&node_pool((uint32_t)tc->node)->bins[cls].refills, 1, memory_order_relaxed);
+    __atomic_store_n(&tc->own.cls[cls].refills, tc->own.cls[cls].refills + 1, __ATOMIC_RELAXED);
     b->head = adopt_list(tc, list);
     ns_assert(got <= b->cap);
     b->room = b->cap - got;
@@ -444,7 +413,7 @@ bool tcache_block_is_free(void *p)
     }
     if (!block_marked_free(p))
         return false;            /* the mark of a free block is not there */
-    return (tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p, tc);
+    return (tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p, &tc->own);
 }
 
 /* A block back to its slab without a cache (the thread has none, or
@@ -491,7 +460,7 @@ void tcache_free_small(void *ptr, slab_t *s)
     void **p = ptr;
     tcache_t *tc = tcache_tls;
     if (!ns_config_hardened && block_marked_free(p) &&   /* hardened: the bitmap caught it */
-        ((tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p, tc))) {
+        ((tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p, &tc->own))) {
         error_invalid("free", ptr, "double free");
         return;
     }
@@ -538,30 +507,6 @@ static void thread_exit(void *arg)
     meta_free(tc, sizeof(*tc));
 }
 
-/* A thread of the parent may have been inside an unlocked change of a slab
- * it owns when fork() copied the heap: in slab_take between popping blocks
- * off the free list and counting them in `used`, or in bin_return between
- * pushing its blocks back and uncounting them.  The blocks in transit are
- * lost with its stack; the free list is whole at every step, so the child
- * counts `used` again from it (the lost blocks stay used, as blocks in
- * transit in a cache do), before the slab goes back to its bin. */
-static void recount_owned(tcache_t *tc)
-{
-    for (unsigned c = 0; c < NS_CLASSES; c++) {
-        slab_t *s = tc->own[c];
-        if (!s || atomic_load_explicit(&s->owner, memory_order_relaxed) != tc)
-            continue;
-        uint32_t nfree = 0;
-        for (void *f = s->free; f && nfree < s->capacity; f = link_get(f, &s->key))
-            nfree++;
-        int64_t delta = (int64_t)(s->bump - nfree) - (int64_t)s->used;
-        if (delta == 0)
-            continue;
-        s->used = s->bump - nfree;
-        atomic_fetch_add_explicit(&node_pool(s->node)->bins[c].used_blocks, delta, memory_order_relaxed);
-    }
-}
-
 /* fork: the child has one thread; the caches of the others hold blocks no
  * one will use again, so return them to their slabs. */
 void tcache_fork_child(void)
@@ -570,7 +515,7 @@ void tcache_fork_child(void)
     while (tc) {
         tcache_t *next = tc->next;
         if (tc != tcache_tls) {
-            recount_owned(tc);
+            owner_recount(&tc->own);   /* blocks in transit with a lost stack */
             tcache_flush_all(tc);
             unlink_live(tc);
             meta_free(tc, sizeof(*tc));

@@ -39,8 +39,8 @@ typedef struct tcache {
     uint16_t events[NS_CLASSES];/* refills + flushes since the last tick   */
     uint32_t tick_events;
     uint64_t spill_until_ms;    /* spilled to a nearer node: stay until then */
-    slab_t *own[NS_CLASSES];    /* the slab it owns per class (numa/bin.c) */
     struct tcache *prev, *next; /* all live caches (tcache.c list lock)    */
+    owner_t own;                /* the slabs it owns (numa/bin.c)          */
 } tcache_t;
 
 enum { NS_TC_LIVE = 0, NS_TC_INIT = 1, NS_TC_DEAD = 2 };

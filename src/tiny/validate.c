@@ -15,6 +15,7 @@ void tcache_validate(const tcache_t *tc)
     if (tc->kind != NS_TC_LIVE)
         return;
     NS_CHECK(tc->mark == block_mark && tc->tag == ssmap_thread_tag(tc->node), "cache mark and tag", tc);
+    owner_validate(&tc->own, NULL, NULL);
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         const tbin_t *b = &tc->bins[c];
         NS_CHECK(b->room <= b->cap && b->cap <= TCACHE_CAP_MAX, "room <= cap <= TCACHE_CAP_MAX", b);
@@ -67,25 +68,19 @@ static void mark(seen_t *t, void *p, const char *where)
     t->blocks++;
 }
 
+static void mark_owned(void *arg, void *p, const char *where)
+{
+    mark(arg, p, where);
+}
+
 static void mark_cache(const tcache_t *tc, void *arg)
 {
     tcache_validate(tc);
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         for (void **p = tc->bins[c].head; p; p = link_get(p, &tc->key))
             mark(arg, p, "a thread cache");
-        const slab_t *s = tc->own[c];
-        if (!s)
-            continue;
-        NS_CHECK(atomic_load_explicit(&s->owner, memory_order_relaxed) == tc && s->cls == c &&
-                     s->node == (uint32_t)tc->node && !s->in_partial,
-                 "an owned slab is the cache's, of its class and node, on no list", s);
-        slab_validate(s);
-        for (void *p = s->free; p; p = link_get(p, &s->key))
-            mark(arg, p, "an owned slab's free list");
-        for (void *p = (void *)(atomic_load_explicit(&s->remote, memory_order_acquire) & ~NS_REMOTE_NOTIFIED); p;
-             p = link_get(p, &s->key))
-            mark(arg, p, "an owned slab's remote stack");
     }
+    owner_validate(&tc->own, mark_owned, arg);
 }
 
 uint64_t tcache_validate_heap(void)

@@ -77,12 +77,12 @@ static void test_malloc_owns_slab(void **state)
 {
     unsigned cls = sizeclass_of(112);
     tcache_t *tc = tcache_tls;
-    assert_null(tc->own[cls]);
+    assert_null(tc->own.cls[cls].cur);
     void *p = ns_malloc(112);
     assert_non_null(p);
-    slab_t *s = tc->own[cls];
+    slab_t *s = tc->own.cls[cls].cur;
     assert_non_null(s);
-    assert_ptr_equal(atomic_load(&s->owner), tc);
+    assert_ptr_equal(atomic_load(&s->owner), &tc->own);
     assert_ptr_equal(slab_of((uintptr_t)p), s);
     assert_true(slab_block_start(s, (uintptr_t)p));
     assert_int_equal(s->cls, cls);
@@ -102,7 +102,7 @@ static void test_malloc_owns_slab(void **state)
         v[i] = ns_malloc(112);
         assert_ptr_equal(slab_of((uintptr_t)v[i]), s);
     }
-    assert_ptr_equal(tc->own[cls], s);
+    assert_ptr_equal(tc->own.cls[cls].cur, s);
     for (int i = 0; i < N; i++)
         ns_free(v[i]);
     ns_free(p);
@@ -132,7 +132,7 @@ static void *overflow_thread(void *arg)
     for (int i = 0; i < OV_M; i++)
         o->v[i] = ns_malloc(OV_SIZE);
     o->tc = tcache_tls;
-    o->s = tcache_tls->own[cls];
+    o->s = tcache_tls->own.cls[cls].cur;
     atomic_store(&o->step, 1);
     if (!wait_step(&o->step, 2, 10000))
         return NULL;
@@ -172,7 +172,7 @@ static void test_owner_flush_to_free_list_without_lock(void **state)
     atomic_store(&o.step, 2);
     bool freed = wait_step(&o.step, 3, 5000);
     /* still under the lock: the slab is still the worker's, on no list */
-    bool still_owned = atomic_load(&s->owner) == o.tc && o.tc->own[cls] == s;
+    bool still_owned = atomic_load(&s->owner) == &o.tc->own && o.tc->own.cls[cls].cur == s;
     bool listed = on_partial_locked(s) || s->in_partial;
     pthread_mutex_unlock(&b->lock);
     if (!freed) {
@@ -201,7 +201,7 @@ static void test_owner_flush_to_free_list_without_lock(void **state)
     /* tcache_flush_all: all on the free list, the slab given back */
     atomic_store(&o.step, 4);
     assert_true(wait_step(&o.step, 5, 10000));
-    assert_null(o.tc->own[cls]);
+    assert_null(o.tc->own.cls[cls].cur);
     assert_null(atomic_load(&s->owner));
     assert_true(on_partial(s));
     assert_int_equal(s->used, 1);
@@ -239,13 +239,12 @@ static void double_free_on_remote(void *arg)
 static void test_remote_stack_drained_by_owner(void **state)
 {
     unsigned cls = sizeclass_of(XS_SIZE);
-    bin_t *b = &node_pool(0)->bins[cls];
     tcache_t *tc = tcache_tls;
-    uint64_t used0 = bin_used(cls), drained0 = atomic_load(&b->remote_drained);
+    uint64_t used0 = bin_used(cls), drained0 = node0_stats().remote_drained;
     void *v[XS_K];
     for (int i = 0; i < XS_K; i++)
         v[i] = ns_malloc(XS_SIZE);
-    slab_t *s = tc->own[cls];
+    slab_t *s = tc->own.cls[cls].cur;
     assert_non_null(s);
     for (int i = 0; i < XS_K; i++)
         assert_ptr_equal(slab_of((uintptr_t)v[i]), s);
@@ -260,7 +259,7 @@ static void test_remote_stack_drained_by_owner(void **state)
     assert_int_equal(pthread_join(th, NULL), 0);
     /* B's exit flushed them: S's remote stack holds exactly v[], S (still
      * ours) is notified; they still count as used */
-    assert_ptr_equal(atomic_load(&s->owner), tc);
+    assert_ptr_equal(atomic_load(&s->owner), &tc->own);
     assert_true(atomic_load(&s->remote) != 0);
     assert_non_null(remote_top(s));
     uint32_t n = 0;
@@ -276,7 +275,7 @@ static void test_remote_stack_drained_by_owner(void **state)
     assert_null(s->free);
     assert_int_equal(s->used, batch);
     assert_int_equal(bin_used(cls), used0 + batch);
-    assert_true(bin_holds(v[0], tc));         /* the owner's double-free check sees them */
+    assert_true(bin_holds(v[0], &tc->own));         /* the owner's double-free check sees them */
     char err[512];
     int st = run_in_child(double_free_on_remote, v[XS_K / 2], err, sizeof err);
     if (!died_of(st, SIGABRT) || !strstr(err, "double free"))
@@ -297,11 +296,11 @@ static void test_remote_stack_drained_by_owner(void **state)
         if (nw == (int)cached)
             assert_non_null(remote_top(s));   /* not before the free list runs dry */
     }
-    assert_ptr_equal(tc->own[cls], s);
+    assert_ptr_equal(tc->own.cls[cls].cur, s);
     assert_null(remote_top(s));
     assert_int_equal(s->bump, batch + (batch - XS_K));   /* drained ones first */
     assert_int_equal(tbin_count(tb), 0);
-    assert_int_equal(atomic_load(&b->remote_drained), drained0 + XS_K);
+    assert_int_equal(node0_stats().remote_drained, drained0 + XS_K);
     for (int i = 0; i < XS_K; i++) {
         int j;
         for (j = (int)cached; j < nw && w[j] != v[i]; j++)
@@ -331,7 +330,7 @@ static void *exit_owner(void *arg)
     struct exiter *e = arg;
     unsigned cls = sizeclass_of(e->size);
     e->v[e->n++] = ns_malloc(e->size);
-    e->s = tcache_tls->own[cls];
+    e->s = tcache_tls->own.cls[cls].cur;
     e->tc = tcache_tls;
     if (e->exhaust)
         while (!(e->s->bump == e->s->capacity && !e->s->free && tbin_count(&tcache_tls->bins[cls]) == 0) &&
@@ -395,24 +394,24 @@ static void *idle_thread(void *arg)
     unsigned idle = sizeclass_of(640);
     void *keep = ns_malloc(640);          /* keeps the slab from being released */
     tcache_t *tc = tcache_tls;            /* (created by the first malloc) */
-    slab_t *s = tc->own[idle];
+    slab_t *s = tc->own.cls[idle].cur;
     tbin_t *b = &tc->bins[idle];
     uint32_t count0 = tbin_count(b);
     *fail = "no slab owned, or no block cached, after the first malloc";
-    if (!s || count0 == 0 || atomic_load(&s->owner) != tc)
+    if (!s || count0 == 0 || atomic_load(&s->owner) != &tc->own)
         return NULL;
     int rounds = 0;
-    for (; rounds < 400 && tc->own[idle]; rounds++) {
+    for (; rounds < 400 && tc->own.cls[idle].cur; rounds++) {
         burst(1500, 400);                 /* slow-path events of another class */
         /* the slab stays owned while blocks of the class are cached */
-        if (tbin_count(b) > 0 && tc->own[idle] != s) {
+        if (tbin_count(b) > 0 && tc->own.cls[idle].cur != s) {
             *fail = "disowned while blocks of the class were still cached";
             return NULL;
         }
     }
     print_message("idle class %u: %u cached -> %u, disowned after %d bursts\n", idle, count0, tbin_count(b), rounds);
     *fail = "the idle class kept its slab, or blocks";
-    if (tc->own[idle] || tbin_count(b) != 0)
+    if (tc->own.cls[idle].cur || tbin_count(b) != 0)
         return NULL;
     /* given back: the bin's, on its partial list, the flushed blocks on
      * its free list */
@@ -511,8 +510,8 @@ static void test_validator_after_exchange_and_exit(void **state)
     uint64_t n = tcache_validate_heap();
     struct remote_count rc = {0};
     for (int t = 0; t < XT; t++)
-        rc.alive[rc.nalive++] = xcache[t];
-    rc.alive[rc.nalive++] = tcache_tls;
+        rc.alive[rc.nalive++] = &xcache[t]->own;
+    rc.alive[rc.nalive++] = &tcache_tls->own;
     each_superslab(count_owned, &rc);
     print_message("exchanged: %llu free blocks on lists, %llu owned slabs with remote blocks\n",
                   (unsigned long long)n, (unsigned long long)rc.slabs_with_remote);
@@ -525,7 +524,7 @@ static void test_validator_after_exchange_and_exit(void **state)
     /* after the exits: no slab owned by a dead cache, every list valid */
     n = tcache_validate_heap();
     rc = (struct remote_count){0};
-    rc.alive[rc.nalive++] = tcache_tls;
+    rc.alive[rc.nalive++] = &tcache_tls->own;
     each_superslab(count_owned, &rc);
     print_message("after exit: %llu free blocks on lists\n", (unsigned long long)n);
     assert_int_equal(n, heap_free_blocks());
@@ -565,7 +564,7 @@ static void *fork_owner(void *arg)
     for (int i = 0; i < FK_M; i++)
         ns_free(v[i]);
     f->tc = tcache_tls;
-    f->s = tcache_tls->own[sizeclass_of(FK_SIZE)];
+    f->s = tcache_tls->own.cls[sizeclass_of(FK_SIZE)].cur;
     atomic_store(&f->step, 1);
     wait_step(&f->step, 2, 30000);
     return NULL;
@@ -598,7 +597,7 @@ static void test_fork_child_recounts_owned_slab(void **state)
     assert_true(wait_step(&f.step, 1, 10000));
     slab_t *s = f.s;
     assert_non_null(s);
-    assert_ptr_equal(atomic_load(&s->owner), f.tc);
+    assert_ptr_equal(atomic_load(&s->owner), &f.tc->own);
     assert_true(s->bump >= FK_M);     /* one slab served them all */
     assert_int_equal(free_list_len(s), 32);
     assert_int_equal(s->used, s->bump - 32);
@@ -616,6 +615,151 @@ static void test_fork_child_recounts_owned_slab(void **state)
     assert_int_equal(tcache_validate_heap(), heap_free_blocks());
 }
 
+/* ---------------------------------------------------------------- (8)
+ * A slab stays its owner's when it is full: the owner's frees go back to
+ * it without the bin lock and its next refills take them; blocks of a full
+ * slab freed by another thread come back through the bin's pending list
+ * and the owner's inbox, and are handed out again before a new slab. */
+enum { FS_SIZE = 1536 };
+
+struct fullslab {
+    _Atomic int step;
+    tcache_t *tc;
+    slab_t *s1;
+    void *v[1024];
+    int n;
+    void *again[64];
+};
+
+static void *fullslab_thread(void *arg)
+{
+    struct fullslab *f = arg;
+    unsigned cls = sizeclass_of(FS_SIZE);
+    f->v[f->n++] = ns_malloc(FS_SIZE);
+    f->tc = tcache_tls;
+    f->s1 = tcache_tls->own.cls[cls].cur;
+    /* until s1 is full and a second slab is current */
+    while (tcache_tls->own.cls[cls].cur == f->s1 && f->n < 1024)
+        f->v[f->n++] = ns_malloc(FS_SIZE);
+    atomic_store(&f->step, 1);
+    wait_step(&f->step, 2, 30000);
+    /* free every block of s1 (the test holds the bin lock) */
+    for (int i = 0; i < f->n; i++)
+        if (slab_of((uintptr_t)f->v[i]) == f->s1) {
+            ns_free(f->v[i]);
+            f->v[i] = NULL;
+        }
+    atomic_store(&f->step, 3);
+    wait_step(&f->step, 4, 30000);
+    return NULL;
+}
+
+struct handoff {
+    void **v;
+    int n;
+};
+
+static void *free_all(void *arg)
+{
+    struct handoff *x = arg;
+    for (int i = 0; i < x->n; i++)
+        ns_free(x->v[i]);
+    return NULL;
+}
+
+static void test_full_slab_stays_owned(void **state)
+{
+    unsigned cls = sizeclass_of(FS_SIZE);
+    bin_t *b = &node_pool(0)->bins[cls];
+    uint64_t used0 = bin_used(cls);
+    static struct fullslab f;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fullslab_thread, &f), 0);
+    assert_true(wait_step(&f.step, 1, 10000));
+    slab_t *s1 = f.s1;
+    assert_non_null(s1);
+    assert_true(f.tc->own.cls[cls].cur != s1);
+    assert_ptr_equal(atomic_load(&s1->owner), &f.tc->own);     /* full, still the thread's */
+    assert_null(s1->free);
+    assert_int_equal(s1->bump, s1->capacity);
+    assert_false(on_partial(s1));
+
+    pthread_mutex_lock(&b->lock);
+    atomic_store(&f.step, 2);
+    bool freed = wait_step(&f.step, 3, 5000);
+    bool owned = atomic_load(&s1->owner) == &f.tc->own && !on_partial_locked(s1);
+    pthread_mutex_unlock(&b->lock);
+    if (!freed) {
+        atomic_store(&f.step, 4);
+        pthread_join(th, NULL);
+        fail_msg("the owner's frees to its full slab waited for the bin lock");
+    }
+    assert_true(owned);
+    /* what its cache did not keep is on s1's free list (s1 has room now) */
+    uint32_t on_list = free_list_len(s1);
+    print_message("full slab of %u blocks: %u back on its free list, no lock\n", s1->capacity, on_list);
+    assert_true(on_list > 0);
+    assert_int_equal(s1->used, s1->capacity - on_list);
+    assert_int_equal(tcache_validate_heap(), heap_free_blocks());
+    atomic_store(&f.step, 4);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    /* its exit gave every slab back; the rest of its blocks are ours now */
+    assert_null(atomic_load(&s1->owner));
+
+    /* this thread: a slab filled, then freed by another thread, comes back
+     * through the inbox: the next refills hand out the same blocks, no new
+     * slab is carved for them */
+    void *w[1024];
+    int nw = 0;
+    tcache_t *tc = tcache_tls;
+    w[nw++] = ns_malloc(FS_SIZE);
+    slab_t *mine = tc->own.cls[cls].cur;
+    while (tc->own.cls[cls].cur == mine && nw < 1024)
+        w[nw++] = ns_malloc(FS_SIZE);
+    assert_true(nw < 1024);
+    slab_t *second = tc->own.cls[cls].cur;
+    /* exhaust the second slab too, and this thread's cache of the class */
+    while (tc->own.cls[cls].cur == second && tbin_count(&tc->bins[cls]) + (second->capacity - second->bump) > 0 &&
+           nw < 1023)
+        w[nw++] = ns_malloc(FS_SIZE);
+    int k = 0;
+    void *gone[1024];
+    for (int i = 0; i < nw; i++)
+        if (slab_of((uintptr_t)w[i]) == mine) {
+            gone[k++] = w[i];
+            w[i] = NULL;
+        }
+    assert_true(k > 0);     /* (some of its blocks may be the first thread's, still live) */
+    struct handoff h = {gone, k};
+    assert_int_equal(pthread_create(&th, NULL, free_all, &h), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    /* the helper's exit pushed them onto mine's remote stack, notified */
+    assert_non_null(remote_top(mine));
+    assert_ptr_equal(atomic_load(&mine->owner), &tc->own);
+    uint64_t slabs0 = b->slabs;
+    int back = 0;
+    static void *again[1024];
+    for (int j = 0; j < k; j++) {
+        again[j] = ns_malloc(FS_SIZE);
+        for (int i = 0; i < k; i++)
+            back += gone[i] == again[j];
+    }
+    print_message("inbox: %d of %d remote-freed blocks handed out again\n", back, k);
+    assert_true(back > 0);
+    assert_int_equal(b->slabs, slabs0);
+    for (int i = 0; i < nw; i++)
+        if (w[i])
+            ns_free(w[i]);
+    for (int j = 0; j < k; j++)
+        ns_free(again[j]);
+    for (int i = 0; i < f.n; i++)
+        if (f.v[i])
+            ns_free(f.v[i]);
+    assert_int_equal(tcache_validate_heap(), heap_free_blocks());
+    tcache_flush_all(tcache_tls);
+    assert_int_equal(bin_used(cls), used0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_idle_class_disowns),
         cmocka_unit_test(test_validator_after_exchange_and_exit),
         cmocka_unit_test(test_fork_child_recounts_owned_slab),
+        cmocka_unit_test(test_full_slab_stays_owned),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -492,12 +492,18 @@ static void *remote_top(slab_t *s)
 
 static void test_return_routes_blocks_by_owner(void **state)
 {
-    static int me, other;       /* two owners: any distinct addresses */
+    static owner_t me, other;   /* two owners of node 0, not threads */
     unsigned cls = sizeclass_of(96);
     bin_t *b = &pool0()->bins[cls];
+#define bin_used(c) (bin_used(c) + (uint64_t)me.cls[c].used + (uint64_t)other.cls[c].used)
     uint64_t used0 = bin_used(cls);
-    slab_t *mine = bin_acquire(pool0(), cls, false, &me);
-    slab_t *theirs = bin_acquire(pool0(), cls, false, &other);
+    enum { K = 10 };
+    uint32_t got;
+    void *lm = owned_take(&me, cls, K, &got, false);
+    assert_int_equal(got, K);
+    void *lt = owned_take(&other, cls, K, &got, false);
+    assert_int_equal(got, K);
+    slab_t *mine = me.cls[cls].cur, *theirs = other.cls[cls].cur;
     assert_non_null(mine);
     assert_non_null(theirs);
     assert_ptr_not_equal(mine, theirs);
@@ -505,13 +511,7 @@ static void test_return_routes_blocks_by_owner(void **state)
     assert_ptr_equal(atomic_load(&theirs->owner), &other);
     assert_false(mine->in_partial);
     assert_false(theirs->in_partial);
-    enum { K = 10 };
-    uint32_t got;
     void *m[K], *t[K], *f[K];
-    void *lm = bin_owned_take(mine, K, &got);
-    assert_int_equal(got, K);
-    void *lt = bin_owned_take(theirs, K, &got);
-    assert_int_equal(got, K);
     void *lf = bin_refill(pool0(), cls, K, &got);      /* from the bin's own slabs */
     assert_int_equal(got, K);
     assert_int_equal(bin_used(cls), used0 + 3 * K);
@@ -564,7 +564,7 @@ static void test_return_routes_blocks_by_owner(void **state)
     check_pool_invariants();
     /* the owner drains its remote stack once its free list is dry: the
      * same blocks come out again, before any fresh one */
-    void *again = bin_owned_take(theirs, K, &got);
+    void *again = owned_take(&other, cls, K, &got, false);
     assert_int_equal(got, K);
     assert_null(remote_top(theirs));
     assert_int_equal(bin_used(cls), used0 + K);
@@ -578,9 +578,9 @@ static void test_return_routes_blocks_by_owner(void **state)
     }
     assert_int_equal(theirs->bump, bump);
     /* one fresh block of each stays in use: the slabs outlive their owners */
-    void **keep_t = bin_owned_take(theirs, 1, &got);
+    void **keep_t = owned_take(&other, cls, 1, &got, false);
     assert_int_equal(got, 1);
-    void **keep_m = bin_owned_take(mine, 1, &got);     /* its free list first, LIFO */
+    void **keep_m = owned_take(&me, cls, 1, &got, false);     /* its free list first, LIFO */
     assert_int_equal(got, 1);
     assert_ptr_equal(keep_m, m[K - 1]);
     assert_int_equal(bin_used(cls), used0 + K + 2);
@@ -591,8 +591,8 @@ static void test_return_routes_blocks_by_owner(void **state)
     assert_int_equal(bin_used(cls), used0 + K + 2);
     /* given back: the remote stack is drained into the slab, which goes on
      * the bin's partial list */
-    bin_disown(theirs);
-    bin_disown(mine);
+    owner_stop(&other);
+    owner_stop(&me);
     assert_int_equal(bin_used(cls), used0 + 2);
     assert_null(remote_top(theirs));
     slab_t *both[2] = {mine, theirs};
@@ -616,6 +616,7 @@ static void test_return_routes_blocks_by_owner(void **state)
     assert_null(atomic_load(&b->pending));
     assert_int_equal(bin_used(cls), used0);
     check_pool_invariants();
+#undef bin_used
 }
 
 #define T(f) cmocka_unit_test_setup(f, each)

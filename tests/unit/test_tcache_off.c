@@ -23,7 +23,7 @@ static void check_empty(void)
             fail_msg("class %u: cap %u with caching off", c, tc->bins[c].cap);
         if (tbin_count(&tc->bins[c]) != 0 || tc->bins[c].head != NULL)
             fail_msg("class %u: %u blocks cached with caching off", c, tbin_count(&tc->bins[c]));
-        if (tc->own[c] != NULL)
+        if (tc->own.cls[c].cur || tc->own.cls[c].avail || tc->own.cls[c].full)
             fail_msg("class %u: a slab owned with caching off", c);
     }
 }
@@ -59,7 +59,7 @@ static void test_double_free_still_detected(void **state)
     void *keep = ns_malloc(64);
     void *p = ns_malloc(64);
     ns_free(p);
-    assert_true(bin_holds(p, tcache_get()));
+    assert_true(bin_holds(p, &tcache_get()->own));
     assert_true(bin_holds(p, NULL));
     assert_false(bin_holds(keep, NULL));
     /* no cache owns a slab: every block came from, and went back to, the bin's */

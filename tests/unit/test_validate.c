@@ -76,7 +76,7 @@ static void two_lists(void *arg)
         tail = tail[0];
     assert_true(tbin_count(tb) > 1);
     if (arg == NULL) {
-        assert_ptr_equal(tcache_tls->own[s->cls], s);
+        assert_ptr_equal(tcache_tls->own.cls[s->cls].cur, s);
         atomic_store(&s->remote, (uintptr_t)q);      /* the same chain */
     } else {
         uint32_t got;

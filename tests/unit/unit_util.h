@@ -84,10 +84,28 @@ static inline uint64_t mapped_bytes(void)
 
 /* Blocks of class cls on node 0 handed out of their slabs: in use, in
  * thread caches or in remote stacks not drained yet. */
+typedef struct {
+    unsigned cls;
+    int64_t n;
+} owned_used_t;
+
+static inline void add_owned_used(const tcache_t *tc, void *arg)
+{
+    owned_used_t *u = arg;
+    if (tc->own.node == 0)
+        u->n += __atomic_load_n(&tc->own.cls[u->cls].used, __ATOMIC_RELAXED);
+}
+
+/* (the bin's count plus what live threads own) */
 static inline uint64_t bin_used(unsigned cls)
 {
     bin_t *b = &node_pool(0)->bins[cls];
-    return (uint64_t)atomic_load_explicit(&b->used_blocks, memory_order_relaxed);
+    owned_used_t u = {cls, 0};
+    tcache_each_live(add_owned_used, &u);
+    pthread_mutex_lock(&b->lock);
+    u.n += b->used_blocks;
+    pthread_mutex_unlock(&b->lock);
+    return (uint64_t)u.n;
 }
 
 /* Every SuperSlab of ours (through the address map), fn(ss, arg) each. */
