@@ -430,7 +430,7 @@ void *owned_take(owner_t *o, unsigned cls, uint32_t want, uint32_t *got, bool ne
 size_t owner_release_class(owner_t *o, unsigned cls)
 {
     owned_class_t *oc = &o->cls[cls];
-    size_t bytes = 0;
+    size_t bytes = inbox_drain(o);    /* full slabs freed by others get room first */
     if (oc->cur)
         bytes += disown(o, oc->cur);
     while (oc->avail)
@@ -457,26 +457,69 @@ size_t owner_stop(owner_t *o)
     return bytes;
 }
 
-static int64_t recount(slab_t *s)
+static void recount(slab_t *s)
 {
     uint32_t nfree = 0;
     for (void *f = s->free; f && nfree < s->capacity; f = link_get(f, &s->key))
         nfree++;
     s->used = s->bump - nfree;
-    return s->used;
 }
 
-void owner_recount(owner_t *o)
+static void no_count(void *arg, uint32_t n)
 {
-    for (unsigned c = 0; c < NS_CLASSES; c++) {
-        owned_class_t *oc = &o->cls[c];
-        int64_t used = oc->cur ? recount(oc->cur) : 0;
-        for (slab_t *s = oc->avail; s; s = s->next)
-            used += recount(s);
-        for (slab_t *s = oc->full; s; s = s->next)
-            used += recount(s);
-        oc->used = used;
+    (void)arg, (void)n;
+}
+
+static void adopt_orphans(superslab_t *ss, void *arg)
+{
+    const owner_t *keep = arg;
+    for (unsigned u = 0; u < NS_UNITS; u++) {
+        slab_t *s = &ss->slabs[u];
+        const owner_t *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+        if (!s->units || s->first_unit != u || ss->unit_slab[u] != s || !o || o == keep)
+            continue;
+        node_pool_t *pool = node_pool(s->node);
+        bin_t *b = &pool->bins[s->cls];
+        recount(s);
+        atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+        s->on = ON_NONE;
+        s->prev = s->next = NULL;
+        lock_take(&b->lock, LOCK_BIN);
+        b->used_blocks += s->used;
+        if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
+            bin_take_remote(b, s, false);
+        if (!slab_exhausted(s) || s->used == 0)
+            slab_got_blocks(pool, b, s, true);
+        lock_drop(&b->lock, LOCK_BIN);
     }
+}
+
+void owner_fork_forward(void)
+{
+    for (uint32_t node = 0; node < topo_nodes(); node++)
+        for (unsigned c = 0; c < NS_CLASSES; c++) {
+            node_pool_t *pool = node_pool(node);
+            lock_take(&pool->bins[c].lock, LOCK_BIN);
+            drain_pending(pool, &pool->bins[c], true);
+            lock_drop(&pool->bins[c].lock, LOCK_BIN);
+        }
+}
+
+void owner_fork_forget(owner_t *o)
+{
+    slab_t *s = atomic_exchange_explicit(&o->inbox, NULL, memory_order_acquire);
+    while (s) {
+        slab_t *next = s->pending_next;
+        int64_t ignored = 0;
+        slab_take_remote(s, true, &ignored, no_count, NULL);   /* the bit cleared: on no list now */
+        recount(s);
+        s = next;
+    }
+}
+
+void owner_fork_adopt(const owner_t *keep)
+{
+    addrmap_each_superslab(adopt_orphans, (void *)keep);
 }
 
 /* Blocks head..tail (linked by word 0, plain) of slab s, which the caller

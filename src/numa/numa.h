@@ -232,10 +232,18 @@ size_t owner_release_class(owner_t *o, unsigned cls);
 /* o gives back every slab (thread exit, node change, a dead thread after
  * fork) and folds its counters into the bins; bytes unmapped. */
 size_t owner_stop(owner_t *o);
-/* After fork, in the child, for the owner of a thread that no longer
- * exists: recount `used` of each of its slabs from the free list (blocks
- * it had in hand are lost with its stack, and stay counted as used). */
-void owner_recount(owner_t *o);
+/* After fork, in the child (one thread, `keep` its owner), the slabs of
+ * the threads that no longer exist go back to their bins.  Their owners'
+ * lists may have been half-changed when fork() copied the heap, so they
+ * are not walked: every SuperSlab is.  In this order: forward every
+ * notified slab to its owner's inbox (or drain it into its bin); forget
+ * each dead owner (the remote frees in its inbox drained into their
+ * slabs); adopt every slab owned by anyone but `keep`: its `used` counted
+ * again from its free list (blocks a thread had in hand are lost with its
+ * stack, and stay used), onto its bin's lists. */
+void owner_fork_forward(void);
+void owner_fork_forget(owner_t *o);
+void owner_fork_adopt(const owner_t *keep);
 /* Is block p on its slab's free list or remote stack? (double-free
  * check, slow; only slabs of the bin or of `o` are looked at) */
 bool bin_holds(void *p, const owner_t *o);

@@ -144,6 +144,10 @@ _Static_assert(NS_CLASSES << NS_TBIN_SHIFT < UINT32_MAX, "binoff fits");
 #define NS_MAP_LEAF_BITS 13
 #define NS_MAP_ROOT_BITS (NS_VA_BITS - NS_SS_SHIFT - NS_MAP_LEAF_BITS)
 extern uintptr_t *addrmap_root[(size_t)1 << NS_MAP_ROOT_BITS];
+/* fn(ss, arg) for every SuperSlab in the map (a walk of the whole map:
+ * for the fork child and for tests). */
+struct superslab;
+void addrmap_each_superslab(void (*fn)(struct superslab *ss, void *arg), void *arg);
 
 static inline uintptr_t addrmap_lookup(uintptr_t a)
 {

@@ -197,7 +197,7 @@ static void *next_cached(const tcache_t *tc, unsigned cls, void *p)
  * is LIFO, so its tail holds the blocks freed longest ago): to the slab
  * the cache owns without a lock, to other slabs through their remote
  * stacks (numa/bin.c). */
-static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
+static size_t flush_to(tcache_t *tc, unsigned cls, uint32_t keep, owner_t *o)
 {
     tbin_t *b = &tc->bins[cls];
     uint32_t count = tbin_count(b);
@@ -219,7 +219,12 @@ static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
     if (ns_config_hardened)         /* bins take plain lists */
         for (void **p = list; p; p = p[0])
             p[0] = next_cached(tc, cls, p);
-    return bin_return(&tc->own, cls, (uint32_t)tc->node, list);
+    return bin_return(o, cls, (uint32_t)tc->node, list);
+}
+
+static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
+{
+    return flush_to(tc, cls, keep, &tc->own);
 }
 
 /* A plain list from a bin becomes this cache's (encoded) list. */
@@ -507,16 +512,22 @@ static void thread_exit(void *arg)
     meta_free(tc, sizeof(*tc));
 }
 
-/* fork: the child has one thread; the caches of the others hold blocks no
- * one will use again, so return them to their slabs. */
+/* fork: the child has one thread; the slabs the others owned go back to
+ * their bins (numa/bin.c owner_fork_child), then the blocks their caches
+ * held, and their caches are freed. */
 void tcache_fork_child(void)
 {
+    owner_fork_forward();
+    for (tcache_t *tc = live; tc; tc = tc->next)
+        if (tc != tcache_tls)
+            owner_fork_forget(&tc->own);
+    owner_fork_adopt(tcache_tls->kind == NS_TC_LIVE ? &tcache_tls->own : NULL);
     tcache_t *tc = live;
     while (tc) {
         tcache_t *next = tc->next;
         if (tc != tcache_tls) {
-            owner_recount(&tc->own);   /* blocks in transit with a lost stack */
-            tcache_flush_all(tc);
+            for (unsigned c = 0; c < NS_CLASSES; c++)
+                flush_to(tc, c, 0, NULL);
             unlink_live(tc);
             meta_free(tc, sizeof(*tc));
         }
