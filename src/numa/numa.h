@@ -1,5 +1,5 @@
 /* numa.h - the node heap: the topology (a leaf: hwloc in, tables out),
- * each node's pool (bins with their stash and pending list, SuperSlab
+ * each node's pool (bins with their pending list, the slabs threads own, SuperSlab
  * lists), the large page heap, decay and release.  The only header code
  * outside src/numa includes for these.  Uses src/superslab, src/hugepage
  * and src/base.
@@ -7,7 +7,7 @@
  * Glossary
  *   bin        per node and size class: the lock that owns the free lists
  *              of that class's slabs on that node, the list of its
- *              partially used slabs, the stash, the pending list (bin_t).
+ *              partially used slabs it owns, the pending list (bin_t).
  *   node pool  per NUMA node: its bins, its SuperSlabs, its large-mapping
  *              cache (node_pool_t).
  *   large      a block above NS_SMALL_MAX in a mapping of its own (large_t).

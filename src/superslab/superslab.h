@@ -11,11 +11,11 @@
  *   slab       1..16 contiguous units serving one size class (slab_t).
  *   block      what malloc returns: one slot of a slab.  A free block holds
  *              the next pointer in word 0 and the free mark in word 1.
- *   remote     a lock-free stack of blocks per slab, pushed by threads of
- *              other nodes, drained by the slab's owner (remote.c).
+ *   remote     a lock-free stack of blocks per slab, pushed by threads that
+ *              do not own the slab, drained by its owner (remote.c).
  *
- * Where a block can be (exactly one at a time): a thread cache's list, a
- * bin's stash, a slab's free list, a slab's remote stack, the user's hands,
+ * Where a block can be (exactly one at a time): a thread cache's list,
+ * a slab's free list, a slab's remote stack, the user's hands,
  * or not yet carved (at index >= slab.bump).
  */
 #ifndef NS_SUPERSLAB_H

@@ -88,9 +88,9 @@ void tcache_allocs(uint64_t out[NS_CLASSES]);
  * class on the cache's node, each once, as many as cap - room says. */
 void tcache_validate(const tcache_t *tc);
 /* The whole heap at rest (no other thread allocating or freeing): every
- * live cache, every bin (partial slabs, stash, pending list) of every
+ * live cache and its owned slabs, every bin (partial slabs, pending list) of every
  * node, each SuperSlab met against both maps; and no block on two lists
- * (a cache's, a stash's, a slab's free list).  Fatal on a violation;
+ * (a cache's, a slab's free list or remote stack).  Fatal on a violation;
  * returns the number of free blocks seen on lists.  For tests. */
 uint64_t tcache_validate_heap(void);
 
