@@ -182,6 +182,24 @@ static void carve_order(uint16_t *order, uint32_t n)
 static uint32_t slab_take(slab_t *s, uint32_t want, void **head)
 {
     uint32_t n = 0;
+    if (!ns_config_hardened && s->free) {
+        /* the free list is already a plain list: cut its first `want`
+         * blocks off whole, one write (blocks another thread freed are
+         * not written again here) */
+        void **first = s->free, **last = first;
+        for (;;) {
+            if (!block_marked_free(last))
+                error_fatal("heap corruption: a slab's free list points at a block that is not free "
+                            "(write after free?)", last);
+            n++;
+            if (n == want || !last[0])
+                break;
+            last = last[0];
+        }
+        s->free = last[0];
+        last[0] = *head;
+        *head = first;
+    }
     while (n < want && s->free) {
         void **blk = s->free;
         if (!ns_config_hardened && !block_marked_free(blk))
@@ -574,14 +592,16 @@ typedef struct runs {
     unsigned n, next;
 } runs_t;
 
-static void runs_add(runs_t *r, slab_t *s, void **blk)
+/* blk joins the run of slab s (its place is returned, for the next block
+ * of the same slab: runs_append). */
+static unsigned runs_add(runs_t *r, slab_t *s, void **blk)
 {
     blk[0] = NULL;
     for (unsigned i = 0; i < r->n; i++)
         if (r->slab[i] == s) {
             *r->tail[i] = blk;
             r->tail[i] = blk;
-            return;
+            return i;
         }
     unsigned i = r->n < RUNS ? r->n++ : r->next;
     if (i == r->next && r->n == RUNS) {         /* all places taken: the oldest goes */
@@ -589,6 +609,14 @@ static void runs_add(runs_t *r, slab_t *s, void **blk)
         r->next = (r->next + 1) % RUNS;
     }
     r->slab[i] = s, r->head[i] = blk, r->tail[i] = blk;
+    return i;
+}
+
+static void runs_append(runs_t *r, unsigned i, void **blk)
+{
+    blk[0] = NULL;
+    *r->tail[i] = blk;
+    r->tail[i] = blk;
 }
 
 static void runs_flush(runs_t *r)
@@ -607,30 +635,53 @@ size_t bin_return(owner_t *o, unsigned cls, uint32_t node, void *list)
     void *binned = NULL;
     int64_t mine = 0;
     size_t bytes = 0;
+    /* blocks of one slab tend to come together: the slab of the previous
+     * block, and where its blocks go, are kept while the next one is in it */
+    enum { MINE, BINNED, OTHERS } where = MINE;
+    slab_t *s = NULL;
+    uintptr_t lo = 0, span = 0;
+    unsigned run = 0;
     while (list) {
         void **blk = list;
         list = blk[0];
-        slab_t *s = slab_of((uintptr_t)blk);
-        if (NS_UNLIKELY(s->cls != cls || s->node != node || !slab_block_start(s, (uintptr_t)blk)))
+        uintptr_t a = (uintptr_t)blk;
+        if (a - lo >= span) {
+            s = slab_of(a);
+            if (NS_UNLIKELY(s->cls != cls || s->node != node || !s->units))
+                error_fatal("heap corruption: a cached block does not belong to its class", blk);
+            lo = s->start, span = s->span;
+            owner_t *so = atomic_load_explicit(&s->owner, memory_order_relaxed);
+            where = o && so == o ? MINE : !so ? BINNED : OTHERS;
+            if (where == OTHERS)
+                run = RUNS;                 /* no run yet */
+        }
+        if (NS_UNLIKELY(!slab_block_start(s, a)))
             error_fatal("heap corruption: a cached block does not belong to its class", blk);
-        owner_t *so = atomic_load_explicit(&s->owner, memory_order_relaxed);
-        if (o && so == o) {                 /* our own slab: no lock */
-            if (NS_UNLIKELY(s->used == 0))
-                error_fatal("heap corruption: a block comes back to a slab with none in use (double free?)", blk);
-            link_set(blk, s->free, &s->key);
-            s->free = blk;
-            s->used--;
-            mine++;
-            if (s->used == 0 || s->on == ON_FULL) {
-                own_add(&o->cls[cls].used, -mine);
-                mine = 0;
-                bytes += owned_got_blocks(o, s);
-            }
-        } else if (!so) {                   /* the bin's: under its lock, below */
+        if (where == OTHERS) {              /* another thread's: its remote stack */
+            if (run < RUNS && runs.slab[run] == s)
+                runs_append(&runs, run, blk);
+            else
+                run = runs_add(&runs, s, blk);
+            continue;
+        }
+        if (where == BINNED) {              /* the bin's: under its lock, below */
             blk[0] = binned;
             binned = blk;
-        } else {                            /* another thread's: its remote stack */
-            runs_add(&runs, s, blk);
+            continue;
+        }
+        /* our own slab: no lock */
+        if (NS_UNLIKELY(s->used == 0))
+            error_fatal("heap corruption: a block comes back to a slab with none in use (double free?)", blk);
+        link_set(blk, s->free, &s->key);
+        s->free = blk;
+        s->used--;
+        mine++;
+        if (s->used == 0 || s->on == ON_FULL) {
+            own_add(&o->cls[cls].used, -mine);
+            mine = 0;
+            if (s->used == 0)
+                span = 0;   /* s may go back (and its SuperSlab be unmapped): not read again */
+            bytes += owned_got_blocks(o, s);
         }
     }
     runs_flush(&runs);
