@@ -31,6 +31,8 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
         o->slabs += b->slabs;
         o->small_in_use += (uint64_t)b->used_blocks * sizeclass_size[c];
         o->remote_drained += atomic_load_explicit(&b->remote_drained, memory_order_relaxed);
+        o->bin_lock_acquires += b->lock_acquires;
+        o->bin_lock_contended += b->lock_contended;
         lock_drop(&b->lock, LOCK_BIN);
         o->remote_frees += atomic_load_explicit(&b->remote_frees, memory_order_relaxed);
     }
@@ -248,10 +250,11 @@ static void print_text(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
             (ull)x->occupancy[0], (ull)x->occupancy[1], (ull)x->occupancy[2], (ull)x->occupancy[3],
             (ull)x->occupancy[4]);
         out(s, "numaslab: node %d: slabs %llu, small in use %s MiB, large %llu (%s MiB, %llu cached), "
-               "in use %s MiB, remote frees %llu (drained %llu), spills %llu, released %s MiB\n",
+               "in use %s MiB, remote frees %llu (drained %llu), spills %llu, released %s MiB, "
+               "bin locks %llu (contended %llu)\n",
             n, (ull)x->slabs, mib(x->small_in_use, a), (ull)x->large_count, mib(x->large_bytes, b),
             (ull)x->large_cached, mib(x->small_in_use + lu[n], c), (ull)x->remote_frees, (ull)x->remote_drained,
-            (ull)x->spills, mib(x->released_bytes, a));
+            (ull)x->spills, mib(x->released_bytes, a), (ull)x->bin_lock_acquires, (ull)x->bin_lock_contended);
     }
     out(s, "numaslab: class    size   requests  hit rate  live blocks  slabs\n");
     for (int k = 0; k < NS_STATS_CLASSES; k++) {
@@ -330,10 +333,11 @@ static void print_json(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
             (ull)x->occupancy[3], (ull)x->occupancy[4]);
         out(s, "\"slabs\": %llu, \"small_in_use\": %llu, \"large_count\": %llu, \"large_bytes\": %llu, "
                "\"large_cached\": %llu, \"large_cached_bytes\": %llu, \"remote_frees\": %llu, "
-               "\"remote_drained\": %llu, \"spills\": %llu, \"released_bytes\": %llu}",
+               "\"remote_drained\": %llu, \"spills\": %llu, \"released_bytes\": %llu, "
+               "\"bin_lock_acquires\": %llu, \"bin_lock_contended\": %llu}",
             (ull)x->slabs, (ull)x->small_in_use, (ull)x->large_count, (ull)x->large_bytes, (ull)x->large_cached,
             (ull)x->large_cached_bytes, (ull)x->remote_frees, (ull)x->remote_drained, (ull)x->spills,
-            (ull)x->released_bytes);
+            (ull)x->released_bytes, (ull)x->bin_lock_acquires, (ull)x->bin_lock_contended);
     }
     out(s, "\n  ],\n  \"classes\": [");
     for (int k = 0; k < NS_STATS_CLASSES; k++) {

@@ -36,6 +36,14 @@
  */
 #include "numa.h"
 
+/* The bin's lock, counted (under the lock itself: no shared line more). */
+static void bin_lock(bin_t *b)
+{
+    bool waited = lock_take_waited(&b->lock, LOCK_BIN);
+    b->lock_acquires++;
+    b->lock_contended += waited;
+}
+
 static void partial_push(bin_t *b, slab_t *s)
 {
     ns_assert(!s->in_partial && s->units > 0);
@@ -272,7 +280,7 @@ void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
     /* a miss of a caller without a cache (caches off, an exiting thread,
      * ns_malloc_onnode): counted here; a cache counts its own refills */
     atomic_fetch_add_explicit(&b->refills, 1, memory_order_relaxed);
-    lock_take(&b->lock, LOCK_BIN);
+    bin_lock(b);
     void *head = take_locked(pool, b, cls, want, got, false);
     if (ns_config_debug)
         debug_validate(pool, b, cls);
@@ -323,7 +331,7 @@ static size_t disown(owner_t *o, slab_t *s)
     else
         olist_unlink(oc, s);
     own_add(&oc->used, -(int64_t)s->used);
-    lock_take(&b->lock, LOCK_BIN);
+    bin_lock(b);
     atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
     b->used_blocks += s->used;
     if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
@@ -384,7 +392,7 @@ static slab_t *acquire(owner_t *o, unsigned cls, bool need_room, bool *retry)
     node_pool_t *pool = node_pool(o->node);
     bin_t *b = &pool->bins[cls];
     slab_t *s = NULL;
-    lock_take(&b->lock, LOCK_BIN);
+    bin_lock(b);
     drain_pending(pool, b, true);
     if (atomic_load_explicit(&o->inbox, memory_order_relaxed)) {
         *retry = true;
@@ -502,7 +510,7 @@ static void adopt_orphans(superslab_t *ss, void *arg)
         atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
         s->on = ON_NONE;
         s->prev = s->next = NULL;
-        lock_take(&b->lock, LOCK_BIN);
+        bin_lock(b);
         b->used_blocks += s->used;
         if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
             bin_take_remote(b, s, false);
@@ -517,7 +525,7 @@ void owner_fork_forward(void)
     for (uint32_t node = 0; node < topo_nodes(); node++)
         for (unsigned c = 0; c < NS_CLASSES; c++) {
             node_pool_t *pool = node_pool(node);
-            lock_take(&pool->bins[c].lock, LOCK_BIN);
+            bin_lock(&pool->bins[c]);
             drain_pending(pool, &pool->bins[c], true);
             lock_drop(&pool->bins[c].lock, LOCK_BIN);
         }
@@ -688,7 +696,7 @@ size_t bin_return(owner_t *o, unsigned cls, uint32_t node, void *list)
     if (mine)
         own_add(&o->cls[cls].used, -mine);
     if (binned) {
-        lock_take(&b->lock, LOCK_BIN);
+        bin_lock(b);
         bytes += return_locked(pool, b, binned);
         if (ns_config_debug)
             debug_validate(pool, b, cls);
@@ -702,7 +710,7 @@ bool bin_holds(void *p, const owner_t *o)
     slab_t *s = slab_of((uintptr_t)p);
     bin_t *b = &node_pool(s->node)->bins[s->cls];
     bool found = false;
-    lock_take(&b->lock, LOCK_BIN);
+    bin_lock(b);
     const owner_t *so = atomic_load_explicit(&s->owner, memory_order_relaxed);
     if (slab_of((uintptr_t)p) == s && s->units && (!so || so == o)) {
         uint32_t limit = s->capacity;
@@ -774,7 +782,7 @@ size_t bin_release(node_pool_t *pool, unsigned cls, bool all)
 {
     bin_t *b = &pool->bins[cls];
     size_t bytes = 0;
-    lock_take(&b->lock, LOCK_BIN);
+    bin_lock(b);
     bytes += drain_pending(pool, b, !all);
     if (all) {
         slab_t *s = b->partial;

@@ -31,6 +31,8 @@ typedef struct bin {
     uint64_t slabs;             /* slabs carved for this class now         */
     int64_t used_blocks;        /* blocks handed out of its own slabs      */
     remote_pending_t pending;   /* slabs whose remote stack got blocks     */
+    uint64_t lock_acquires;     /* bin_lock (statistics: contention)       */
+    uint64_t lock_contended;    /* ... that found the lock held            */
     /* counters of callers without a cache, and of owners that stopped */
     _Atomic uint64_t refills;   /* thread-cache misses                     */
     _Atomic uint64_t remote_drained;
