@@ -304,12 +304,14 @@ static void olist_add(owned_class_t *oc, slab_t *s, uint8_t on)
     if (*head) (*head)->prev = s;
     *head = s;
     s->on = on;
+    oc->navail += on == ON_AVAIL;
 }
 
 static void olist_unlink(owned_class_t *oc, slab_t *s)
 {
     if (s->on == ON_NONE)
         return;
+    oc->navail -= s->on == ON_AVAIL;
     if (s->prev) s->prev->next = s->next; else *olist(oc, s->on) = s->next;
     if (s->next) s->next->prev = s->prev;
     s->prev = s->next = NULL;
@@ -349,6 +351,7 @@ static size_t disown(owner_t *o, slab_t *s)
  * the only other slab with room (kept, so that a class that swings between
  * a few blocks and many does not pass slabs to and from the bin, and from
  * thread to thread).  Bytes unmapped. */
+#define KEEP_AVAIL 4
 static size_t owned_got_blocks(owner_t *o, slab_t *s)
 {
     owned_class_t *oc = &o->cls[s->cls];
@@ -358,7 +361,7 @@ static size_t owned_got_blocks(owner_t *o, slab_t *s)
         olist_unlink(oc, s);
         olist_add(oc, s, ON_AVAIL);
     }
-    if (s->used == 0 && (oc->avail != s || s->next))
+    if (s->used == 0 && oc->navail > KEEP_AVAIL)
         return disown(o, s);
     return 0;
 }

@@ -253,6 +253,7 @@ size_t tcache_flush_all(tcache_t *tc)
 static void tick(tcache_t *tc)
 {
     tc->tick_events = 0;
+    uint64_t now = clock_ms();
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         tbin_t *b = &tc->bins[c];
         uint32_t m = cap_max(c);
@@ -263,9 +264,12 @@ static void tick(tcache_t *tc)
             flush_keep(tc, c, count / 2);
             count = tbin_count(b);
             b->cap = b->cap / 2 < CAP_MIN ? (m < CAP_MIN ? m : CAP_MIN) : b->cap / 2;
-        } else if (tc->events[c] == 0 && (tc->own.cls[c].cur || tc->own.cls[c].avail)) {
-            owner_release_class(&tc->own, c);  /* idle and empty: its slabs with room go back */
+        } else if (tc->events[c] == 0 && (tc->own.cls[c].cur || tc->own.cls[c].avail) &&
+                   now - tc->idle_since_ms[c] >= (uint64_t)options.decay_ms) {
+            owner_release_class(&tc->own, c);  /* idle for the decay time and empty: its slabs with room go back */
         }
+        if (tc->events[c] || !tc->idle_since_ms[c])
+            tc->idle_since_ms[c] = now;
         b->room = b->cap - count;
         tc->events[c] = 0;
     }

@@ -401,8 +401,11 @@ static void *idle_thread(void *arg)
     if (!s || count0 == 0 || atomic_load(&s->owner) != &tc->own)
         return NULL;
     int rounds = 0;
-    for (; rounds < 400 && tc->own.cls[idle].cur; rounds++) {
+    /* an idle class's slabs go back once it has been idle for the decay
+     * time (NUMASLAB_DECAY_MS, 1 s by default): up to 5 s of bursts */
+    for (; rounds < 2500 && tc->own.cls[idle].cur; rounds++) {
         burst(1500, 400);                 /* slow-path events of another class */
+        sleep_ms(2);
         /* the slab stays owned while blocks of the class are cached */
         if (tbin_count(b) > 0 && tc->own.cls[idle].cur != s) {
             *fail = "disowned while blocks of the class were still cached";
