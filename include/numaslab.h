@@ -73,6 +73,9 @@ typedef struct ns_node_stats {
     uint64_t ss_base;           /* SuperSlabs on base pages              */
     uint64_t occupancy[5];      /* SuperSlabs by used units of 32: empty,
                                    1-8, 9-16, 17-24, 25-32               */
+    uint64_t bin_lock_acquires; /* bin locks taken (a thread took or gave
+                                   back a slab, or had none of its own)  */
+    uint64_t bin_lock_contended;/* ... of them, held by another thread   */
 } ns_node_stats_t;
 
 /* One size class, summed over nodes.  Requests counts blocks handed out

@@ -29,8 +29,10 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
         bin_t *b = &pool->bins[c];
         lock_take(&b->lock, LOCK_BIN);
         o->slabs += b->slabs;
-        o->small_in_use += (b->used_blocks - bin_stashed(b)) * sizeclass_size[c];
-        o->remote_drained += b->remote_drained;
+        o->small_in_use += (uint64_t)b->used_blocks * sizeclass_size[c];
+        o->remote_drained += atomic_load_explicit(&b->remote_drained, memory_order_relaxed);
+        o->bin_lock_acquires += b->lock_acquires;
+        o->bin_lock_contended += b->lock_contended;
         lock_drop(&b->lock, LOCK_BIN);
         o->remote_frees += atomic_load_explicit(&b->remote_frees, memory_order_relaxed);
     }
@@ -58,6 +60,31 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
     o->released_bytes = atomic_load_explicit(&pool->released_bytes, memory_order_relaxed);
 }
 
+/* What live threads own (numa/bin.c owner_t): blocks handed out of their
+ * slabs per class and node, their refills, remote frees they drained. */
+typedef struct owned_sum {
+    uint64_t used_bytes[64];            /* per node */
+    uint64_t drained[64];               /* per node */
+    uint64_t used[NS_CLASSES];          /* per class, all nodes */
+    uint64_t refills[NS_CLASSES];
+} owned_sum_t;
+
+static void add_owned(const tcache_t *tc, void *arg)
+{
+    owned_sum_t *sum = arg;
+    const owner_t *o = &tc->own;
+    uint32_t n = __atomic_load_n(&o->node, __ATOMIC_RELAXED);
+    if (n >= 64)
+        return;
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        uint64_t used = (uint64_t)__atomic_load_n(&o->cls[c].used, __ATOMIC_RELAXED);
+        sum->used[c] += used;
+        sum->used_bytes[n] += used * sizeclass_size[c];
+        sum->refills[c] += __atomic_load_n(&o->cls[c].refills, __ATOMIC_RELAXED);
+    }
+    sum->drained[n] += __atomic_load_n(&o->drained, __ATOMIC_RELAXED);
+}
+
 /* ns_stats_get, plus the usable bytes of live large blocks per node (the
  * per-node "in use" of the reports; not in the public struct). */
 static void collect(ns_stats_t *out, uint64_t large_usable[64])
@@ -69,9 +96,16 @@ static void collect(ns_stats_t *out, uint64_t large_usable[64])
         return;
     uint32_t nodes = topo_nodes();
     out->nodes = (int)nodes;
+    owned_sum_t owned;
+    memset(&owned, 0, sizeof owned);
+    tcache_each_live(add_owned, &owned);
     for (uint32_t n = 0; n < nodes; n++) {
         ns_node_stats_t ns;
         node_stats(node_pool(n), &ns);
+        if (n < 64) {
+            ns.small_in_use += owned.used_bytes[n];
+            ns.remote_drained += owned.drained[n];
+        }
         node_pool_t *pool = node_pool(n);
         lock_take(&pool->large_lock, LOCK_LARGE);
         uint64_t lu = pool->large_usable;
@@ -91,11 +125,13 @@ static void collect(ns_stats_t *out, uint64_t large_usable[64])
         ns_class_stats_t *cs = &out->classes[c];
         cs->size = sizeclass_size[c];
         cs->requests = allocs[c];
+        cs->refills = owned.refills[c];
+        cs->live_blocks = owned.used[c];
         for (uint32_t n = 0; n < nodes; n++) {
             bin_t *b = &node_pool(n)->bins[c];
             lock_take(&b->lock, LOCK_BIN);
-            cs->refills += b->refills;
-            cs->live_blocks += b->used_blocks - bin_stashed(b);
+            cs->refills += atomic_load_explicit(&b->refills, memory_order_relaxed);
+            cs->live_blocks += (uint64_t)b->used_blocks;
             cs->slabs += b->slabs;
             lock_drop(&b->lock, LOCK_BIN);
         }
@@ -214,10 +250,11 @@ static void print_text(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
             (ull)x->occupancy[0], (ull)x->occupancy[1], (ull)x->occupancy[2], (ull)x->occupancy[3],
             (ull)x->occupancy[4]);
         out(s, "numaslab: node %d: slabs %llu, small in use %s MiB, large %llu (%s MiB, %llu cached), "
-               "in use %s MiB, remote frees %llu (drained %llu), spills %llu, released %s MiB\n",
+               "in use %s MiB, remote frees %llu (drained %llu), spills %llu, released %s MiB, "
+               "bin locks %llu (contended %llu)\n",
             n, (ull)x->slabs, mib(x->small_in_use, a), (ull)x->large_count, mib(x->large_bytes, b),
             (ull)x->large_cached, mib(x->small_in_use + lu[n], c), (ull)x->remote_frees, (ull)x->remote_drained,
-            (ull)x->spills, mib(x->released_bytes, a));
+            (ull)x->spills, mib(x->released_bytes, a), (ull)x->bin_lock_acquires, (ull)x->bin_lock_contended);
     }
     out(s, "numaslab: class    size   requests  hit rate  live blocks  slabs\n");
     for (int k = 0; k < NS_STATS_CLASSES; k++) {
@@ -296,10 +333,11 @@ static void print_json(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
             (ull)x->occupancy[3], (ull)x->occupancy[4]);
         out(s, "\"slabs\": %llu, \"small_in_use\": %llu, \"large_count\": %llu, \"large_bytes\": %llu, "
                "\"large_cached\": %llu, \"large_cached_bytes\": %llu, \"remote_frees\": %llu, "
-               "\"remote_drained\": %llu, \"spills\": %llu, \"released_bytes\": %llu}",
+               "\"remote_drained\": %llu, \"spills\": %llu, \"released_bytes\": %llu, "
+               "\"bin_lock_acquires\": %llu, \"bin_lock_contended\": %llu}",
             (ull)x->slabs, (ull)x->small_in_use, (ull)x->large_count, (ull)x->large_bytes, (ull)x->large_cached,
             (ull)x->large_cached_bytes, (ull)x->remote_frees, (ull)x->remote_drained, (ull)x->spills,
-            (ull)x->released_bytes);
+            (ull)x->released_bytes, (ull)x->bin_lock_acquires, (ull)x->bin_lock_contended);
     }
     out(s, "\n  ],\n  \"classes\": [");
     for (int k = 0; k < NS_STATS_CLASSES; k++) {

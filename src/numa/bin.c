@@ -1,23 +1,48 @@
-/* bin.c - the bins of a node pool: per size class, the slabs' free lists,
- * the list of partially used slabs, the stash of whole lists, and the
- * pending list of slabs with remote frees.  Thread caches refill from and
- * flush to them (src/tiny).
+/* bin.c - the bins of a node pool, and the slabs threads own.
  *
- * Locking: everything in a bin, and the owner fields of its slabs (slab_t,
- * superslab.h), belong to bin.lock.  Lock order: bin.lock -> ss_lock ->
- * (address map, meta); a thread holds one bin lock at a time.
+ * Ownership.  A slab belongs to its bin (owner NULL) or to one thread (an
+ * owner_t in its cache).  The owner alone touches the slab's free list,
+ * bump and used count: the bin under bin.lock, a thread without any lock.
+ * A thread keeps what it takes: per class a current slab its refills carve
+ * and pop, its other slabs with free blocks (avail) and without (full).
+ * Blocks it gives back to its own slabs go straight onto their free lists;
+ * so blocks that a thread allocates and frees itself never pass through a
+ * lock or a cache line that another thread writes.  A slab goes back to
+ * the bin when it falls empty (unless it is the current one), when the
+ * class is idle at a capacity review (the slabs with free blocks), and at
+ * thread exit or a node change (all of them).  The bin's lock is taken
+ * only for those, and when the owner's slabs are exhausted.
+ *
+ * Blocks of a slab the caller does not own go back through the slab's
+ * remote stack (one exchange per run of blocks of the same slab,
+ * superslab/remote.c).  The push that sets the NOTIFIED bit puts the slab
+ * on its bin's pending list; whoever drains that list under the bin lock
+ * drains the bin's own slabs and passes owned ones on to their owner's
+ * inbox (the owner cannot change meanwhile: disowning takes the bin lock).
+ * The owner drains its inbox at its next refill.
+ *
+ * Locking: a bin-owned slab's owner fields, the bin's lists and counters
+ * belong to bin.lock.  Lock order: bin.lock -> ss_lock -> (address map,
+ * meta); a thread holds one bin lock at a time.
  *
  * Bin invariants (under bin.lock; bin_validate checks them in Debug builds):
- *   - a slab is on `partial` iff it has a free or uncarved block, or it is
- *     entirely free and kept as the bin's spare;
- *   - a full slab is on no list; a block coming back (flush, remote drain)
- *     puts it at the head of `partial`, so nearly full slabs are reused first
- *     and nearly empty ones drift to the tail, drain and are released;
- *   - a slab with used == 0 is released unless it is the bin's only slab or
- *     its remote NOTIFIED bit is set (superslab/remote.c);
- *   - used_blocks == the sum of the used counts of the bin's slabs.
+ *   - a bin-owned slab is on `partial` iff it has a free or uncarved
+ *     block, or it is entirely free and kept as the bin's spare; a full
+ *     one is on no list, nor is an owned one;
+ *   - a slab with used == 0 goes back to its SuperSlab unless it is the
+ *     bin's spare or its remote NOTIFIED bit is set (superslab/remote.c);
+ *   - used_blocks == the sum of the used counts of the bin's own slabs
+ *     (an owner counts its slabs' in owned_class_t.used).
  */
 #include "numa.h"
+
+/* The bin's lock, counted (under the lock itself: no shared line more). */
+static void bin_lock(bin_t *b)
+{
+    bool waited = lock_take_waited(&b->lock, LOCK_BIN);
+    b->lock_acquires++;
+    b->lock_contended += waited;
+}
 
 static void partial_push(bin_t *b, slab_t *s)
 {
@@ -40,10 +65,29 @@ static void partial_remove(bin_t *b, slab_t *s)
     b->npartial--;
 }
 
-/* Blocks came back to s (bin lock held): fix its list membership and
- * release it if it is empty and not needed. */
+/* A counter only its owner writes, read relaxed by statistics. */
+static void own_add(int64_t *c, int64_t n)
+{
+    __atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
+}
+
+static bool is_owned(const slab_t *s)
+{
+    return atomic_load_explicit(&s->owner, memory_order_relaxed) != NULL;
+}
+
+static bool slab_exhausted(const slab_t *s)
+{
+    return !s->free && s->bump == s->capacity;
+}
+
+/* A bin-owned slab got blocks back (bin lock held): fix its list
+ * membership and release it if it is empty and not needed. */
 static size_t slab_got_blocks(node_pool_t *pool, bin_t *b, slab_t *s, bool keep_spare)
 {
+    ns_assert(!is_owned(s));
+    if (slab_exhausted(s) && s->used > 0)
+        return 0;           /* nothing came back after all (an empty drain) */
     if (!s->in_partial)
         partial_push(b, s);
     if (s->used == 0 && (!keep_spare || b->npartial > 1) &&
@@ -55,83 +99,64 @@ static size_t slab_got_blocks(node_pool_t *pool, bin_t *b, slab_t *s, bool keep_
     return 0;
 }
 
-static void slab_take_remote(bin_t *b, slab_t *s, bool clear)
+/* Move s's remote stack onto its free list; its owner (the bin lock
+ * holder or the owning thread) calls it, with its counters.  Blocks
+ * drained. */
+static uint32_t slab_take_remote(slab_t *s, bool clear, int64_t *used, void (*drained)(void *, uint32_t), void *arg)
 {
     void *tail;
     uint32_t n;
     void *list = remote_take(s, clear, &tail, &n);
     if (!list)
-        return;
+        return 0;
     link_set(tail, s->free, &s->key);     /* both lists use the slab's key */
     s->free = list;
     s->used -= n;
-    b->used_blocks -= n;
-    b->remote_drained += n;
+    own_add(used, -(int64_t)n);
+    drained(arg, n);
     if (ns_config_debug)
         slab_validate(s);
+    return n;
 }
 
+static void bin_drained(void *b, uint32_t n)
+{
+    atomic_fetch_add_explicit(&((bin_t *)b)->remote_drained, n, memory_order_relaxed);
+}
+
+static void owner_drained(void *o, uint32_t n)
+{
+    __atomic_store_n(&((owner_t *)o)->drained, ((owner_t *)o)->drained + n, __ATOMIC_RELAXED);
+}
+
+static uint32_t bin_take_remote(bin_t *b, slab_t *s, bool clear)
+{
+    return slab_take_remote(s, clear, &b->used_blocks, bin_drained, b);
+}
+
+/* Slabs notified by remote frees (bin lock held): the bin's own are
+ * drained; an owned one goes on to its owner's inbox. */
 static size_t drain_pending(node_pool_t *pool, bin_t *b, bool keep_spare)
 {
     size_t bytes = 0;
     slab_t *s = remote_take_pending(&b->pending);
     while (s) {
         slab_t *next = s->pending_next;   /* before the bit is cleared */
-        slab_take_remote(b, s, true);
-        bytes += slab_got_blocks(pool, b, s, keep_spare);
+        owner_t *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+        if (o) {
+            remote_pending_push(&o->inbox, s);
+        } else {
+            bin_take_remote(b, s, true);
+            bytes += slab_got_blocks(pool, b, s, keep_spare);
+        }
         s = next;
     }
     return bytes;
 }
 
-/* The stash (tcmalloc's transfer cache): up to NS_STASH lists that thread
- * caches gave back on overflow, handed whole to the next refill that wants
- * more than half as many blocks.  Blocks passing from a thread that frees
- * them to one that allocates them cost O(1) per list instead of a walk to
- * their slabs and another one back.  Stashed blocks still count as used in
- * their slabs; node_pool_release (decay ticks, ns_release) returns them to
- * the slabs, so they come back in bounded time.  Hardened builds do not
- * stash: every block goes back through its slab's checks. */
-uint64_t bin_stashed(const bin_t *b)
-{
-    uint64_t n = 0;
-    for (uint32_t i = 0; i < b->nstash; i++)
-        n += b->stash[i].n;
-    return n;
-}
-
-bool bin_stash(node_pool_t *pool, unsigned cls, void *list, uint32_t n)
-{
-    if (ns_config_hardened || n < NS_STASH_MIN)
-        return false;
-    bin_t *b = &pool->bins[cls];
-    lock_take(&b->lock, LOCK_BIN);
-    bool ok = b->nstash < NS_STASH;
-    if (ok) {
-        b->stash[b->nstash].list = list;
-        b->stash[b->nstash].n = n;
-        b->nstash++;
-    }
-    lock_drop(&b->lock, LOCK_BIN);
-    return ok;
-}
-
-static size_t flush_locked(node_pool_t *pool, bin_t *b, unsigned cls, void *list, bool keep_spare);
-
-/* Return every stashed list to its slabs; bytes released.  Bin lock held. */
-static size_t unstash(node_pool_t *pool, bin_t *b, unsigned cls, bool keep_spare)
-{
-    size_t bytes = 0;
-    while (b->nstash) {
-        b->nstash--;
-        bytes += flush_locked(pool, b, cls, b->stash[b->nstash].list, keep_spare);
-    }
-    return bytes;
-}
-
-/* Debug builds: the touched slab is validated at each change (in the
- * functions above); the whole bin every 16th change of it, so that a
- * large heap stays testable (a full pass is O(blocks in the bin)). */
+/* Debug builds: the touched slab is validated at each change; the whole
+ * bin every 16th change of it, so that a large heap stays testable (a
+ * full pass is O(blocks in the bin)). */
 static void debug_validate(node_pool_t *pool, bin_t *b, unsigned cls)
 {
     if ((++b->validations & 15) == 1)
@@ -159,25 +184,75 @@ static void carve_order(uint16_t *order, uint32_t n)
     }
 }
 
-/* Up to `want` blocks as a plain list: a stashed list, else blocks from
- * the partial slabs (remote frees drained first), else a new slab. */
-static void *take_blocks(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got, bool need_room)
+/* Up to `want` blocks of s as a plain list onto *head: its free list
+ * first, then blocks carved fresh; s->used grows by the count.  The
+ * slab's owner calls it. */
+static uint32_t slab_take(slab_t *s, uint32_t want, void **head)
 {
-    bin_t *b = &pool->bins[cls];
+    uint32_t n = 0;
+    if (!ns_config_hardened && s->free) {
+        /* the free list is already a plain list: cut its first `want`
+         * blocks off whole, one write (blocks another thread freed are
+         * not written again here) */
+        void **first = s->free, **last = first;
+        for (;;) {
+            if (!block_marked_free(last))
+                error_fatal("heap corruption: a slab's free list points at a block that is not free "
+                            "(write after free?)", last);
+            n++;
+            if (n == want || !last[0])
+                break;
+            last = last[0];
+        }
+        s->free = last[0];
+        last[0] = *head;
+        *head = first;
+    }
+    while (n < want && s->free) {
+        void **blk = s->free;
+        if (!ns_config_hardened && !block_marked_free(blk))
+            error_fatal("heap corruption: a slab's free list points at a block that is not free "
+                        "(write after free?)", blk);
+        s->free = link_get(blk, &s->key);
+        if (ns_config_hardened)
+            hardened_check_in_slab(s, s->free);
+        blk[0] = *head;               /* the list handed out is plain */
+        *head = blk;
+        n++;
+    }
+    uint32_t carve = want - n;
+    if (carve > s->capacity - s->bump)
+        carve = s->capacity - s->bump;
+    if (ns_config_hardened && carve > CARVE_MAX)
+        carve = CARVE_MAX;
+    uint16_t order[CARVE_MAX];
+    if (ns_config_hardened)
+        carve_order(order, carve);
+    for (uint32_t i = carve; i-- > 0;) {   /* lowest address ends up first */
+        uint32_t k = ns_config_hardened ? order[i] : i;
+        void **blk = (void **)(s->start + (uintptr_t)(s->bump + k) * s->size);
+        blk[0] = *head;
+        block_set_free(blk, block_mark);   /* on a list: marked */
+        *head = blk;
+    }
+    if (ns_config_hardened)
+        hardened_mark_free(s, s->bump, carve);
+    s->bump += carve;
+    n += carve;
+    s->used += n;
+    ns_assert(s->used <= s->bump && s->bump <= s->capacity);
+    if (ns_config_debug)
+        slab_validate(s);
+    return n;
+}
+
+/* ------------------------------------------------------ bin-owned blocks */
+/* Up to `want` blocks from the bin's own slabs (lock held): notified
+ * slabs drained first, then the partial slabs, then a new slab. */
+static void *take_locked(node_pool_t *pool, bin_t *b, unsigned cls, uint32_t want, uint32_t *got, bool need_room)
+{
     void *head = NULL;
     uint32_t n = 0;
-    lock_take(&b->lock, LOCK_BIN);
-    b->refills++;
-    /* the newest stashed list if it is shorter than twice `want`: a thread
-     * cache asks for half its capacity, so a refill always leaves it room
-     * for one more block; callers that want one block get it from a slab */
-    if (b->nstash && want > 1 && b->stash[b->nstash - 1].n < 2 * want) {
-        b->nstash--;
-        head = b->stash[b->nstash].list;
-        *got = b->stash[b->nstash].n;
-        lock_drop(&b->lock, LOCK_BIN);
-        return head;
-    }
     drain_pending(pool, b, true);
     while (n < want) {
         slab_t *s = b->partial;
@@ -189,122 +264,514 @@ static void *take_blocks(node_pool_t *pool, unsigned cls, uint32_t want, uint32_
             partial_push(b, s);
         }
         if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
-            slab_take_remote(b, s, false);
-        uint32_t before = n;
-        while (n < want && s->free) {
-            void **blk = s->free;
-            if (!ns_config_hardened && !block_marked_free(blk))
-                error_fatal("heap corruption: a slab's free list points at a block that is not free "
-                            "(write after free?)", blk);
-            s->free = link_get(blk, &s->key);
-            if (ns_config_hardened)
-                hardened_check_in_slab(s, s->free);
-            blk[0] = head;                /* the list handed out is plain */
-            head = blk;
-            n++;
-        }
-        uint32_t carve = want - n;
-        if (carve > s->capacity - s->bump)
-            carve = s->capacity - s->bump;
-        if (ns_config_hardened && carve > CARVE_MAX)
-            carve = CARVE_MAX;
-        uint16_t order[CARVE_MAX];
-        if (ns_config_hardened)
-            carve_order(order, carve);
-        for (uint32_t i = carve; i-- > 0;) {   /* lowest address ends up first */
-            uint32_t k = ns_config_hardened ? order[i] : i;
-            void **blk = (void **)(s->start + (uintptr_t)(s->bump + k) * s->size);
-            blk[0] = head;
-            block_set_free(blk, block_mark);   /* on a list: marked */
-            head = blk;
-        }
-        if (ns_config_hardened)
-            hardened_mark_free(s, s->bump, carve);
-        s->bump += carve;
-        n += carve;
-        s->used += n - before;
-        ns_assert(s->used <= s->bump && s->bump <= s->capacity);
-        if (!s->free && s->bump == s->capacity)
+            bin_take_remote(b, s, false);
+        n += slab_take(s, want - n, &head);
+        if (slab_exhausted(s))
             partial_remove(b, s);
-        if (ns_config_debug)
-            slab_validate(s);
     }
     b->used_blocks += n;
-    if (ns_config_debug)
-        debug_validate(pool, b, cls);
-    lock_drop(&b->lock, LOCK_BIN);
     *got = n;
     return head;
 }
 
 void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
 {
-    return take_blocks(pool, cls, want, got, false);
-}
-
-void *bin_refill_local(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
-{
-    return take_blocks(pool, cls, want, got, true);
-}
-
-static size_t flush_locked(node_pool_t *pool, bin_t *b, unsigned cls, void *list, bool keep_spare)
-{
-    size_t bytes = 0;
-    while (list) {
-        void **blk = list;
-        list = blk[0];
-        slab_t *s = slab_of((uintptr_t)blk);
-        if (NS_UNLIKELY(s->cls != cls || s->node != pool->node || slab_block_index(s, (uintptr_t)blk) < 0 ||
-                        s->used == 0))
-            error_fatal("heap corruption: a cached block does not belong to its class", blk);
-        link_set(blk, s->free, &s->key);
-        s->free = blk;
-        s->used--;
-        b->used_blocks--;
-        if (ns_config_debug && s->used == 0)
-            slab_validate(s);
-        bytes += slab_got_blocks(pool, b, s, keep_spare);
-    }
-    return bytes;
-}
-
-size_t bin_flush(node_pool_t *pool, unsigned cls, void *list)
-{
     bin_t *b = &pool->bins[cls];
-    lock_take(&b->lock, LOCK_BIN);
-    size_t bytes = flush_locked(pool, b, cls, list, true);
+    /* a miss of a caller without a cache (caches off, an exiting thread,
+     * ns_malloc_onnode): counted here; a cache counts its own refills */
+    atomic_fetch_add_explicit(&b->refills, 1, memory_order_relaxed);
+    bin_lock(b);
+    void *head = take_locked(pool, b, cls, want, got, false);
+    if (ns_config_debug)
+        debug_validate(pool, b, cls);
+    lock_drop(&b->lock, LOCK_BIN);
+    return head;
+}
+
+/* ------------------------------------------------------------ owned slabs */
+enum { ON_NONE = 0, ON_AVAIL = 1, ON_FULL = 2 };
+
+static slab_t **olist(owned_class_t *oc, uint8_t on)
+{
+    return on == ON_AVAIL ? &oc->avail : &oc->full;
+}
+
+static void olist_add(owned_class_t *oc, slab_t *s, uint8_t on)
+{
+    slab_t **head = olist(oc, on);
+    s->prev = NULL;
+    s->next = *head;
+    if (*head) (*head)->prev = s;
+    *head = s;
+    s->on = on;
+    oc->navail += on == ON_AVAIL;
+}
+
+static void olist_unlink(owned_class_t *oc, slab_t *s)
+{
+    if (s->on == ON_NONE)
+        return;
+    oc->navail -= s->on == ON_AVAIL;
+    if (s->prev) s->prev->next = s->next; else *olist(oc, s->on) = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    s->on = ON_NONE;
+}
+
+/* s leaves o for its bin (under the bin lock): its remote stack is
+ * drained into it and it joins the partial list if it has room (an empty
+ * one may go back to its SuperSlab).  Bytes unmapped. */
+static size_t disown(owner_t *o, slab_t *s)
+{
+    owned_class_t *oc = &o->cls[s->cls];
+    unsigned cls = s->cls;      /* s may be released below (and its SuperSlab unmapped) */
+    node_pool_t *pool = node_pool(s->node);
+    bin_t *b = &pool->bins[cls];
+    size_t bytes = 0;
+    if (oc->cur == s)
+        oc->cur = NULL;
+    else
+        olist_unlink(oc, s);
+    own_add(&oc->used, -(int64_t)s->used);
+    bin_lock(b);
+    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+    b->used_blocks += s->used;
+    if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
+        bin_take_remote(b, s, false);
+    if (!slab_exhausted(s) || s->used == 0)
+        bytes = slab_got_blocks(pool, b, s, true);
     if (ns_config_debug)
         debug_validate(pool, b, cls);
     lock_drop(&b->lock, LOCK_BIN);
     return bytes;
 }
 
-bool bin_holds(void *p)
+/* Blocks came back to o's slab s: a full one has free blocks again; an
+ * empty one other than the current goes back to the bin, unless it is
+ * the only other slab with room (kept, so that a class that swings between
+ * a few blocks and many does not pass slabs to and from the bin, and from
+ * thread to thread).  Bytes unmapped. */
+#define KEEP_AVAIL 4
+static size_t owned_got_blocks(owner_t *o, slab_t *s)
+{
+    owned_class_t *oc = &o->cls[s->cls];
+    if (s == oc->cur)
+        return 0;
+    if (s->on == ON_FULL) {
+        olist_unlink(oc, s);
+        olist_add(oc, s, ON_AVAIL);
+    }
+    if (s->used == 0 && oc->navail > KEEP_AVAIL)
+        return disown(o, s);
+    return 0;
+}
+
+/* The owner drains the remote stacks of its notified slabs (passed on to
+ * its inbox); a slab it gave back meanwhile goes back to its bin's
+ * pending list, still notified.  Bytes unmapped. */
+static size_t inbox_drain(owner_t *o)
+{
+    size_t bytes = 0;
+    slab_t *s = atomic_exchange_explicit(&o->inbox, NULL, memory_order_acquire);
+    while (s) {
+        slab_t *next = s->pending_next;
+        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == o) {
+            owned_class_t *oc = &o->cls[s->cls];
+            if (slab_take_remote(s, true, &oc->used, owner_drained, o))
+                bytes += owned_got_blocks(o, s);
+        } else {
+            remote_pending_push(&node_pool(s->node)->bins[s->cls].pending, s);
+        }
+        s = next;
+    }
+    return bytes;
+}
+
+/* A slab of the bin for o (under the bin lock, notified slabs drained or
+ * passed on first): the fullest partial one, else a new one.  NULL: none,
+ * or *retry: o's inbox got slabs (drain it first). */
+static slab_t *acquire(owner_t *o, unsigned cls, bool need_room, bool *retry)
+{
+    node_pool_t *pool = node_pool(o->node);
+    bin_t *b = &pool->bins[cls];
+    slab_t *s = NULL;
+    bin_lock(b);
+    drain_pending(pool, b, true);
+    if (atomic_load_explicit(&o->inbox, memory_order_relaxed)) {
+        *retry = true;
+    } else if ((s = b->partial) != NULL) {
+        partial_remove(b, s);
+    } else if ((s = pool_new_slab(pool, cls, need_room)) != NULL) {
+        b->slabs++;
+    }
+    if (s) {
+        if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
+            bin_take_remote(b, s, false);
+        b->used_blocks -= s->used;
+        own_add(&o->cls[cls].used, s->used);
+        atomic_store_explicit(&s->owner, o, memory_order_relaxed);
+    }
+    if (ns_config_debug)
+        debug_validate(pool, b, cls);
+    lock_drop(&b->lock, LOCK_BIN);
+    return s;
+}
+
+void *owned_take(owner_t *o, unsigned cls, uint32_t want, uint32_t *got, bool need_room)
+{
+    owned_class_t *oc = &o->cls[cls];
+    void *head = NULL;
+    if (atomic_load_explicit(&o->inbox, memory_order_relaxed))
+        inbox_drain(o);
+    for (;;) {
+        slab_t *s = oc->cur;
+        if (s) {
+            if (!s->free && atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
+                slab_take_remote(s, false, &oc->used, owner_drained, o);  /* freed blocks before fresh ones */
+            uint32_t n = slab_take(s, want, &head);
+            if (n) {
+                own_add(&oc->used, n);
+                *got = n;
+                return head;
+            }
+            oc->cur = NULL;
+            olist_add(oc, s, ON_FULL);
+        }
+        if ((s = oc->avail) != NULL) {
+            olist_unlink(oc, s);
+            oc->cur = s;
+            continue;
+        }
+        bool retry = false;
+        s = acquire(o, cls, need_room, &retry);
+        if (retry) {
+            inbox_drain(o);
+            continue;
+        }
+        if (!s) {
+            *got = 0;
+            return NULL;
+        }
+        oc->cur = s;
+    }
+}
+
+size_t owner_release_class(owner_t *o, unsigned cls)
+{
+    owned_class_t *oc = &o->cls[cls];
+    size_t bytes = inbox_drain(o);    /* full slabs freed by others get room first */
+    if (oc->cur)
+        bytes += disown(o, oc->cur);
+    while (oc->avail)
+        bytes += disown(o, oc->avail);
+    return bytes;
+}
+
+size_t owner_stop(owner_t *o)
+{
+    size_t bytes = inbox_drain(o);
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        owned_class_t *oc = &o->cls[c];
+        bytes += owner_release_class(o, c);
+        while (oc->full)
+            bytes += disown(o, oc->full);
+        bin_t *b = &node_pool(o->node)->bins[c];
+        atomic_fetch_add_explicit(&b->refills, oc->refills, memory_order_relaxed);
+        __atomic_store_n(&oc->refills, 0, __ATOMIC_RELAXED);
+        ns_assert(oc->used == 0);
+    }
+    atomic_fetch_add_explicit(&node_pool(o->node)->bins[0].remote_drained, o->drained, memory_order_relaxed);
+    __atomic_store_n(&o->drained, 0, __ATOMIC_RELAXED);
+    bytes += inbox_drain(o);    /* passed on before the last disown: back to the bins */
+    return bytes;
+}
+
+static void recount(slab_t *s)
+{
+    uint32_t nfree = 0;
+    for (void *f = s->free; f && nfree < s->capacity; f = link_get(f, &s->key))
+        nfree++;
+    s->used = s->bump - nfree;
+}
+
+static void no_count(void *arg, uint32_t n)
+{
+    (void)arg, (void)n;
+}
+
+static void adopt_orphans(superslab_t *ss, void *arg)
+{
+    const owner_t *keep = arg;
+    for (unsigned u = 0; u < NS_UNITS; u++) {
+        slab_t *s = &ss->slabs[u];
+        const owner_t *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
+        if (!s->units || s->first_unit != u || ss->unit_slab[u] != s || !o || o == keep)
+            continue;
+        node_pool_t *pool = node_pool(s->node);
+        bin_t *b = &pool->bins[s->cls];
+        recount(s);
+        atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+        s->on = ON_NONE;
+        s->prev = s->next = NULL;
+        bin_lock(b);
+        b->used_blocks += s->used;
+        if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
+            bin_take_remote(b, s, false);
+        if (!slab_exhausted(s) || s->used == 0)
+            slab_got_blocks(pool, b, s, true);
+        lock_drop(&b->lock, LOCK_BIN);
+    }
+}
+
+void owner_fork_forward(void)
+{
+    for (uint32_t node = 0; node < topo_nodes(); node++)
+        for (unsigned c = 0; c < NS_CLASSES; c++) {
+            node_pool_t *pool = node_pool(node);
+            bin_lock(&pool->bins[c]);
+            drain_pending(pool, &pool->bins[c], true);
+            lock_drop(&pool->bins[c].lock, LOCK_BIN);
+        }
+}
+
+void owner_fork_forget(owner_t *o)
+{
+    slab_t *s = atomic_exchange_explicit(&o->inbox, NULL, memory_order_acquire);
+    while (s) {
+        slab_t *next = s->pending_next;
+        int64_t ignored = 0;
+        slab_take_remote(s, true, &ignored, no_count, NULL);   /* the bit cleared: on no list now */
+        recount(s);
+        s = next;
+    }
+}
+
+void owner_fork_adopt(const owner_t *keep)
+{
+    addrmap_each_superslab(adopt_orphans, (void *)keep);
+}
+
+/* Blocks head..tail (linked by word 0, plain) of slab s, which the caller
+ * does not own: onto its remote stack in one exchange (they stay counted
+ * as used until the owner drains them). */
+static void return_run(slab_t *s, void *head, void *tail)
+{
+    bin_t *b = &node_pool(s->node)->bins[s->cls];
+    if (ns_config_hardened)                 /* the stack takes encoded links */
+        for (void **p = head; p != tail;) {
+            void **next = p[0];
+            link_set(p, next, &s->key);
+            p = next;
+        }
+    remote_push_run(s, head, tail, &b->pending);
+}
+
+/* Blocks of the bin's own slabs back onto their free lists (bin lock
+ * held); a slab that a thread took meanwhile gets them through its remote
+ * stack.  Bytes unmapped (slabs that fell empty). */
+static size_t return_locked(node_pool_t *pool, bin_t *b, void *list)
+{
+    size_t bytes = 0;
+    while (list) {
+        void **blk = list;
+        list = blk[0];
+        slab_t *s = slab_of((uintptr_t)blk);
+        if (is_owned(s)) {
+            blk[0] = NULL;
+            return_run(s, blk, blk);
+            continue;
+        }
+        if (NS_UNLIKELY(s->used == 0))
+            error_fatal("heap corruption: a block comes back to a slab with none in use (double free?)", blk);
+        link_set(blk, s->free, &s->key);
+        s->free = blk;
+        s->used--;
+        b->used_blocks--;
+        bytes += slab_got_blocks(pool, b, s, true);
+    }
+    return bytes;
+}
+
+/* Runs of blocks going to other threads' slabs, gathered per slab while a
+ * list is returned, so that each slab's stack takes one exchange for all
+ * of its blocks in the list (up to RUNS slabs at once; the oldest run goes
+ * first when a new slab needs a place). */
+#define RUNS 8
+typedef struct runs {
+    slab_t *slab[RUNS];
+    void *head[RUNS], **tail[RUNS];
+    unsigned n, next;
+} runs_t;
+
+/* blk joins the run of slab s (its place is returned, for the next block
+ * of the same slab: runs_append). */
+static unsigned runs_add(runs_t *r, slab_t *s, void **blk)
+{
+    blk[0] = NULL;
+    for (unsigned i = 0; i < r->n; i++)
+        if (r->slab[i] == s) {
+            *r->tail[i] = blk;
+            r->tail[i] = blk;
+            return i;
+        }
+    unsigned i = r->n < RUNS ? r->n++ : r->next;
+    if (i == r->next && r->n == RUNS) {         /* all places taken: the oldest goes */
+        return_run(r->slab[i], r->head[i], r->tail[i]);
+        r->next = (r->next + 1) % RUNS;
+    }
+    r->slab[i] = s, r->head[i] = blk, r->tail[i] = blk;
+    return i;
+}
+
+static void runs_append(runs_t *r, unsigned i, void **blk)
+{
+    blk[0] = NULL;
+    *r->tail[i] = blk;
+    r->tail[i] = blk;
+}
+
+static void runs_flush(runs_t *r)
+{
+    for (unsigned i = 0; i < r->n; i++)
+        return_run(r->slab[i], r->head[i], r->tail[i]);
+    r->n = r->next = 0;
+}
+
+size_t bin_return(owner_t *o, unsigned cls, uint32_t node, void *list)
+{
+    node_pool_t *pool = node_pool(node);
+    bin_t *b = &pool->bins[cls];
+    runs_t runs;
+    runs.n = runs.next = 0;
+    void *binned = NULL;
+    int64_t mine = 0;
+    size_t bytes = 0;
+    /* blocks of one slab tend to come together: the slab of the previous
+     * block, and where its blocks go, are kept while the next one is in it */
+    enum { MINE, BINNED, OTHERS } where = MINE;
+    slab_t *s = NULL;
+    uintptr_t lo = 0, span = 0;
+    unsigned run = 0;
+    while (list) {
+        void **blk = list;
+        list = blk[0];
+        uintptr_t a = (uintptr_t)blk;
+        if (a - lo >= span) {
+            s = slab_of(a);
+            if (NS_UNLIKELY(s->cls != cls || s->node != node || !s->units))
+                error_fatal("heap corruption: a cached block does not belong to its class", blk);
+            lo = s->start, span = s->span;
+            owner_t *so = atomic_load_explicit(&s->owner, memory_order_relaxed);
+            where = o && so == o ? MINE : !so ? BINNED : OTHERS;
+            if (where == OTHERS)
+                run = RUNS;                 /* no run yet */
+        }
+        if (NS_UNLIKELY(!slab_block_start(s, a)))
+            error_fatal("heap corruption: a cached block does not belong to its class", blk);
+        if (where == OTHERS) {              /* another thread's: its remote stack */
+            if (run < RUNS && runs.slab[run] == s)
+                runs_append(&runs, run, blk);
+            else
+                run = runs_add(&runs, s, blk);
+            continue;
+        }
+        if (where == BINNED) {              /* the bin's: under its lock, below */
+            blk[0] = binned;
+            binned = blk;
+            continue;
+        }
+        /* our own slab: no lock */
+        if (NS_UNLIKELY(s->used == 0))
+            error_fatal("heap corruption: a block comes back to a slab with none in use (double free?)", blk);
+        link_set(blk, s->free, &s->key);
+        s->free = blk;
+        s->used--;
+        mine++;
+        if (s->used == 0 || s->on == ON_FULL) {
+            own_add(&o->cls[cls].used, -mine);
+            mine = 0;
+            if (s->used == 0)
+                span = 0;   /* s may go back (and its SuperSlab be unmapped): not read again */
+            bytes += owned_got_blocks(o, s);
+        }
+    }
+    runs_flush(&runs);
+    if (mine)
+        own_add(&o->cls[cls].used, -mine);
+    if (binned) {
+        bin_lock(b);
+        bytes += return_locked(pool, b, binned);
+        if (ns_config_debug)
+            debug_validate(pool, b, cls);
+        lock_drop(&b->lock, LOCK_BIN);
+    }
+    return bytes;
+}
+
+bool bin_holds(void *p, const owner_t *o)
 {
     slab_t *s = slab_of((uintptr_t)p);
     bin_t *b = &node_pool(s->node)->bins[s->cls];
     bool found = false;
-    lock_take(&b->lock, LOCK_BIN);
-    if (slab_of((uintptr_t)p) == s && s->units) {
+    bin_lock(b);
+    const owner_t *so = atomic_load_explicit(&s->owner, memory_order_relaxed);
+    if (slab_of((uintptr_t)p) == s && s->units && (!so || so == o)) {
         uint32_t limit = s->capacity;
         for (void **f = s->free; f && limit--; f = link_get(f, &s->key))
             if (f == p) {
                 found = true;
                 break;
             }
-        for (uint32_t i = 0; i < b->nstash && !found; i++) {
-            uint32_t left = b->stash[i].n;
-            for (void **f = b->stash[i].list; f && left--; f = f[0])
-                if (f == p) {
-                    found = true;
-                    break;
-                }
-        }
+        /* its remote stack too: pushes only add at the top, and only the
+         * owner (the caller, or the bin whose lock we hold) takes it */
+        limit = s->capacity;
+        uintptr_t top = atomic_load_explicit(&s->remote, memory_order_acquire) & ~NS_REMOTE_NOTIFIED;
+        for (void **f = (void **)top; f && !found && limit--; f = link_get(f, &s->key))
+            found = f == p;
     }
     lock_drop(&b->lock, LOCK_BIN);
     return found;
 }
 
+static void owned_slab_validate(const owner_t *o, const slab_t *s, unsigned cls, uint8_t on,
+                                void (*fn)(void *arg, void *p, const char *where), void *arg)
+{
+    NS_CHECK(atomic_load_explicit(&s->owner, memory_order_relaxed) == o && s->cls == cls && s->node == o->node &&
+                 !s->in_partial && s->on == on,
+             "an owned slab is its owner's, of its class and node, on its owner's list", s);
+    NS_CHECK(on != ON_FULL || !s->free, "an owned full slab has no free block", s);
+    slab_validate(s);
+    if (!fn)
+        return;
+    for (void *p = s->free; p; p = link_get(p, &s->key))
+        fn(arg, p, "an owned slab's free list");
+    for (void *p = (void *)(atomic_load_explicit(&s->remote, memory_order_acquire) & ~NS_REMOTE_NOTIFIED); p;
+         p = link_get(p, &s->key))
+        fn(arg, p, "an owned slab's remote stack");
+}
+
+void owner_validate(const owner_t *o, void (*fn)(void *arg, void *p, const char *where), void *arg)
+{
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        const owned_class_t *oc = &o->cls[c];
+        int64_t used = 0;
+        if (oc->cur) {
+            owned_slab_validate(o, oc->cur, c, ON_NONE, fn, arg);
+            used += oc->cur->used;
+        }
+        for (const slab_t *s = oc->avail; s; s = s->next) {
+            NS_CHECK(s->next == NULL || s->next->prev == s, "owned list links", s);
+            owned_slab_validate(o, s, c, ON_AVAIL, fn, arg);
+            used += s->used;
+        }
+        for (const slab_t *s = oc->full; s; s = s->next) {
+            NS_CHECK(s->next == NULL || s->next->prev == s, "owned list links", s);
+            owned_slab_validate(o, s, c, ON_FULL, fn, arg);
+            used += s->used;
+        }
+        NS_CHECK(used == oc->used, "an owner's used count is the sum of its slabs'", o);
+    }
+}
 
 void bin_remote_free(slab_t *s, void *p)
 {
@@ -318,8 +785,7 @@ size_t bin_release(node_pool_t *pool, unsigned cls, bool all)
 {
     bin_t *b = &pool->bins[cls];
     size_t bytes = 0;
-    lock_take(&b->lock, LOCK_BIN);
-    bytes += unstash(pool, b, cls, !all);
+    bin_lock(b);
     bytes += drain_pending(pool, b, !all);
     if (all) {
         slab_t *s = b->partial;
@@ -337,37 +803,23 @@ size_t bin_release(node_pool_t *pool, unsigned cls, bool all)
 }
 
 /* ------------------------------------------------------------ validator */
-/* Every slab on the partial list is a carved slab of this class and node,
- * valid in itself, with a free or uncarved block (or the spare); the
- * count matches; stashed lists hold marked blocks of this class and node,
- * as many as they say, each a block in use by its slab (stashed blocks
- * count as used); pending slabs carry the NOTIFIED bit. */
+/* Every slab on the partial list is a carved, bin-owned slab of this
+ * class and node, valid in itself, with a free or uncarved block (or the
+ * spare); the count matches; pending slabs carry the NOTIFIED bit. */
 void bin_validate(node_pool_t *pool, unsigned cls)
 {
     bin_t *b = &pool->bins[cls];
     uint32_t n = 0;
     for (slab_t *s = b->partial; s; s = s->next) {
         NS_CHECK(s->in_partial && s->units && s->cls == cls && s->node == pool->node, "a partial slab of this bin", s);
+        NS_CHECK(!atomic_load_explicit(&s->owner, memory_order_relaxed), "a partial slab is the bin's own", s);
         NS_CHECK(s->next == NULL || s->next->prev == s, "partial list links", s);
-        NS_CHECK(s->free || s->bump < s->capacity || s->used == 0, "a partial slab has room", s);
+        NS_CHECK(!slab_exhausted(s) || s->used == 0, "a partial slab has room", s);
         slab_validate(s);
         NS_CHECK(++n <= b->npartial, "partial list longer than npartial", s);
     }
     NS_CHECK(n == b->npartial, "npartial counts the partial list", b);
-    NS_CHECK(b->nstash <= NS_STASH, "stash bound", b);
-    for (uint32_t i = 0; i < b->nstash; i++) {
-        uint32_t k = 0;
-        for (void **p = b->stash[i].list; p; p = p[0]) {
-            slab_t *s = slab_of((uintptr_t)p);
-            NS_CHECK(ssmap_tag((uintptr_t)p) == ssmap_node_tag(pool->node) && s->cls == cls &&
-                      slab_block_index(s, (uintptr_t)p) >= 0 && s->used > 0,
-                  "a stashed block is a carved block of this bin", p);
-            NS_CHECK(ns_config_hardened || block_marked_free(p), "a stashed block carries the free mark", p);
-            NS_CHECK(++k <= b->stash[i].n, "stashed list longer than its count", p);
-        }
-        NS_CHECK(k == b->stash[i].n, "stashed list count", b);
-    }
-    NS_CHECK(bin_stashed(b) <= b->used_blocks, "stashed blocks count as used", b);
+    NS_CHECK(b->used_blocks >= 0, "used blocks of a bin", b);
     for (slab_t *s = atomic_load_explicit(&b->pending, memory_order_acquire); s; s = s->pending_next)
         NS_CHECK(atomic_load_explicit(&s->remote, memory_order_relaxed) & NS_REMOTE_NOTIFIED,
               "a pending slab is NOTIFIED", s);

@@ -1,5 +1,5 @@
 /* numa.h - the node heap: the topology (a leaf: hwloc in, tables out),
- * each node's pool (bins with their stash and pending list, SuperSlab
+ * each node's pool (bins with their pending list, the slabs threads own, SuperSlab
  * lists), the large page heap, decay and release.  The only header code
  * outside src/numa includes for these.  Uses src/superslab, src/hugepage
  * and src/base.
@@ -7,7 +7,7 @@
  * Glossary
  *   bin        per node and size class: the lock that owns the free lists
  *              of that class's slabs on that node, the list of its
- *              partially used slabs, the stash, the pending list (bin_t).
+ *              partially used slabs it owns, the pending list (bin_t).
  *   node pool  per NUMA node: its bins, its SuperSlabs, its large-mapping
  *              cache (node_pool_t).
  *   large      a block above NS_SMALL_MAX in a mapping of its own (large_t).
@@ -22,27 +22,44 @@
 
 #include "../superslab/superslab.h"
 
-#define NS_STASH 8             /* lists per bin's stash (bin.c)           */
-#define NS_STASH_MIN 8         /* shorter lists go to their slabs         */
-
 /* -------------------------------------------------------------------- bin */
 typedef struct bin {
     pthread_mutex_t lock;
-    slab_t *partial;            /* slabs with free or uncarved blocks      */
+    slab_t *partial;            /* its own slabs with free or uncarved blocks */
     uint32_t npartial;
-    uint64_t slabs;             /* slabs carved for this class now         */
-    uint64_t used_blocks;       /* blocks handed out of slabs              */
-    uint64_t refills;           /* bin_refill calls (thread-cache misses)  */
-    uint64_t remote_drained;
-    remote_pending_t pending;   /* slabs whose remote stack got blocks     */
-    struct {                    /* lists given back whole (bin_stash)      */
-        void *list;
-        uint32_t n;
-    } stash[NS_STASH];
-    uint32_t nstash;
-    _Atomic uint64_t remote_frees;
     uint32_t validations;       /* Debug builds: state changes seen        */
+    uint64_t slabs;             /* slabs carved for this class now         */
+    int64_t used_blocks;        /* blocks handed out of its own slabs      */
+    remote_pending_t pending;   /* slabs whose remote stack got blocks     */
+    uint64_t lock_acquires;     /* bin_lock (statistics: contention)       */
+    uint64_t lock_contended;    /* ... that found the lock held            */
+    /* counters of callers without a cache, and of owners that stopped */
+    _Atomic uint64_t refills;   /* thread-cache misses                     */
+    _Atomic uint64_t remote_drained;
+    _Atomic uint64_t remote_frees;
 } __attribute__((aligned(NS_CACHELINE))) bin_t;
+
+/* ------------------------------------------------------------ owned slabs
+ * What one thread owns (numa/bin.c): per class, the slab its refills take
+ * from (`cur`), its other slabs with free blocks (`avail`) and without
+ * (`full`), lists through slab.prev/next, slab.on saying which.  Only the
+ * owner writes these; statistics read `used`, `refills`, `drained`
+ * relaxed.  `inbox`: owned slabs whose remote stacks got blocks, passed on
+ * by whoever drains their bin's pending list (under the bin lock). */
+typedef struct owned_class {
+    slab_t *cur, *avail, *full;
+    int64_t used;               /* blocks handed out of these slabs        */
+    uint32_t navail;            /* slabs on avail                          */
+    uint64_t refills;           /* this thread's cache misses of the class */
+} owned_class_t;
+
+typedef struct owner {
+    owned_class_t cls[NS_CLASSES];
+    uint64_t drained;           /* remote frees drained into its slabs     */
+    uint32_t node;              /* node of all its slabs                   */
+    _Alignas(NS_CACHELINE) _Atomic(slab_t *) inbox; /* written by others   */
+    char pad_[NS_CACHELINE - sizeof(void *)];
+} owner_t;
 
 /* ----------------------------------------------------------------- large */
 typedef struct large {
@@ -195,33 +212,55 @@ static inline void pool_released(node_pool_t *pool, size_t bytes)
     atomic_fetch_add_explicit(&pool->released_bytes, bytes, memory_order_relaxed);
 }
 
-/* ---------------------------------------------------------------- bin.c */
-/* Up to `want` blocks of class cls as a list (word 0 = next); *got = count,
- * 0 when no memory can be had. */
+/* ---------------------------------------------------------------- bin.c
+ * A slab belongs to its bin or to one owner (a thread; see bin.c). */
+/* Up to `want` blocks of class cls from the bin's own slabs as a plain
+ * list (word 0 = next); *got = count, 0 when no memory can be had.  For
+ * callers without a cache (exiting threads, ns_malloc_onnode). */
 void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got);
-/* The same, but a new SuperSlab is mapped only if the node has room
- * (topo_node_has_room): *got == 0 then means "spill elsewhere". */
-void *bin_refill_local(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got);
-/* Give back a list of blocks of class cls, all from this node; returns
- * the bytes this unmapped (empty SuperSlabs with NUMASLAB_DECAY_MS=0). */
-size_t bin_flush(node_pool_t *pool, unsigned cls, void *list);
-/* The same, but the list may be kept whole for the next refill (the
- * stash); false (nothing done): call bin_flush. */
-bool bin_stash(node_pool_t *pool, unsigned cls, void *list, uint32_t n);
-/* Blocks in b's stash (they count in b->used_blocks).  Bin lock held. */
-uint64_t bin_stashed(const bin_t *b);
-/* Is block p in its slab's free list or its bin's stash? (double-free
- * check, slow) */
-bool bin_holds(void *p);
+/* Up to `want` blocks of class cls for owner o (a plain list), from its
+ * slabs on o->node without a lock; a new slab from the bin when they are
+ * exhausted (`need_room`: a new one only if the node has room,
+ * topo_node_has_room).  *got = 0: none could be had. */
+void *owned_take(owner_t *o, unsigned cls, uint32_t want, uint32_t *got, bool need_room);
+/* Blocks of class cls on `node` (a plain list) back to their slabs: onto
+ * the free lists of o's own slabs (no lock), of the bin's slabs (one bin
+ * lock for the lot), else onto their owners' remote stacks, one exchange
+ * per run of blocks of one slab.  `o` NULL: a thread without a cache.
+ * Bytes unmapped. */
+size_t bin_return(owner_t *o, unsigned cls, uint32_t node, void *list);
+/* o gives back its slabs of class cls that have free blocks (an idle
+ * class); bytes unmapped. */
+size_t owner_release_class(owner_t *o, unsigned cls);
+/* o gives back every slab (thread exit, node change, a dead thread after
+ * fork) and folds its counters into the bins; bytes unmapped. */
+size_t owner_stop(owner_t *o);
+/* After fork, in the child (one thread, `keep` its owner), the slabs of
+ * the threads that no longer exist go back to their bins.  Their owners'
+ * lists may have been half-changed when fork() copied the heap, so they
+ * are not walked: every SuperSlab is.  In this order: forward every
+ * notified slab to its owner's inbox (or drain it into its bin); forget
+ * each dead owner (the remote frees in its inbox drained into their
+ * slabs); adopt every slab owned by anyone but `keep`: its `used` counted
+ * again from its free list (blocks a thread had in hand are lost with its
+ * stack, and stay used), onto its bin's lists. */
+void owner_fork_forward(void);
+void owner_fork_forget(owner_t *o);
+void owner_fork_adopt(const owner_t *keep);
+/* Is block p on its slab's free list or remote stack? (double-free
+ * check, slow; only slabs of the bin or of `o` are looked at) */
+bool bin_holds(void *p, const owner_t *o);
+/* Every list of o valid (Debug builds; the owner itself or a quiescent
+ * heap); fn(p, arg) for each free block on its slabs' lists. */
+void owner_validate(const owner_t *o, void (*fn)(void *arg, void *p, const char *where), void *arg);
 /* A block of slab s freed by a thread of another node: onto the slab's
- * remote stack (its bin drains it at the next refill). */
+ * remote stack (its owner drains it). */
 void bin_remote_free(slab_t *s, void *p);
-/* Return stashed lists and drained remote frees to their slabs; with
- * `all`, also release every empty slab.  Bin lock not held; bytes
- * unmapped. */
+/* Drain notified remote frees into the bin's slabs; with `all`, also
+ * release every empty slab.  Bin lock not held; bytes unmapped. */
 size_t bin_release(node_pool_t *pool, unsigned cls, bool all);
-/* Full check of a bin (its partial list, every slab on it, the stash and
- * the pending list); bin lock held.  Debug builds call it at state changes. */
+/* Full check of a bin (its partial list, every slab on it, the pending
+ * list); bin lock held.  Debug builds call it at state changes. */
 void bin_validate(node_pool_t *pool, unsigned cls);
 
 /* -------------------------------------------------------------- large.c */

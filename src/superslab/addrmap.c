@@ -66,6 +66,20 @@ void addrmap_clear(uintptr_t base, size_t size)
     lock_drop(&map_lock, LOCK_ADDRMAP);
 }
 
+void addrmap_each_superslab(void (*fn)(superslab_t *ss, void *arg), void *arg)
+{
+    for (size_t r = 0; r < ((size_t)1 << NS_MAP_ROOT_BITS); r++) {
+        uintptr_t *leaf = __atomic_load_n(&addrmap_root[r], __ATOMIC_ACQUIRE);
+        if (!leaf)
+            continue;
+        for (size_t i = 0; i < LEAF_ENTRIES; i++) {
+            uintptr_t v = __atomic_load_n(&leaf[i], __ATOMIC_RELAXED);
+            if ((v & NS_MAP_TAGS) == NS_MAP_SS)
+                fn((superslab_t *)(v & ~NS_MAP_TAGS), arg);
+        }
+    }
+}
+
 void addrmap_lock(void) { lock_take(&map_lock, LOCK_ADDRMAP); }
 void addrmap_unlock(bool child)
 {

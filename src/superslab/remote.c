@@ -17,20 +17,29 @@
  */
 #include "superslab.h"
 
-void remote_push(slab_t *s, void *block, remote_pending_t *pending)
+void remote_push_run(slab_t *s, void *head, void *tail, remote_pending_t *pending)
 {
     uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
     do {
-        link_set(block, (void *)(old & ~NS_REMOTE_NOTIFIED), &s->key);
-    } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)block | NS_REMOTE_NOTIFIED,
+        link_set(tail, (void *)(old & ~NS_REMOTE_NOTIFIED), &s->key);
+    } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)head | NS_REMOTE_NOTIFIED,
                                                     memory_order_acq_rel, memory_order_relaxed));
     if (old & NS_REMOTE_NOTIFIED)
         return;
-    slab_t *head = atomic_load_explicit(pending, memory_order_relaxed);
+    remote_pending_push(pending, s);
+}
+
+void remote_pending_push(remote_pending_t *pending, slab_t *s)
+{
+    slab_t *top = atomic_load_explicit(pending, memory_order_relaxed);
     do {
-        s->pending_next = head;
-    } while (!atomic_compare_exchange_weak_explicit(pending, &head, s, memory_order_release,
-                                                    memory_order_relaxed));
+        s->pending_next = top;
+    } while (!atomic_compare_exchange_weak_explicit(pending, &top, s, memory_order_release, memory_order_relaxed));
+}
+
+void remote_push(slab_t *s, void *block, remote_pending_t *pending)
+{
+    remote_push_run(s, block, block, pending);
 }
 
 void *remote_take(slab_t *s, bool clear, void **tail, uint32_t *n)

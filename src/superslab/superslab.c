@@ -118,6 +118,8 @@ slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, ui
     s->used = 0;
     s->prev = s->next = NULL;
     s->in_partial = 0;
+    s->on = 0;
+    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
     s->pending_next = NULL;
     s->key = (list_key_t){0, 0, 0};
     s->freemap = NULL;

@@ -11,11 +11,11 @@
  *   slab       1..16 contiguous units serving one size class (slab_t).
  *   block      what malloc returns: one slot of a slab.  A free block holds
  *              the next pointer in word 0 and the free mark in word 1.
- *   remote     a lock-free stack of blocks per slab, pushed by threads of
- *              other nodes, drained by the slab's owner (remote.c).
+ *   remote     a lock-free stack of blocks per slab, pushed by threads that
+ *              do not own the slab, drained by its owner (remote.c).
  *
- * Where a block can be (exactly one at a time): a thread cache's list, a
- * bin's stash, a slab's free list, a slab's remote stack, the user's hands,
+ * Where a block can be (exactly one at a time): a thread cache's list,
+ * a slab's free list, a slab's remote stack, the user's hands,
  * or not yet carved (at index >= slab.bump).
  */
 #ifndef NS_SUPERSLAB_H
@@ -79,6 +79,9 @@ typedef struct slab {
     struct slab *prev, *next;   /* owner's partial list                    */
     uint8_t in_partial;
     uint8_t first_unit;
+    uint8_t on;                 /* owned: on its owner's avail or full list */
+    _Atomic(void *) owner;      /* the owner_t (a thread) that owns it, or
+                                   NULL (its bin): numa/bin.c              */
     list_key_t key;             /* hardened: secret of the slab's lists    */
     _Atomic uint64_t *freemap;  /* hardened: bit i set = block i is free   */
     /* written by other threads (own cache line) */
@@ -141,6 +144,10 @@ _Static_assert(NS_CLASSES << NS_TBIN_SHIFT < UINT32_MAX, "binoff fits");
 #define NS_MAP_LEAF_BITS 13
 #define NS_MAP_ROOT_BITS (NS_VA_BITS - NS_SS_SHIFT - NS_MAP_LEAF_BITS)
 extern uintptr_t *addrmap_root[(size_t)1 << NS_MAP_ROOT_BITS];
+/* fn(ss, arg) for every SuperSlab in the map (a walk of the whole map:
+ * for the fork child and for tests). */
+struct superslab;
+void addrmap_each_superslab(void (*fn)(struct superslab *ss, void *arg), void *arg);
 
 static inline uintptr_t addrmap_lookup(uintptr_t a)
 {
@@ -297,6 +304,12 @@ void slab_uncarve(superslab_t *ss, slab_t *s);
  * pending list (see remote.c for why).  Returns the list, *n = count. */
 typedef _Atomic(slab_t *) remote_pending_t;
 void remote_push(slab_t *s, void *block, remote_pending_t *pending);
+/* A run head..tail of s's blocks (word 0 links, encoded with s's key in
+ * hardened builds; the tail's link is set here) in one exchange. */
+void remote_push_run(slab_t *s, void *head, void *tail, remote_pending_t *pending);
+/* s (NOTIFIED) onto a pending list: the push that set the bit, or a list
+ * that passes a notified slab on (numa/bin.c: to its owner's inbox). */
+void remote_pending_push(remote_pending_t *pending, slab_t *s);
 void *remote_take(slab_t *s, bool clear, void **tail, uint32_t *n);
 slab_t *remote_take_pending(remote_pending_t *pending);
 

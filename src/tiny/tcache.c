@@ -131,6 +131,7 @@ static void tcache_global_init(void)
 static void set_node(tcache_t *tc, int32_t node)
 {
     tc->node = node;
+    tc->own.node = (uint32_t)node;
     tc->tag = ssmap_thread_tag(node);
 }
 
@@ -193,9 +194,10 @@ static void *next_cached(const tcache_t *tc, unsigned cls, void *p)
 }
 
 /* Give back all but `keep` blocks of class cls (the colder ones: the list
- * is LIFO, so its tail holds the blocks freed longest ago); `stash`: the
- * list may go whole to the bin's stash for the next refill. */
-static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep, bool stash)
+ * is LIFO, so its tail holds the blocks freed longest ago): to the slab
+ * the cache owns without a lock, to other slabs through their remote
+ * stacks (numa/bin.c). */
+static size_t flush_to(tcache_t *tc, unsigned cls, uint32_t keep, owner_t *o)
 {
     tbin_t *b = &tc->bins[cls];
     uint32_t count = tbin_count(b);
@@ -212,16 +214,17 @@ static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep, bool stash)
         list = next_cached(tc, cls, cut);
         link_set(cut, NULL, &tc->key);
     }
-    uint32_t n = count - keep;
     b->room = b->cap - keep;
     ns_assert(tc->node >= 0);
     if (ns_config_hardened)         /* bins take plain lists */
         for (void **p = list; p; p = p[0])
             p[0] = next_cached(tc, cls, p);
-    node_pool_t *pool = node_pool((uint32_t)tc->node);
-    if (stash && bin_stash(pool, cls, list, n))
-        return 0;
-    return bin_flush(pool, cls, list);
+    return bin_return(o, cls, (uint32_t)tc->node, list);
+}
+
+static size_t flush_keep(tcache_t *tc, unsigned cls, uint32_t keep)
+{
+    return flush_to(tc, cls, keep, &tc->own);
 }
 
 /* A plain list from a bin becomes this cache's (encoded) list. */
@@ -242,14 +245,15 @@ size_t tcache_flush_all(tcache_t *tc)
     if (tc->kind != NS_TC_LIVE)
         return 0;
     for (unsigned c = 0; c < NS_CLASSES; c++)
-        bytes += flush_keep(tc, c, 0, false);
-    return bytes;
+        bytes += flush_keep(tc, c, 0);
+    return bytes + owner_stop(&tc->own);
 }
 
 /* ---------------------------------------------------- adaptive capacity */
 static void tick(tcache_t *tc)
 {
     tc->tick_events = 0;
+    uint64_t now = clock_ms();
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         tbin_t *b = &tc->bins[c];
         uint32_t m = cap_max(c);
@@ -257,10 +261,15 @@ static void tick(tcache_t *tc)
         if (tc->events[c] >= HOT_EVENTS) {
             b->cap = b->cap * 2 > m ? m : b->cap * 2;
         } else if (tc->events[c] == 0 && count > 0) {
-            flush_keep(tc, c, count / 2, false);
+            flush_keep(tc, c, count / 2);
             count = tbin_count(b);
             b->cap = b->cap / 2 < CAP_MIN ? (m < CAP_MIN ? m : CAP_MIN) : b->cap / 2;
+        } else if (tc->events[c] == 0 && (tc->own.cls[c].cur || tc->own.cls[c].avail) &&
+                   now - tc->idle_since_ms[c] >= (uint64_t)options.decay_ms) {
+            owner_release_class(&tc->own, c);  /* idle for the decay time and empty: its slabs with room go back */
         }
+        if (tc->events[c] || !tc->idle_since_ms[c])
+            tc->idle_since_ms[c] = now;
         b->room = b->cap - count;
         tc->events[c] = 0;
     }
@@ -310,18 +319,18 @@ static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
         set_node(tc, n);
         tc->spill_until_ms = clock_ms() + 100;
         atomic_fetch_add_explicit(&node_pool(home)->spills, 1, memory_order_relaxed);
-        void *list = bin_refill_local(node_pool((uint32_t)n), cls, want, got);
+        void *list = owned_take(&tc->own, cls, want, got, true);
         if (*got)
             return list;
     }
     return NULL;
 }
 
-/* Fill the empty list of class cls with a batch from the thread's node
- * (or the nearest node with room, or the home node when none has; `local`:
- * the thread's node only, and never a new SuperSlab past its room).  A class
- * starts with capacity 0 and gets its first capacity here.  false: no
- * memory. */
+/* Fill the empty list of class cls with a batch from the slab the thread
+ * owns on its node (or the nearest node with room, or the home node when
+ * none has; `local`: the thread's node only, and never a new SuperSlab
+ * past its room).  A class starts with capacity 0 and gets its first
+ * capacity here.  false: no memory. */
 static bool refill(tcache_t *tc, unsigned cls, bool local)
 {
     tbin_t *b = &tc->bins[cls];
@@ -331,13 +340,14 @@ static bool refill(tcache_t *tc, unsigned cls, bool local)
     }
     check_node(tc);
     uint32_t want = b->cap / 2 ? b->cap / 2 : 1, got;
-    void *list = bin_refill_local(node_pool((uint32_t)tc->node), cls, want, &got);
+    void *list = owned_take(&tc->own, cls, want, &got, true);
     if (!got && topo_get() && !local)
         list = spill(tc, cls, want, &got);
     if (!got && !local)
-        list = bin_refill(node_pool((uint32_t)tc->node), cls, want, &got);
+        list = owned_take(&tc->own, cls, want, &got, false);
     if (!got)
         return false;
+    __atomic_store_n(&tc->own.cls[cls].refills, tc->own.cls[cls].refills + 1, __ATOMIC_RELAXED);
     b->head = adopt_list(tc, list);
     ns_assert(got <= b->cap);
     b->room = b->cap - got;
@@ -412,7 +422,7 @@ bool tcache_block_is_free(void *p)
     }
     if (!block_marked_free(p))
         return false;            /* the mark of a free block is not there */
-    return (tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p);
+    return (tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p, &tc->own);
 }
 
 /* A block back to its slab without a cache (the thread has none, or
@@ -421,7 +431,7 @@ static void give_back(slab_t *s, void **p)
 {
     p[0] = NULL;
     block_set_free(p, block_mark);
-    bin_flush(node_pool(s->node), s->cls, p);
+    bin_return(NULL, s->cls, s->node, p);
 }
 
 /* The thread frees a block of a class it has not allocated yet: a block
@@ -459,7 +469,7 @@ void tcache_free_small(void *ptr, slab_t *s)
     void **p = ptr;
     tcache_t *tc = tcache_tls;
     if (!ns_config_hardened && block_marked_free(p) &&   /* hardened: the bitmap caught it */
-        ((tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p))) {
+        ((tc->kind == NS_TC_LIVE && tcache_holds(tc, s->cls, p)) || bin_holds(p, &tc->own))) {
         error_invalid("free", ptr, "double free");
         return;
     }
@@ -475,7 +485,7 @@ void tcache_free_small(void *ptr, slab_t *s)
         return;
     }
     if (b->room == 0) {
-        flush_keep(tc, s->cls, b->cap / 2, true);   /* overflow: a list for another thread */
+        flush_keep(tc, s->cls, b->cap / 2);   /* overflow: the colder half goes home */
         event(tc, s->cls);
         if (b->room == 0) {         /* capacity 0: caching is off */
             give_back(s, p);
@@ -506,15 +516,22 @@ static void thread_exit(void *arg)
     meta_free(tc, sizeof(*tc));
 }
 
-/* fork: the child has one thread; the caches of the others hold blocks no
- * one will use again, so return them to their slabs. */
+/* fork: the child has one thread; the slabs the others owned go back to
+ * their bins (numa/bin.c owner_fork_child), then the blocks their caches
+ * held, and their caches are freed. */
 void tcache_fork_child(void)
 {
+    owner_fork_forward();
+    for (tcache_t *tc = live; tc; tc = tc->next)
+        if (tc != tcache_tls)
+            owner_fork_forget(&tc->own);
+    owner_fork_adopt(tcache_tls->kind == NS_TC_LIVE ? &tcache_tls->own : NULL);
     tcache_t *tc = live;
     while (tc) {
         tcache_t *next = tc->next;
         if (tc != tcache_tls) {
-            tcache_flush_all(tc);
+            for (unsigned c = 0; c < NS_CLASSES; c++)
+                flush_to(tc, c, 0, NULL);
             unlink_live(tc);
             meta_free(tc, sizeof(*tc));
         }

@@ -39,7 +39,9 @@ typedef struct tcache {
     uint16_t events[NS_CLASSES];/* refills + flushes since the last tick   */
     uint32_t tick_events;
     uint64_t spill_until_ms;    /* spilled to a nearer node: stay until then */
+    uint64_t idle_since_ms[NS_CLASSES]; /* last tick that saw events of the class */
     struct tcache *prev, *next; /* all live caches (tcache.c list lock)    */
+    owner_t own;                /* the slabs it owns (numa/bin.c)          */
 } tcache_t;
 
 enum { NS_TC_LIVE = 0, NS_TC_INIT = 1, NS_TC_DEAD = 2 };
@@ -87,9 +89,9 @@ void tcache_allocs(uint64_t out[NS_CLASSES]);
  * class on the cache's node, each once, as many as cap - room says. */
 void tcache_validate(const tcache_t *tc);
 /* The whole heap at rest (no other thread allocating or freeing): every
- * live cache, every bin (partial slabs, stash, pending list) of every
+ * live cache and its owned slabs, every bin (partial slabs, pending list) of every
  * node, each SuperSlab met against both maps; and no block on two lists
- * (a cache's, a stash's, a slab's free list).  Fatal on a violation;
+ * (a cache's, a slab's free list or remote stack).  Fatal on a violation;
  * returns the number of free blocks seen on lists.  For tests. */
 uint64_t tcache_validate_heap(void);
 

@@ -2,8 +2,9 @@
  *
  * tcache_validate runs at every capacity review of a cache in Debug builds
  * (tcache.c: tick).  tcache_validate_heap is for tests at a quiescent
- * point: it walks every list of free blocks (thread caches, stashes, slab
- * free lists) and marks each block in a bitmap per SuperSlab, so a block
+ * point: it walks every list of free blocks (thread caches, the free lists
+ * and remote stacks of owned and bin-owned slabs) and marks each block in
+ * a bitmap per SuperSlab, so a block
  * on two lists, or twice on one, is found wherever the two lists are.
  */
 #include "../hugepage/hugepage.h"
@@ -14,6 +15,7 @@ void tcache_validate(const tcache_t *tc)
     if (tc->kind != NS_TC_LIVE)
         return;
     NS_CHECK(tc->mark == block_mark && tc->tag == ssmap_thread_tag(tc->node), "cache mark and tag", tc);
+    owner_validate(&tc->own, NULL, NULL);
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         const tbin_t *b = &tc->bins[c];
         NS_CHECK(b->room <= b->cap && b->cap <= TCACHE_CAP_MAX, "room <= cap <= TCACHE_CAP_MAX", b);
@@ -66,12 +68,19 @@ static void mark(seen_t *t, void *p, const char *where)
     t->blocks++;
 }
 
+static void mark_owned(void *arg, void *p, const char *where)
+{
+    mark(arg, p, where);
+}
+
 static void mark_cache(const tcache_t *tc, void *arg)
 {
     tcache_validate(tc);
-    for (unsigned c = 0; c < NS_CLASSES; c++)
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
         for (void **p = tc->bins[c].head; p; p = link_get(p, &tc->key))
             mark(arg, p, "a thread cache");
+    }
+    owner_validate(&tc->own, mark_owned, arg);
 }
 
 uint64_t tcache_validate_heap(void)
@@ -86,13 +95,11 @@ uint64_t tcache_validate_heap(void)
             bin_t *b = &pool->bins[c];
             lock_take(&b->lock, LOCK_BIN);
             bin_validate(pool, c);
-            for (uint32_t k = 0; k < b->nstash; k++)
-                for (void **p = b->stash[k].list; p; p = p[0])
-                    mark(&t, p, "a bin's stash");
             for (slab_t *s = b->partial; s; s = s->next)
                 for (void *p = s->free; p; p = link_get(p, &s->key))
                     mark(&t, p, "a slab's free list");
             for (slab_t *s = atomic_load_explicit(&b->pending, memory_order_acquire); s; s = s->pending_next)
+                if (!atomic_load_explicit(&s->owner, memory_order_relaxed))   /* owned: walked above */
                 for (void *p = (void *)(atomic_load_explicit(&s->remote, memory_order_acquire) & ~NS_REMOTE_NOTIFIED);
                      p; p = link_get(p, &s->key))
                     mark(&t, p, "a slab's remote stack");

@@ -125,7 +125,7 @@ static void test_empty_superslabs_decay(void **state)
     for (int i = 0; i < N; i++)
         ns_free(v[i]);
     tcache_flush_all(tcache_tls);
-    node_pool_release(pool0(), false);    /* stashed lists back to their slabs */
+    node_pool_release(pool0(), false);    /* notified remote stacks drained */
     sleep_ms(100);
     node_pool_release(pool0(), false);
     /* only the bin's spare slab may keep its SuperSlab */
@@ -260,7 +260,7 @@ static void test_refill_flush_accounting(void **state)
     check_pool_invariants();
     uint64_t slabs_mid = b->slabs;
     assert_true(slabs_mid >= 100 / (NS_UNIT_SIZE / 2048));
-    bin_flush(pool0(), cls, list);
+    bin_return(NULL, cls, 0, list);
     assert_int_equal(bin_used(cls), used0);
     check_pool_invariants();
     /* the empty slabs went back, but one is kept as the spare */
@@ -270,7 +270,7 @@ static void test_refill_flush_accounting(void **state)
     list = bin_refill(pool0(), cls, 10, &got);
     assert_int_equal(got, 10);
     assert_int_equal(bin_used(cls), used0 + 10);
-    bin_flush(pool0(), cls, list);
+    bin_return(NULL, cls, 0, list);
     assert_int_equal(bin_used(cls), used0);
     /* want 0: nothing */
     list = bin_refill(pool0(), cls, 0, &got);
@@ -309,6 +309,13 @@ static void test_remote_blocks_drained_on_refill(void **state)
     assert_int_equal(np + nk, 300);
     assert_int_equal(bin_used(cls), used0 + 300);        /* remote blocks still count */
     assert_non_null(atomic_load(&b->pending));
+    /* the double-free check finds them on the remote stacks (bin-owned
+     * slabs: any caller may look), but not the blocks still in use */
+    for (int i = 0; i < np; i++)
+        if (!bin_holds(blocks[i], NULL))
+            fail_msg("remote block %p not found on its slab's remote stack", blocks[i]);
+    for (int k = 0; k < nk; k++)
+        assert_false(bin_holds(kept[k], NULL));
     /* the next refill drains them all first */
     void *one = bin_refill(pool0(), cls, 1, &got);
     assert_int_equal(got, 1);
@@ -320,16 +327,16 @@ static void test_remote_blocks_drained_on_refill(void **state)
     for (int i = 0; i < np; i++) {
         if (blocks[i] == one)
             continue;
-        if (!bin_holds(blocks[i]))
+        if (!bin_holds(blocks[i], NULL))
             fail_msg("remote block %p not in its slab's free list after the drain", blocks[i]);
         in_free++;
     }
     assert_true(in_free >= np - 1);
     check_pool_invariants();
-    bin_flush(pool0(), cls, one);
+    bin_return(NULL, cls, 0, one);
     for (int k = 0; k < nk; k++) {
         ((void **)kept[k])[0] = NULL;
-        bin_flush(pool0(), cls, kept[k]);
+        bin_return(NULL, cls, 0, kept[k]);
     }
     assert_int_equal(bin_used(cls), used0);
     check_pool_invariants();
@@ -414,7 +421,7 @@ static void test_oom_and_recovery(void **state)
     list = bin_refill(pool0(), cls, 1, &got);
     assert_int_equal(got, 1);
     assert_non_null(list);
-    bin_flush(pool0(), cls, list);
+    bin_return(NULL, cls, 0, list);
     void *p = ns_malloc(777), *q = ns_malloc(5 * MiB);
     assert_non_null(p);
     assert_non_null(q);
@@ -450,71 +457,166 @@ static void test_oom_midway_partial_refill(void **state)
     assert_int_equal(got, 31 * 64 + (NS_UNIT_SIZE - NS_SS_HEADER) / 1024);
     assert_int_equal(bin_used(c2), got);
     check_pool_invariants();
-    bin_flush(pool0(), c2, list);
+    bin_return(NULL, c2, 0, list);
     assert_int_equal(bin_used(c2), 0);
     ns_release();
     assert_int_equal(node0_stats().superslabs, 0);
 }
 
-/* The stash: lists given back on overflow go whole to the next refill that
- * wants at least half as many; they stay "used" in their slabs until then,
- * are found by the double-free check, and release returns them. */
-static void test_stash_hands_lists_over_whole(void **state)
+/* bin_return routes each block by its slab's owner: the caller's own slab
+ * takes its blocks onto its free list, the bin's own slabs onto theirs
+ * (under the lock, exact counts), a slab another cache owns onto its
+ * remote stack, where they stay counted as used until that owner drains
+ * them (when its free list runs dry).  bin_holds looks at the slabs of the
+ * bin and of the caller only, free lists and remote stacks. */
+static bool on_list(void *head, const list_key_t *k, void *p, uint32_t limit)
 {
+    for (void *f = head; f && limit--; f = link_get(f, k))
+        if (f == p)
+            return true;
+    return false;
+}
+
+static uint32_t list_len(void *head, const list_key_t *k, uint32_t limit)
+{
+    uint32_t n = 0;
+    for (void *f = head; f && n <= limit; f = link_get(f, k))
+        n++;
+    return n;
+}
+
+static void *remote_top(slab_t *s)
+{
+    return (void *)(atomic_load(&s->remote) & ~NS_REMOTE_NOTIFIED);
+}
+
+static void test_return_routes_blocks_by_owner(void **state)
+{
+    static owner_t me, other;   /* two owners of node 0, not threads */
     unsigned cls = sizeclass_of(96);
     bin_t *b = &pool0()->bins[cls];
+#define bin_used(c) (bin_used(c) + (uint64_t)me.cls[c].used + (uint64_t)other.cls[c].used)
     uint64_t used0 = bin_used(cls);
+    enum { K = 10 };
     uint32_t got;
-    void *list = bin_refill(pool0(), cls, 32, &got);
-    assert_int_equal(got, 32);
-    assert_false(bin_stash(pool0(), cls, list, NS_STASH_MIN - 1));   /* short: to the slabs */
-    assert_int_equal(b->nstash, 0);
-    assert_true(bin_stash(pool0(), cls, list, 32));
-    assert_int_equal(b->nstash, 1);
-    assert_int_equal(bin_stashed(b), 32);
-    assert_int_equal(bin_used(cls), used0);     /* in the bin again */
-    void **last = list;
-    while (last[0])
-        last = last[0];
-    assert_true(bin_holds(list));
-    assert_true(bin_holds(last));
-    /* a refill of 16 (a cache of capacity 32) would be left without room:
-     * it comes from the slabs */
-    void *from_slabs = bin_refill(pool0(), cls, 16, &got);
-    assert_int_equal(got, 16);
-    assert_ptr_not_equal(from_slabs, list);
-    assert_int_equal(b->nstash, 1);
-    bin_flush(pool0(), cls, from_slabs);
-    void *again = bin_refill(pool0(), cls, 17, &got);    /* 32 < 2 * 17: whole */
-    assert_ptr_equal(again, list);
-    assert_int_equal(got, 32);
-    assert_int_equal(b->nstash, 0);
-    assert_false(bin_holds(last));
-    /* too long for a refill of 8: that one comes from the slabs */
-    assert_true(bin_stash(pool0(), cls, again, 32));
-    void *other = bin_refill(pool0(), cls, 8, &got);
-    assert_int_equal(got, 8);
-    for (void **p = other; p; p = p[0])
-        for (void **q = again; q; q = q[0])
-            assert_ptr_not_equal(p, q);
-    assert_int_equal(b->nstash, 1);
-    /* a full stash refuses more */
-    void *lists[NS_STASH];
-    for (int i = 1; i < NS_STASH; i++) {   /* (a stashed list of 32 is too long for these) */
-        lists[i] = bin_refill(pool0(), cls, NS_STASH_MIN, &got);
-        assert_int_equal(got, NS_STASH_MIN);
+    void *lm = owned_take(&me, cls, K, &got, false);
+    assert_int_equal(got, K);
+    void *lt = owned_take(&other, cls, K, &got, false);
+    assert_int_equal(got, K);
+    slab_t *mine = me.cls[cls].cur, *theirs = other.cls[cls].cur;
+    assert_non_null(mine);
+    assert_non_null(theirs);
+    assert_ptr_not_equal(mine, theirs);
+    assert_ptr_equal(atomic_load(&mine->owner), &me);
+    assert_ptr_equal(atomic_load(&theirs->owner), &other);
+    assert_false(mine->in_partial);
+    assert_false(theirs->in_partial);
+    void *m[K], *t[K], *f[K];
+    void *lf = bin_refill(pool0(), cls, K, &got);      /* from the bin's own slabs */
+    assert_int_equal(got, K);
+    assert_int_equal(bin_used(cls), used0 + 3 * K);
+    for (int i = 0; i < K; i++) {
+        m[i] = lm, lm = ((void **)lm)[0];
+        t[i] = lt, lt = ((void **)lt)[0];
+        f[i] = lf, lf = ((void **)lf)[0];
+        assert_ptr_equal(slab_of((uintptr_t)m[i]), mine);
+        assert_ptr_equal(slab_of((uintptr_t)t[i]), theirs);
+        slab_t *fs = slab_of((uintptr_t)f[i]);
+        assert_ptr_not_equal(fs, mine);
+        assert_ptr_not_equal(fs, theirs);
+        assert_null(atomic_load(&fs->owner));
     }
-    for (int i = 1; i < NS_STASH; i++)
-        assert_true(bin_stash(pool0(), cls, lists[i], NS_STASH_MIN));
-    assert_int_equal(bin_stashed(b), 32 + (NS_STASH - 1) * NS_STASH_MIN);
-    assert_int_equal(b->nstash, NS_STASH);
-    assert_false(bin_stash(pool0(), cls, other, 8));
-    bin_flush(pool0(), cls, other);
-    /* release returns every stashed block to its slab */
-    node_pool_release(pool0(), true);
-    assert_int_equal(b->nstash, 0);
+    assert_null(lm);
+    assert_null(lt);
+    assert_null(lf);
+    assert_null(mine->free);          /* fresh slabs: every block carved */
+    assert_null(theirs->free);
+    /* one list, the three kinds interleaved */
+    void *list = NULL;
+    for (int i = K; i-- > 0;) {
+        void *three[3] = {m[i], t[i], f[i]};
+        for (int j = 3; j-- > 0;) {
+            ((void **)three[j])[0] = list;
+            list = three[j];
+        }
+    }
+    bin_return(&me, cls, 0, list);
+    /* mine: on its free list, not counted; theirs: on its remote stack,
+     * still counted; the bin's: on their slabs' free lists */
+    assert_int_equal(bin_used(cls), used0 + K);
+    assert_int_equal(list_len(mine->free, &mine->key, 2 * K), K);
+    assert_int_equal(list_len(remote_top(theirs), &theirs->key, 2 * K), K);
+    assert_true(atomic_load(&theirs->remote) & NS_REMOTE_NOTIFIED);
+    assert_null(theirs->free);
+    assert_int_equal(theirs->used, K);
+    assert_int_equal(mine->used, 0);
+    assert_null(atomic_load(&mine->remote));
+    for (int i = 0; i < K; i++) {
+        assert_true(on_list(mine->free, &mine->key, m[i], 2 * K));
+        assert_true(on_list(remote_top(theirs), &theirs->key, t[i], 2 * K));
+        assert_true(bin_holds(m[i], &me));
+        assert_false(bin_holds(m[i], NULL));        /* another cache's slab: not looked at */
+        assert_true(bin_holds(t[i], &other));       /* its owner finds it on the remote stack */
+        assert_false(bin_holds(t[i], &me));
+        assert_true(bin_holds(f[i], NULL));
+        assert_true(bin_holds(f[i], &me));
+    }
+    check_pool_invariants();
+    /* the owner drains its remote stack once its free list is dry: the
+     * same blocks come out again, before any fresh one */
+    void *again = owned_take(&other, cls, K, &got, false);
+    assert_int_equal(got, K);
+    assert_null(remote_top(theirs));
+    assert_int_equal(bin_used(cls), used0 + K);
+    uint32_t bump = theirs->bump;
+    for (void **p = again; p; p = p[0]) {
+        int i;
+        for (i = 0; i < K && t[i] != p; i++)
+            ;
+        if (i == K)
+            fail_msg("%p: not one of the blocks drained from the remote stack", (void *)p);
+    }
+    assert_int_equal(theirs->bump, bump);
+    /* one fresh block of each stays in use: the slabs outlive their owners */
+    void **keep_t = owned_take(&other, cls, 1, &got, false);
+    assert_int_equal(got, 1);
+    void **keep_m = owned_take(&me, cls, 1, &got, false);     /* its free list first, LIFO */
+    assert_int_equal(got, 1);
+    assert_ptr_equal(keep_m, m[K - 1]);
+    assert_int_equal(bin_used(cls), used0 + K + 2);
+    /* a caller without a cache returns an owned slab's blocks through its
+     * remote stack too */
+    bin_return(NULL, cls, 0, again);
+    assert_int_equal(list_len(remote_top(theirs), &theirs->key, 2 * K), K);
+    assert_int_equal(bin_used(cls), used0 + K + 2);
+    /* given back: the remote stack is drained into the slab, which goes on
+     * the bin's partial list */
+    owner_stop(&other);
+    owner_stop(&me);
+    assert_int_equal(bin_used(cls), used0 + 2);
+    assert_null(remote_top(theirs));
+    slab_t *both[2] = {mine, theirs};
+    for (int j = 0; j < 2; j++) {
+        assert_null(atomic_load(&both[j]->owner));
+        assert_true(both[j]->in_partial);
+        assert_int_equal(both[j]->used, 1);
+    }
+    for (int i = 0; i < K; i++) {
+        assert_true(bin_holds(t[i], NULL));
+        assert_true(bin_holds(m[i], NULL) == (m[i] != keep_m));   /* keep_m: off mine's free list */
+    }
+    check_pool_invariants();
+    keep_t[0] = NULL;
+    keep_m[0] = NULL;
+    bin_return(NULL, cls, 0, keep_t);
+    bin_return(NULL, cls, 0, keep_m);
     assert_int_equal(bin_used(cls), used0);
     check_pool_invariants();
+    node_pool_release(pool0(), true);
+    assert_null(atomic_load(&b->pending));
+    assert_int_equal(bin_used(cls), used0);
+    check_pool_invariants();
+#undef bin_used
 }
 
 #define T(f) cmocka_unit_test_setup(f, each)
@@ -531,7 +633,7 @@ int main(void)
         T(test_remote_blocks_drained_on_refill),
         T(test_release_return_value),
         T(test_malloc_trim_return),
-        T(test_stash_hands_lists_over_whole),
+        T(test_return_routes_blocks_by_owner),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -23,6 +23,8 @@ static void check_empty(void)
             fail_msg("class %u: cap %u with caching off", c, tc->bins[c].cap);
         if (tbin_count(&tc->bins[c]) != 0 || tc->bins[c].head != NULL)
             fail_msg("class %u: %u blocks cached with caching off", c, tbin_count(&tc->bins[c]));
+        if (tc->own.cls[c].cur || tc->own.cls[c].avail || tc->own.cls[c].full)
+            fail_msg("class %u: a slab owned with caching off", c);
     }
 }
 
@@ -34,12 +36,15 @@ static void test_free_goes_straight_back(void **state)
     for (unsigned s = 0; s < 5; s++) {
         unsigned cls = sizeclass_of(sizes[s]);
         uint64_t used0 = bin_used(cls);
+        uint64_t refills0 = atomic_load(&node_pool(0)->bins[cls].refills);
         for (int i = 0; i < N; i++) {
             assert_non_null(v[i] = ns_malloc(sizes[s]));
             memset(v[i], 0x5a, 16);
             check_empty();
             assert_int_equal(bin_used(cls), used0 + (uint64_t)i + 1);
         }
+        /* every allocation missed (the statistics' hit rate 0) */
+        assert_int_equal(atomic_load(&node_pool(0)->bins[cls].refills), refills0 + N);
         for (int i = 0; i < N; i++) {
             ns_free(v[i]);
             check_empty();
@@ -54,8 +59,13 @@ static void test_double_free_still_detected(void **state)
     void *keep = ns_malloc(64);
     void *p = ns_malloc(64);
     ns_free(p);
-    assert_true(bin_holds(p));
-    (void)keep;
+    assert_true(bin_holds(p, &tcache_get()->own));
+    assert_true(bin_holds(p, NULL));
+    assert_false(bin_holds(keep, NULL));
+    /* no cache owns a slab: every block came from, and went back to, the bin's */
+    assert_null(atomic_load(&slab_of((uintptr_t)p)->owner));
+    check_empty();
+    ns_free(keep);
 }
 
 static void double_free_child(void *arg)

@@ -46,38 +46,62 @@ static void test_heap_valid_after_threads(void **state)
     uint64_t n = tcache_validate_heap();
     print_message("heap validator: %llu free blocks on lists, each on one\n", (unsigned long long)n);
     assert_true(n > 0);
+    /* it walked every list: each free block the counts know of */
+    assert_int_equal(n, heap_free_blocks());
     for (int t = 0; t < THREADS; t++)
         for (int i = 0; i < BLOCKS; i++)
             ns_free(handed[t][i]);
-    assert_true(tcache_validate_heap() >= n);
+    /* (slabs that fell empty went back: fewer blocks may be left) */
+    n = tcache_validate_heap();
+    print_message("after the rest is freed: %llu\n", (unsigned long long)n);
+    assert_int_equal(n, heap_free_blocks());
 }
 
-/* the blocks of this thread's cache list also stashed in their bin (every
- * count consistent): each list valid alone, the blocks on two lists */
+/* the blocks of this thread's cache list also on a slab's remote stack
+ * (no count covers a remote stack, so each list is valid alone): the
+ * blocks on two lists.  arg 0: the stack of the slab this cache owns
+ * (walked with the cache); 1: the stack of a slab of the bin, notified
+ * on its pending list (walked with the bin). */
 static void two_lists(void *arg)
 {
-    (void)arg;
-    void **q = ns_malloc(48);
+    /* a class the other tests left alone (worker sizes are below 3016),
+     * so that this cache's list holds blocks of the slab it owns only */
+    void **q = ns_malloc(6000);
     ns_free(q);                      /* q heads this thread's cache list */
     slab_t *s = slab_of((uintptr_t)q);
     bin_t *b = &node_pool(s->node)->bins[s->cls];
     tbin_t *tb = &tcache_tls->bins[s->cls];
-    pthread_mutex_lock(&b->lock);
-    b->stash[b->nstash].list = q;    /* the same chain, as a stashed list */
-    b->stash[b->nstash].n = tbin_count(tb);
-    b->nstash++;
-    pthread_mutex_unlock(&b->lock);
+    void **tail = q;
+    while (tail[0])
+        tail = tail[0];
+    assert_true(tbin_count(tb) > 1);
+    if (arg == NULL) {
+        assert_ptr_equal(tcache_tls->own.cls[s->cls].cur, s);
+        atomic_store(&s->remote, (uintptr_t)q);      /* the same chain */
+    } else {
+        uint32_t got;
+        void **r = bin_refill(node_pool(s->node), s->cls, 1, &got);   /* the bin's */
+        assert_int_equal(got, 1);
+        slab_t *rs = slab_of((uintptr_t)r);
+        assert_ptr_not_equal(rs, s);
+        assert_null(atomic_load(&rs->owner));
+        remote_push_run(rs, q, tail, &b->pending);
+        assert_ptr_equal(atomic_load(&b->pending), rs);
+    }
     tcache_validate_heap();
 }
 
 static void test_two_lists_caught(void **state)
 {
     (void)state;
-    char err[2048];
-    int st = run_in_child(two_lists, NULL, err, sizeof err);
-    print_message("child: %s", err);
-    assert_true(died_of(st, SIGABRT));
-    assert_non_null(strstr(err, "a free block is in exactly one list"));
+    for (int k = 0; k < 2; k++) {
+        char err[2048];
+        int st = run_in_child(two_lists, (void *)(intptr_t)k, err, sizeof err);
+        print_message("child %d: %s", k, err);
+        assert_true(died_of(st, SIGABRT));
+        assert_non_null(strstr(err, "a free block is in exactly one list"));
+        assert_non_null(strstr(err, k == 0 ? "an owned slab's remote stack" : "a slab's remote stack"));
+    }
 }
 
 /* a slab's used count off by one: used == bump - |free| breaks */

@@ -82,15 +82,77 @@ static inline uint64_t mapped_bytes(void)
     return st.mapped_bytes;
 }
 
-/* Blocks of class cls on node 0 outside the bin: in use or in thread
- * caches (a stashed list is in the bin). */
+/* Blocks of class cls on node 0 handed out of their slabs: in use, in
+ * thread caches or in remote stacks not drained yet. */
+typedef struct {
+    unsigned cls;
+    int64_t n;
+} owned_used_t;
+
+static inline void add_owned_used(const tcache_t *tc, void *arg)
+{
+    owned_used_t *u = arg;
+    if (tc->own.node == 0)
+        u->n += __atomic_load_n(&tc->own.cls[u->cls].used, __ATOMIC_RELAXED);
+}
+
+/* (the bin's count plus what live threads own) */
 static inline uint64_t bin_used(unsigned cls)
 {
     bin_t *b = &node_pool(0)->bins[cls];
+    owned_used_t u = {cls, 0};
+    tcache_each_live(add_owned_used, &u);
     pthread_mutex_lock(&b->lock);
-    uint64_t u = b->used_blocks - bin_stashed(b);
+    u.n += b->used_blocks;
     pthread_mutex_unlock(&b->lock);
-    return u;
+    return (uint64_t)u.n;
+}
+
+/* Every SuperSlab of ours (through the address map), fn(ss, arg) each. */
+static inline void each_superslab(void (*fn)(superslab_t *ss, void *arg), void *arg)
+{
+    for (size_t r = 0; r < ((size_t)1 << NS_MAP_ROOT_BITS); r++) {
+        uintptr_t *leaf = __atomic_load_n(&addrmap_root[r], __ATOMIC_ACQUIRE);
+        if (!leaf)
+            continue;
+        for (size_t i = 0; i < ((size_t)1 << NS_MAP_LEAF_BITS); i++) {
+            uintptr_t v = __atomic_load_n(&leaf[i], __ATOMIC_RELAXED);
+            if ((v & NS_MAP_TAGS) == NS_MAP_SS)
+                fn((superslab_t *)(v & ~NS_MAP_TAGS), arg);
+        }
+    }
+}
+
+static inline void count_slab_free(superslab_t *ss, void *arg)
+{
+    uint64_t *n = arg;
+    for (unsigned u = 0; u < NS_UNITS; u++) {
+        slab_t *s = &ss->slabs[u];
+        if (!s->units || s->first_unit != u || ss->unit_slab[u] != s)
+            continue;
+        *n += s->bump - s->used;            /* its free list */
+        uint32_t limit = s->capacity;       /* its remote stack (counted in used) */
+        for (void *p = (void *)(atomic_load(&s->remote) & ~NS_REMOTE_NOTIFIED); p && limit--; p = link_get(p, &s->key))
+            (*n)++;
+    }
+}
+
+static inline void count_cached(const tcache_t *tc, void *arg)
+{
+    for (unsigned c = 0; c < NS_CLASSES; c++)
+        *(uint64_t *)arg += tbin_count(&tc->bins[c]);
+}
+
+/* The free blocks of the whole heap at a quiescent point, from the
+ * counts: each slab's free list (bump - used), its remote stack, the
+ * thread caches' lists (cached and remote blocks count as used in their
+ * slabs).  tcache_validate_heap must find exactly these. */
+static inline uint64_t heap_free_blocks(void)
+{
+    uint64_t n = 0;
+    each_superslab(count_slab_free, &n);
+    tcache_each_live(count_cached, &n);
+    return n;
 }
 
 /* Run fn(arg) in a forked child with stderr captured.  Returns the wait
