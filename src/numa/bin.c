@@ -348,10 +348,10 @@ static size_t disown(owner_t *o, slab_t *s)
 
 /* Blocks came back to o's slab s: a full one has free blocks again; an
  * empty one other than the current goes back to the bin, unless it is
- * the only other slab with room (kept, so that a class that swings between
- * a few blocks and many does not pass slabs to and from the bin, and from
- * thread to thread).  Bytes unmapped. */
-#define KEEP_AVAIL 4
+ * the only other slab with room and the current one is not empty too
+ * (kept, so that a class that swings between a few blocks and many does
+ * not pass slabs to and from the bin, and from thread to thread).  Bytes
+ * unmapped. */
 static size_t owned_got_blocks(owner_t *o, slab_t *s)
 {
     owned_class_t *oc = &o->cls[s->cls];
@@ -361,7 +361,7 @@ static size_t owned_got_blocks(owner_t *o, slab_t *s)
         olist_unlink(oc, s);
         olist_add(oc, s, ON_AVAIL);
     }
-    if (s->used == 0 && oc->navail > KEEP_AVAIL)
+    if (s->used == 0 && (oc->navail > 1 || (oc->cur && oc->cur->used == 0)))
         return disown(o, s);
     return 0;
 }

@@ -172,8 +172,11 @@ int main(void)
     hp_print_tot("all freed", &tb);
     hp_check_kernel("all freed", &st, &tb, &set2, false);
     uint64_t gone = (tb.released - t.released) / SS_SIZE;
-    CHECK(tb.occ[0] + gone + 2 >= set2.n,
-          "all freed: our SuperSlabs are empty (occupancy[0] %llu) or released (%llu), >= %zu - 2",
+    /* before ns_release, up to 3 stay in use: the thread's current slab,
+     * the one spare slab with room it keeps (numa/bin.c), and the slabs of
+     * the blocks its cache holds; ns_release() below gives them back */
+    CHECK(tb.occ[0] + gone + 3 >= set2.n,
+          "all freed: our SuperSlabs are empty (occupancy[0] %llu) or released (%llu), >= %zu - 3",
           (unsigned long long)tb.occ[0], (unsigned long long)gone, set2.n);
     ns_release();
     hp_stats(&st, &t);
