@@ -141,7 +141,8 @@ static inline bool died_of(int status, int sig)
 /* Bytes of [p, p+len) resident in memory (mincore). */
 static inline size_t resident_bytes(const void *p, size_t len)
 {
-    size_t pages = len / NS_PAGE_SIZE;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t pages = len / page;
     unsigned char *vec = calloc(pages, 1);
     assert_non_null(vec);
     assert_int_equal(mincore((void *)p, len, vec), 0);
@@ -149,7 +150,7 @@ static inline size_t resident_bytes(const void *p, size_t len)
     for (size_t i = 0; i < pages; i++)
         n += vec[i] & 1;
     free(vec);
-    return n * NS_PAGE_SIZE;
+    return n * page;
 }
 
 static inline void sleep_ms(unsigned ms)
