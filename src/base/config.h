@@ -38,13 +38,18 @@ static const bool ns_config_hardened = false;
 #define NS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define NS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define NS_API __attribute__((visibility("default")))
-/* The line size that sharing is padded against: 64 bytes on x86-64; 128 on
- * arm64, where some server cores (Apple-derived, ThunderX, A64FX 256) have
- * 128-byte lines and Neoverse cores prefetch lines in pairs. */
-#if defined(__aarch64__)
-#define NS_CACHELINE 128
-#else
+/* Cache lines.  NS_CACHELINE: 64 bytes, the line of x86-64 and of the
+ * Neoverse cores of arm64 servers (Graviton, Ampere Altra, Grace); the
+ * slab records in the SuperSlab header keep their remote-free word on a
+ * line of its own at this size (32 records must fit in NS_SS_HEADER).
+ * NS_CACHELINE_PAD: what structures written by many threads are padded
+ * to where the room is free (the node pools' bins): 128 bytes on arm64,
+ * where some cores (Apple-derived, Kunpeng 920) have 128-byte lines. */
 #define NS_CACHELINE 64
+#if defined(__aarch64__)
+#define NS_CACHELINE_PAD 128
+#else
+#define NS_CACHELINE_PAD 64
 #endif
 
 /* The smallest base page of any supported kernel; the running kernel's page

@@ -42,7 +42,7 @@ typedef struct bin {
     uint32_t nstash;
     _Atomic uint64_t remote_frees;
     uint32_t validations;       /* Debug builds: state changes seen        */
-} __attribute__((aligned(NS_CACHELINE))) bin_t;
+} __attribute__((aligned(NS_CACHELINE_PAD))) bin_t;
 
 /* ----------------------------------------------------------------- large */
 typedef struct large {
