@@ -6,11 +6,14 @@
 #     in BUILD_DIR (default build-arm64);
 #  2. the unit, integration and stress tests under qemu-user (4 KiB pages),
 #     the stress tests at STRESS_ROUNDS (default 2: emulation is ~20x slower);
-#  3. the unit and integration tests again with the guest told its pages are
-#     64 KiB (QEMU_PAGESIZE: the page size in the auxiliary vector and
-#     sysconf, mmap placement on 64 KiB; the host still protects 4 KiB);
+#  3. the unit and integration tests where the page size shows again, the
+#     guest told its pages are 64 KiB (QEMU_PAGESIZE: the page size in the
+#     auxiliary vector and sysconf, mmap placement on 64 KiB; the host
+#     still protects 4 KiB);
 #  4. the NUMA locality tests in an arm64 VM (qemu-system-aarch64, Debian's
-#     arm64 kernel, 2 nodes): ctest numa_vm_2nodes of the cross build.
+#     arm64 kernel, 2 nodes): ctest numa_vm_2nodes of the cross build; and
+#     the fork stress tests, which qemu-user cannot run, in the same kind
+#     of VM.
 # qemu-user runs the test programs directly (ctest's emulator) and, through
 # binfmt_misc (registered here from qemu-user-static's entry when it is
 # missing), the programs the tests start themselves (re-exec, fork + exec).
@@ -42,14 +45,28 @@ PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig \
 cmake --build "$build" -j"$(nproc)"
 
 status=0
-echo "== arm64 (qemu-user, 4 KiB pages): unit, integration, stress"
-STRESS_ROUNDS=${STRESS_ROUNDS:-2} ctest --test-dir "$build" --output-on-failure --timeout 600 \
-    -L 'unit|integration|stress' -LE long || status=1
-echo "== arm64 (qemu-user, 64 KiB pages): unit, integration"
+rounds=${STRESS_ROUNDS:-2}
+echo "== arm64 (qemu-user, 4 KiB pages): unit, integration, stress (stress_fork*: in the VM below)"
+STRESS_ROUNDS=$rounds ctest --test-dir "$build" --output-on-failure --timeout 600 \
+    -L 'unit|integration|stress' -LE long -E '^stress_fork' || status=1
+# the tests where the page size shows (page-aligned and large blocks,
+# madvise ranges, guard pages); the slow ones that do not depend on it
+# (options, remote stacks, bad frees, injected failures, the API again
+# through the shared library) ran above
+echo "== arm64 (qemu-user, 64 KiB pages): unit and integration tests that depend on the page size"
 QEMU_PAGESIZE=65536 ctest --test-dir "$build" --output-on-failure --timeout 600 \
-    -L 'unit|integration' -LE long || status=1
+    -R '^(unit_(sizeclass|addrmap|superslab|tcache|tcache_off|large|pool|topo|validate)|integration_(api|node_stats|override|hardened))$' ||
+    status=1
 if ((vm)); then
     echo "== arm64 NUMA VM (qemu-system-aarch64, 2 nodes): locality tests"
     ctest --test-dir "$build" --output-on-failure --timeout 900 -R '^numa_vm_2nodes$' || status=1
+    # fork while threads run: qemu-user (7.2) asserts in a child that starts
+    # threads, so these run in the arm64 VM (a kernel of its own)
+    echo "== arm64 VM (2 nodes): stress_fork, _fi, _hardened at $rounds rounds"
+    s=$PWD/$build/tests/stress
+    bash tests/numa-vm/run-in-numa-vm.sh --arch aarch64 --nodes 2 --mem-per-node 512 --timeout 900 \
+        --env STRESS_ROUNDS="$rounds" --add "$s/stress_fork" --add "$s/stress_fork_fi" --add "$s/stress_fork_hardened" \
+        -- tests/numa-vm/run-each.sh "$s/stress_fork" "$s/stress_fork_hardened" \
+        "env NUMASLAB_FAULT_RATE=150 NUMASLAB_DECAY_MS=0 NUMASLAB_LARGE_CACHE=0 $s/stress_fork_fi" || status=1
 fi
 exit $status
