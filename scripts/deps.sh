@@ -47,7 +47,8 @@ if ! ls "$arm64_dir"/boot/vmlinuz-* >/dev/null 2>&1 || [[ ! -x $arm64_dir/bin/bu
     kpkg=$(apt-cache depends linux-image-arm64:arm64 | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-arm64\).*/\1/p' | head -n 1)
     [[ -n $kpkg ]] || { echo "numaslab: no arm64 kernel package found (apt-cache depends linux-image-arm64:arm64)" >&2; exit 1; }
     dl=$(mktemp -d)
-    chmod 755 "$dl"                     # apt's download user writes there
+    # (apt warns that it downloads as root into a folder its _apt user
+    # cannot write: harmless here)
     (cd "$dl" && apt-get download -qq "$kpkg" busybox-static:arm64 2>/dev/null)
     mkdir -p "$arm64_dir"
     for d in "$dl"/*.deb; do dpkg-deb -x "$d" "$dl/x"; done
