@@ -126,7 +126,7 @@ NS_API void *ns_memalign(size_t align, size_t size)
 
 NS_API void *ns_valloc(size_t size)
 {
-    return alloc_aligned(NS_PAGE_SIZE, size);
+    return alloc_aligned(ns_page_size(), size);
 }
 
 NS_API void *ns_pvalloc(size_t size)
@@ -135,8 +135,9 @@ NS_API void *ns_pvalloc(size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    size_t rounded = size ? (size + NS_PAGE_SIZE - 1) & ~(NS_PAGE_SIZE - 1) : NS_PAGE_SIZE;
-    return alloc_aligned(NS_PAGE_SIZE, rounded);
+    size_t page = ns_page_size();     /* the running kernel's: 4, 16 or 64 KiB */
+    size_t rounded = size ? (size + page - 1) & ~(page - 1) : page;
+    return alloc_aligned(page, rounded);
 }
 
 NS_API void *ns_realloc(void *p, size_t size)

@@ -197,12 +197,26 @@ static inline void lock_after_fork(pthread_mutex_t *m, unsigned rank, bool child
 /* -------------------------------------------------------------- clock.c */
 uint64_t clock_ms(void);        /* CLOCK_MONOTONIC_COARSE, milliseconds */
 
+/* ------------------------------------------------------------ machine.c
+ * The running kernel's base page: 4 KiB on x86-64; 4, 16 or 64 KiB on
+ * arm64.  Read from the auxiliary vector on first use (no allocation, no
+ * lock: safe from the first malloc in the dynamic loader). */
+extern size_t machine_page;
+size_t machine_page_slow(void);
+static inline size_t ns_page_size(void)
+{
+    size_t p = __atomic_load_n(&machine_page, __ATOMIC_RELAXED);
+    return NS_LIKELY(p != 0) ? p : machine_page_slow();
+}
+
 /* ------------------------------------------------------ counters
  * One more in a counter that only its owner thread writes and others read
  * (relaxed) for statistics: a single add to memory, no lock prefix.  C has
  * no such operation (a relaxed atomic load and store compile to three
  * instructions), so on x86-64 it is one line of assembly; an aligned 8-byte
- * add is never seen half done by a reader. */
+ * add is never seen half done by a reader.  arm64 has no add to memory (a
+ * load/store architecture): the relaxed load and store below compile to
+ * ldr, add, str, the shortest sequence there is, and single-copy atomic. */
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define NS_TSAN 1
@@ -213,7 +227,7 @@ static inline void count_inc(uint64_t *c)
 {
 #if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !defined(NS_TSAN)
     __asm__("addq $1, %0" : "+m"(*c));
-#else
+#else /* aarch64 (ldr/add/str), sanitizer builds, other architectures */
     __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 #endif
 }

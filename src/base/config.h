@@ -38,10 +38,25 @@ static const bool ns_config_hardened = false;
 #define NS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define NS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define NS_API __attribute__((visibility("default")))
+/* Cache lines.  NS_CACHELINE: 64 bytes, the line of x86-64 and of the
+ * Neoverse cores of arm64 servers (Graviton, Ampere Altra, Grace); the
+ * slab records in the SuperSlab header keep their remote-free word on a
+ * line of its own at this size (32 records must fit in NS_SS_HEADER).
+ * NS_CACHELINE_PAD: what structures written by many threads are padded
+ * to where the room is free (the node pools' bins): 128 bytes on arm64,
+ * where some cores (Apple-derived, Kunpeng 920) have 128-byte lines. */
 #define NS_CACHELINE 64
+#if defined(__aarch64__)
+#define NS_CACHELINE_PAD 128
+#else
+#define NS_CACHELINE_PAD 64
+#endif
 
-/* Page and huge page. */
-#define NS_PAGE_SIZE ((size_t)4096)
+/* The smallest base page of any supported kernel; the running kernel's page
+ * (4 KiB on x86-64; 4, 16 or 64 KiB on arm64) is ns_page_size() in base.h.
+ * Every size below is a multiple of 64 KiB, so of any base page. */
+#define NS_PAGE_MIN ((size_t)4096)
+#define NS_PAGE_MAX ((size_t)65536)
 
 /* SuperSlab: 2 MiB, 2 MiB aligned, one huge page.  It is cut into 32 units
  * of 64 KiB; a slab is a run of 1..16 units serving one size class.  The
@@ -57,7 +72,7 @@ static const bool ns_config_hardened = false;
 /* where unit 0's blocks start (hardened: after a guard page, 16 KiB aligned)
  * and how much of the SuperSlab's end is not blocks (hardened: a guard page) */
 #define NS_UNIT0_START (ns_config_hardened ? NS_SS_HEADER + 8192 : NS_SS_HEADER)
-#define NS_SS_TAIL_GUARD (ns_config_hardened ? (size_t)4096 : 0)
+#define NS_SS_TAIL_GUARD (ns_config_hardened ? NS_PAGE_MIN : 0)
 
 /* Requests up to NS_SMALL_MAX come from size classes in slabs; larger ones
  * get their own mapping (src/superslab/large.c).  256 KiB: above it a slab
@@ -67,8 +82,23 @@ static const bool ns_config_hardened = false;
 /* Alignments above this go to the large path (slab starts are 64 KiB aligned). */
 #define NS_SMALL_ALIGN_MAX NS_UNIT_SIZE
 
-/* User address space covered by the address map (x86-64 and arm64: 47 bits). */
+/* User address space covered by the address maps (addrmap, ssmap), chosen
+ * per architecture at build time so that the free() fast path compares with
+ * a constant (README "Architectures"):
+ *   x86-64: 47 bits.  4-level paging gives user space 47 bits; 5-level
+ *           paging hands out addresses above 2^47 only to an mmap whose
+ *           hint lies above it, and numaslab never passes such a hint.
+ *   arm64:  48 bits.  48-bit kernels (Debian's: 4 KiB pages, 4 levels)
+ *           place mmap just below 2^48; 39-, 42- and 47-bit kernels fit
+ *           within it; 52-bit kernels go above 2^48 only for a hint above.
+ * A pointer above the range is "not ours" (free() reports it as invalid);
+ * a mapping of numaslab's own that landed above it would be unmapped and
+ * reported once (hugepage/os.c), never handed out. */
+#if defined(__x86_64__)
 #define NS_VA_BITS 47
+#else
+#define NS_VA_BITS 48
+#endif
 
 /* The largest request numaslab serves (64 TiB): larger ones fail with
  * ENOMEM before any size arithmetic can overflow. */

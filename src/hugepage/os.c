@@ -76,6 +76,26 @@ bool hp_fault(int kind)
 
 static bool fault_now(void) { return hp_fault(HP_FAULT_MMAP); }
 
+/* Every mapping numaslab places itself (no MAP_FIXED) goes through here: a
+ * mapping the kernel put above the address range the maps cover
+ * (NS_VA_BITS) could never be found by free(), so it is given back and the
+ * call fails with ENOMEM, reported once.  Linux does not do that without a
+ * hint above 2^47 (x86-64) or 2^48 (arm64), which numaslab never passes. */
+static void *os_mmap(size_t size, int prot, int flags)
+{
+    void *m = mmap(NULL, size, prot, flags, -1, 0);
+    if (m != MAP_FAILED && ((uintptr_t)m + size - 1) >> NS_VA_BITS) {
+        static _Atomic int told;
+        munmap(m, size);
+        if (!atomic_exchange_explicit(&told, 1, memory_order_relaxed))
+            error_warn("the kernel placed a mapping above the address range numaslab covers",
+                       NS_STR(NS_VA_BITS) " bits: the request fails with ENOMEM");
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    return m;
+}
+
 /* madvise with fault injection; the caller decides what a failure means */
 static int os_madvise(void *p, size_t size, int advice)
 {
@@ -92,12 +112,14 @@ int hp_map(size_t size, size_t align, bool huge, void **out)
         return ENOMEM;
     if (fault_now())
         return ENOMEM;
-    if (align < NS_PAGE_SIZE)
-        align = NS_PAGE_SIZE;
-    size_t span = size + align - NS_PAGE_SIZE;
+    size_t page = ns_page_size();
+    if (align < page)
+        align = page;
+    size = (size + page - 1) & ~(page - 1);    /* the tail unmapped below starts on a page */
+    size_t span = size + align - page;
     if (span < size)
         return ENOMEM;
-    void *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *m = os_mmap(span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     if (m == MAP_FAILED)
         return errno == 0 ? ENOMEM : (errno == EAGAIN ? ENOMEM : errno);
     uintptr_t a = (uintptr_t)m;
@@ -189,7 +211,7 @@ static uintptr_t slot_take(void)
     }
     if (!slot && nchunks < MAX_CHUNKS) {
         size_t span = CHUNK_SIZE + NS_SS_SIZE;
-        void *m = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        void *m = os_mmap(span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
         if (m != MAP_FAILED) {
             uintptr_t a = ((uintptr_t)m + NS_SS_SIZE - 1) & ~(uintptr_t)NS_SS_MASK;
             if (a > (uintptr_t)m)
@@ -307,7 +329,7 @@ int hp_map_1g(size_t size, void **out)
 {
     if (fault_now())
         return ENOMEM;
-    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_1GB, -1, 0);
+    void *m = os_mmap(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_1GB);
     if (m == MAP_FAILED)
         return ENOMEM;
     FRESH(m, size);

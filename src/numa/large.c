@@ -155,7 +155,7 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
 {
     if (size > NS_MAX_REQUEST)
         return NULL;
-    size_t need = round_up(size ? size : 1, NS_PAGE_SIZE);
+    size_t need = round_up(size ? size : 1, ns_page_size());
     size_t reserved = round_up(need, NS_SS_SIZE);
     node_pool_t *pool = node_pool(node);
     large_t *l = NULL;
@@ -274,7 +274,7 @@ void large_free(large_t *l, void *p)
 
 int large_resize(large_t *l, size_t size)
 {
-    size_t need = round_up(size ? size : 1, NS_PAGE_SIZE);
+    size_t need = round_up(size ? size : 1, ns_page_size());
     if (need > l->reserved)
         return -1;
     node_pool_t *pool = node_pool(l->node);

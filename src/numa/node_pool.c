@@ -197,9 +197,12 @@ size_t pool_free_slab(node_pool_t *pool, slab_t *s)
     /* NUMASLAB_PURGE_PARTIAL: free units of a SuperSlab still in use go
      * back too (unit 0 keeps its header page) */
     if (options.purge_partial && ss->used_units > 0 && ss->backing != HP_BACK_HUGETLB) {
-        if (first == (uintptr_t)ss)
-            first += NS_SS_HEADER, len -= NS_SS_HEADER;
-        hp_purge((void *)first, len);
+        if (first == (uintptr_t)ss) {  /* the header's pages, whole (16/64 KiB pages too) */
+            size_t page = ns_page_size(), head = (NS_SS_HEADER + page - 1) & ~(page - 1);
+            first += head, len -= head;
+        }
+        if (len)
+            hp_purge((void *)first, len);
     }
     superslab_t *dead = ss->used_units == 0 ? ss_collect_empty(pool, false) : NULL;
     lock_drop(&pool->ss_lock, LOCK_SS);

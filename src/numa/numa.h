@@ -37,7 +37,7 @@ typedef struct bin {
     _Atomic uint64_t refills;   /* thread-cache misses                     */
     _Atomic uint64_t remote_drained;
     _Atomic uint64_t remote_frees;
-} __attribute__((aligned(NS_CACHELINE))) bin_t;
+} __attribute__((aligned(NS_CACHELINE_PAD))) bin_t;
 
 /* ------------------------------------------------------------ owned slabs
  * What one thread owns (numa/bin.c): per class, the slab its refills take
@@ -57,8 +57,8 @@ typedef struct owner {
     owned_class_t cls[NS_CLASSES];
     uint64_t drained;           /* remote frees drained into its slabs     */
     uint32_t node;              /* node of all its slabs                   */
-    _Alignas(NS_CACHELINE) _Atomic(slab_t *) inbox; /* written by others   */
-    char pad_[NS_CACHELINE - sizeof(void *)];
+    _Alignas(NS_CACHELINE_PAD) _Atomic(slab_t *) inbox; /* written by others */
+    char pad_[NS_CACHELINE_PAD - sizeof(void *)];
 } owner_t;
 
 /* ----------------------------------------------------------------- large */

@@ -45,9 +45,9 @@ void *meta_alloc(size_t size)
             size_t csize = size > META_CHUNK ? (size + META_CHUNK - 1) & ~(META_CHUNK - 1) : META_CHUNK;
             /* hardened: a guard page on each side, so that no user
              * mapping (a large block) lies right next to metadata */
-            size_t guard = ns_config_hardened ? NS_PAGE_SIZE : 0;
+            size_t guard = ns_config_hardened ? ns_page_size() : 0;
             void *m;
-            if (hp_map(csize + 2 * guard, NS_PAGE_SIZE, false, &m) == 0) {
+            if (hp_map(csize + 2 * guard, guard ? guard : NS_PAGE_MIN, false, &m) == 0) {
                 if (guard) {
                     hp_guard(m, guard);
                     hp_guard((char *)m + guard + csize, guard);

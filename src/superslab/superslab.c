@@ -37,8 +37,11 @@ void superslab_global_init(void)
 
 superslab_t *superslab_init(void *m, uint32_t node, int backing)
 {
-    if (ns_config_hardened) {                /* header and end guarded */
-        hp_guard((char *)m + NS_SS_HEADER, 4096);
+    /* hardened: header and end guarded, on 4 KiB pages only: the guards are
+     * 4 KiB inside the 64 KiB unit layout, which a 16 or 64 KiB page cannot
+     * protect alone (README "Architectures") */
+    if (ns_config_hardened && ns_page_size() == NS_PAGE_MIN) {
+        hp_guard((char *)m + NS_SS_HEADER, NS_PAGE_MIN);
         hp_guard((char *)m + NS_SS_SIZE - NS_SS_TAIL_GUARD, NS_SS_TAIL_GUARD);
     }
     superslab_t *ss = m;

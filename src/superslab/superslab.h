@@ -125,7 +125,7 @@ _Static_assert(offsetof(superslab_t, fast) == 0, "free() finds unit_fast_t at ss
 _Static_assert(sizeof(unit_fast_t) == 32, "unit_fast_t index is a shift by 5");
 _Static_assert(sizeof(superslab_t) <= NS_SS_HEADER, "SuperSlab header must fit in NS_SS_HEADER");
 _Static_assert(NS_UNITS == 32, "free_mask is 32 bits");
-_Static_assert(NS_SS_HEADER % 4096 == 0, "unit-0 slab data starts page aligned");
+_Static_assert(NS_SS_HEADER % NS_PAGE_MIN == 0, "unit-0 slab data starts page aligned");
 _Static_assert(NS_CLASSES << NS_TBIN_SHIFT < UINT32_MAX, "binoff fits");
 
 /* -------------------------------------------------------------- address map

@@ -54,6 +54,11 @@ static unsigned char online[SYS_NODES_MAX]; /* the kernel's online nodes */
 static int slots;                           /* highest online node id + 1 */
 static smaps_t smaps_now;                   /* /proc/self/smaps, parsed */
 
+/* move_pages answers (false under qemu-user, which does not emulate it: the
+ * arm64 run of scripts/cross-arm64.sh; page placement on arm64 is checked
+ * in the arm64 NUMA VM instead, tests/numa-vm) */
+static bool have_move_pages = true;
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -61,6 +66,11 @@ static int group_setup(void **state)
     if (slots < 1) {
         print_message("cannot read /sys/devices/system/node/online\n");
         return -1;
+    }
+    static unsigned char probe[1];
+    if (page_node_of(probe) == -1000 - ENOSYS) {
+        have_move_pages = false;
+        print_message("move_pages(2) is not implemented here (qemu-user?): pages' nodes are not checked\n");
     }
     return 0;
 }
@@ -121,6 +131,8 @@ static void check_placed(const char *what, void *p, size_t size, int want)
     if (want >= 0 && n != want)
         fail_msg("%s(%zu, node %d) = %p: ns_node_of = %d", what, size, want, p, n);
     unsigned char *c = p;
+    if (!have_move_pages)
+        return;
     int k0 = page_node_of(c), k1 = page_node_of(c + (size ? size - 1 : 0));
     if (k0 != n || k1 != n)
         fail_msg("%s(%zu) = %p: ns_node_of says node %d, move_pages says the pages are on %d and %d", what, size, p,
@@ -348,7 +360,10 @@ static void test_stats_small_blocks_counted(void **state)
     get_stats(&b);
     int k = class_of(&b, u);
     /* the kernel's node of each block's page, and the allocator's */
-    if (pages_node(v, N, status) != 0)
+    if (!have_move_pages)
+        for (int i = 0; i < N; i++)
+            status[i] = ns_node_of(v[i]);     /* only the counters are checked */
+    else if (pages_node(v, N, status) != 0)
         fail_msg("move_pages (query) failed: %s", strerror(errno));
     int wrong = 0;
     for (int i = 0; i < N; i++) {
@@ -774,7 +789,7 @@ static void test_stats_same_node_free_not_remote(void **state)
         run_xfree(&x, 0);            /* allocated on `node`, thread gone */
         int wrong = 0;
         for (int i = 0; i < XN; i++)
-            wrong += ns_node_of(x.v[i]) != node || page_node_of(x.v[i]) != node;
+            wrong += ns_node_of(x.v[i]) != node || (have_move_pages && page_node_of(x.v[i]) != node);
         if (wrong)
             fail_msg("%d of %d blocks of a thread pinned to node %d are not on it (ns_node_of / move_pages)", wrong,
                      XN, node);

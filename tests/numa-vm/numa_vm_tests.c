@@ -17,6 +17,8 @@
  * block ownership with ns_node_of(); counters with ns_stats_get().
  *
  *  topo       the allocator sees as many nodes as the kernel
+ *  highaddr   blocks lie where the kernel places mmap (arm64: near 2^48)
+ *             and are found (ns_node_of)
  *  placement  per node, a pinned thread allocates + touches every size class
  *             (16 B .. 256 KiB) and 1/4/16 MiB blocks: >= 99 % of the pages
  *             on its node, ns_node_of == its node for every block
@@ -245,6 +247,42 @@ static int test_topo(void)
     stats(&st);
     printf("topo: kernel nodes=%d (with cpus %d), allocator nodes=%d\n", nnodes, ncpu_nodes, st.nodes);
     CHECK(st.nodes == nnodes, "allocator uses %d node(s), the kernel shows %d", st.nodes, nnodes);
+    return 0;
+}
+
+/* ================================================================ highaddr
+ * The address maps cover what the kernel hands out: Debian's arm64 kernel
+ * places mmap just below 2^48, above the 47 bits of x86-64.  The truth is
+ * the kernel's own placement of a plain mmap: numaslab's blocks must lie
+ * in the same part of the address space, be usable and be found. */
+static int test_highaddr(void)
+{
+    void *m = xmap(2 * MiB);
+    uintptr_t kernel_at = (uintptr_t)m;
+    static const size_t sizes[] = {16, 1000, 100000, 300 * KiB, 1 * MiB, 16 * MiB};
+    enum { NS = sizeof sizes / sizeof sizes[0] };
+    void *p[NS];
+    uintptr_t hi = 0;
+    for (int i = 0; i < NS; i++) {
+        p[i] = malloc(sizes[i]);
+        CHECK(p[i] != NULL, "malloc(%zu): %s", sizes[i], strerror(errno));
+        memset(p[i], 0x5a + i, sizes[i]);
+        CHECK(ns_node_of(p[i]) >= 0, "ns_node_of(%p) = %d: a block of ours not found", p[i], ns_node_of(p[i]));
+        if ((uintptr_t)p[i] > hi)
+            hi = (uintptr_t)p[i];
+    }
+    CHECK(ns_node_of(m) == -1, "ns_node_of(plain mmap %p) = %d, want -1", m, ns_node_of(m));
+    for (int i = 0; i < NS; i++) {
+        const unsigned char *c = p[i];
+        CHECK(c[0] == (unsigned char)(0x5a + i) && c[sizes[i] - 1] == (unsigned char)(0x5a + i),
+              "block %p changed", p[i]);
+        free(p[i]);
+    }
+    xunmap(m, 2 * MiB);
+    int kbits = 64 - __builtin_clzl(kernel_at), bbits = 64 - __builtin_clzl(hi);
+    printf("highaddr: the kernel maps at %#lx (%d bits), blocks up to %#lx (%d bits)\n",
+           (unsigned long)kernel_at, kbits, (unsigned long)hi, bbits);
+    CHECK(kbits == bbits, "blocks at %d-bit addresses, the kernel's mappings at %d-bit ones", bbits, kbits);
     return 0;
 }
 
@@ -814,7 +852,7 @@ static int test_interleave(char **argv)
 /* ================================================================ main */
 int main(int argc, char **argv)
 {
-    static const char usage[] = "usage: numa_vm_tests topo|placement|crossnode [COUNT]|onnode|migrate|spill|interleave\n";
+    static const char usage[] = "usage: numa_vm_tests topo|highaddr|placement|crossnode [COUNT]|onnode|migrate|spill|interleave\n";
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
@@ -852,6 +890,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "topo"))
         return test_topo();
+    if (!strcmp(argv[1], "highaddr"))
+        return test_highaddr();
     if (!strcmp(argv[1], "placement"))
         return test_placement();
     if (!strcmp(argv[1], "crossnode"))

@@ -44,7 +44,10 @@
 #                        the CPU shows vmx/svm, else tcg (pure emulation)
 #   --qemu-cpu MODEL     qemu -cpu value (default: host with kvm, qemu's
 #                        default with tcg)
-#   --kernel PATH        kernel image (default: newest /boot/vmlinuz-*)
+#   --arch ARCH          x86_64 (default) or aarch64: the guest's
+#                        architecture, that of PROGRAM (see ARM64 below)
+#   --kernel PATH        kernel image (default: newest /boot/vmlinuz-*;
+#                        aarch64: the one scripts/deps.sh unpacked)
 #   --append ARGS        extra kernel command-line arguments
 #   --bzimage            boot the compressed kernel as is (slower under tcg)
 #                        instead of the cached decompressed PVH vmlinux
@@ -81,6 +84,18 @@
 #      "NUMA-VM-EXIT-STATUS: N" on ttyS3, and powers the VM off.  Each serial
 #      port is a plain file on the host side.  (Serial output is slow, about
 #      150-200 KB/s under tcg: keep the program's output small.)
+#
+# ARM64 (--arch aarch64): qemu-system-aarch64 (qemu-system-arm), machine
+#   "virt" with a Cortex-A72 under tcg (Debian's arm64 kernel: 4 KiB pages,
+#   48-bit user addresses), its NUMA nodes from the device tree (-numa node
+#   and dist work as on x86; --topology shapes were tried on x86 only).  The
+#   kernel and a static busybox come from Debian's arm64 packages, unpacked
+#   (not installed) by scripts/deps.sh into $NUMA_VM_ARM64 (default
+#   /var/cache/numaslab/arm64: boot/vmlinuz-*, bin/busybox); the program's
+#   libraries are the multiarch ones (libc6:arm64 ...), listed by running
+#   the arm64 dynamic loader under qemu-aarch64 (ldd cannot).  "virt" has
+#   one serial port: the program's stdout and stderr go to files in the
+#   guest and are written to the console between marker lines at the end.
 #
 # TOPOLOGIES (found by trying, qemu 7.2 + Debian 12 kernel 6.1, machine pc)
 #   qemu: node ids must be 0..N-1 without a gap ("numa: Node ID missing: 1"),
@@ -135,7 +150,7 @@ sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }        # single-quote for /bin/sh
 
 # ================================================================ options
 NODES=2 CPUS="" MEM_PER_NODE=256 HUGEPAGES=0 THP=madvise TIMEOUT=600
-ACCEL=auto QEMU_CPU="" KERNEL="" APPEND_EXTRA="" PVH=1 VERBOSE=0 KEEP=0
+ACCEL=auto QEMU_CPU="" KERNEL="" ARCH=x86_64 APPEND_EXTRA="" PVH=1 VERBOSE=0 KEEP=0
 CHECK_ONLY=0 ADDS=() ENVS=() TOPOLOGY="" DISTANCES=() LEGACY_SHAPE=0
 while (($#)); do
     case $1 in
@@ -152,6 +167,7 @@ while (($#)); do
         --accel)        ACCEL=${2:?$1 needs a value}; shift 2 ;;
         --qemu-cpu)     QEMU_CPU=${2:?$1 needs a value}; shift 2 ;;
         --kernel)       KERNEL=${2:?$1 needs a value}; shift 2 ;;
+        --arch)         ARCH=${2:?$1 needs a value}; shift 2 ;;
         --append)       APPEND_EXTRA=${2:?$1 needs a value}; shift 2 ;;
         --bzimage)      PVH=0; shift ;;
         -v|--verbose)   VERBOSE=1; shift ;;
@@ -164,11 +180,30 @@ while (($#)); do
     esac
 done
 CPUS=${CPUS:-$NODES}
+case $ARCH in
+    x86_64|amd64) ARCH=x86_64 ;;
+    aarch64|arm64) ARCH=aarch64 PVH=0 ;;
+    *) echo "$PROG_NAME: --arch must be x86_64 or aarch64" >&2; exit $RC_RIG ;;
+esac
+ARM64_DIR=${NUMA_VM_ARM64:-/var/cache/numaslab/arm64}
 
 # ================================================================ tools
 # find_deps: sets QEMU BUSYBOX KERNEL; prints each missing piece to stderr.
 find_deps() {
     local missing=0 b
+    if [[ $ARCH == aarch64 ]]; then
+        QEMU=$(command -v qemu-system-aarch64 || true)
+        [[ -n $QEMU ]] || { echo "$PROG_NAME: missing qemu-system-aarch64 (apt-get install qemu-system-arm)" >&2; missing=1; }
+        command -v qemu-aarch64-static >/dev/null || { echo "$PROG_NAME: missing qemu-aarch64-static (apt-get install qemu-user-static), to list the program's libraries" >&2; missing=1; }
+        BUSYBOX=$ARM64_DIR/bin/busybox
+        [[ -x $BUSYBOX ]] || { echo "$PROG_NAME: missing $BUSYBOX (scripts/deps.sh unpacks busybox-static:arm64 there)" >&2; missing=1; }
+        command -v cpio >/dev/null || { echo "$PROG_NAME: missing cpio (apt-get install cpio)" >&2; missing=1; }
+        if [[ -z $KERNEL ]]; then
+            KERNEL=$(ls -1 "$ARM64_DIR"/boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
+            [[ -n $KERNEL ]] || { echo "$PROG_NAME: missing arm64 kernel in $ARM64_DIR/boot (scripts/deps.sh unpacks linux-image-arm64:arm64 there)" >&2; missing=1; }
+        fi
+        return $missing
+    fi
     QEMU=$(command -v qemu-system-x86_64 || true)
     [[ -n $QEMU ]] || { echo "$PROG_NAME: missing qemu-system-x86_64 (apt-get install qemu-system-x86)" >&2; missing=1; }
     BUSYBOX=""
@@ -248,7 +283,9 @@ for e in "${ENVS[@]}"; do
     [[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "bad --env '$e' (want NAME=VALUE)"
 done
 
-if [[ $ACCEL == auto ]]; then
+if [[ $ACCEL == auto && $ARCH == aarch64 ]]; then
+    ACCEL=tcg                                   # an x86 host: emulation
+elif [[ $ACCEL == auto ]]; then
     # /dev/kvm alone is not enough: without vmx/svm it can be a paravirtual
     # KVM (kvm_pvm) that boots a stock kernel far slower than tcg and dies.
     if [[ -r /dev/kvm && -w /dev/kvm ]] && grep -qwE 'vmx|svm' /proc/cpuinfo; then ACCEL=kvm; else ACCEL=tcg; fi
@@ -317,7 +354,12 @@ copy_in() {   # copy_in SRC DEST: put SRC at DEST inside the VM (follows symlink
 is_elf() { [[ -f $1 && $(head -c 4 "$1" | od -An -tx1 | tr -d ' \n') == 7f454c46 ]]; }
 add_libs() {  # add_libs ELF: copy every library ldd reports, and the loader
     local out line lib
-    out=$(LC_ALL=C ldd "$1" 2>&1) || return 0              # static, or not for this machine
+    if [[ $ARCH == aarch64 ]]; then                        # the arm64 loader lists them, under qemu-user
+        [[ $(od -An -j18 -N2 -tu2 "$1" | tr -d ' ') == 183 ]] || return 0   # e_machine EM_AARCH64
+        out=$(LC_ALL=C qemu-aarch64-static /lib/ld-linux-aarch64.so.1 --list "$1" 2>&1) || return 0
+    else
+        out=$(LC_ALL=C ldd "$1" 2>&1) || return 0          # static, or not for this machine
+    fi
     while IFS= read -r line; do
         [[ $line == *"not found"* ]] && die "$1: missing library: $line"
         lib=""
@@ -354,7 +396,8 @@ add_item() {  # add_item SRC DEST: a file or directory, plus what its files need
 mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,proc,sys,dev,tmp,root,etc,run}
 copy_in "$BUSYBOX" /bin/busybox
 is_elf "$BUSYBOX" && add_libs "$BUSYBOX"                  # no-op for busybox-static
-for a in $("$BUSYBOX" --list-full); do                     # bin/sh, sbin/poweroff, ...
+bb_run=(); [[ $ARCH == aarch64 ]] && bb_run=(qemu-aarch64-static)   # busybox-static:arm64 runs under qemu-user
+for a in $("${bb_run[@]}" "$BUSYBOX" --list-full); do      # bin/sh, sbin/poweroff, ...
     [[ -e $ROOT/$a ]] || ln -s /bin/busybox "$ROOT/$a"
 done
 
@@ -373,7 +416,7 @@ for a in "${ADDS[@]}"; do
 done
 # The loader inside the VM finds the copied libraries through a real cache.
 find "$ROOT" -name '*.so*' \( -type f -o -type l \) -printf '%h\n' | sed "s|^$ROOT||" | sort -u >"$ROOT/etc/ld.so.conf"
-ldconfig -r "$ROOT" 2>/dev/null || true
+[[ $ARCH == aarch64 ]] || ldconfig -r "$ROOT" 2>/dev/null || true   # arm64: the multiarch default paths
 mkdir -p "$ROOT$PWD"
 
 {
@@ -383,7 +426,7 @@ mkdir -p "$ROOT$PWD"
     echo 'mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev'
     echo 'mkdir -p /dev/shm /dev/hugepages /dev/pts'
     echo 'mount -t tmpfs tmpfs /dev/shm; mount -t hugetlbfs hugetlbfs /dev/hugepages; chmod 1777 /tmp'
-    echo 'for t in /dev/ttyS1 /dev/ttyS2 /dev/ttyS3; do stty -F $t raw -echo; done   # no \n -> \r\n'
+    [[ $ARCH == x86_64 ]] && echo 'for t in /dev/ttyS1 /dev/ttyS2 /dev/ttyS3; do stty -F $t raw -echo; done   # no \n -> \r\n'
     echo 'say() { echo "numa-vm: $*" >/dev/console; }'
     echo 'say "up $(cut -d" " -f1 /proc/uptime)s, nodes: $(ls -d /sys/devices/system/node/node* | sed "s|.*/||" | tr "\n" " ")online $(cat /sys/devices/system/node/online) has_cpu $(cat /sys/devices/system/node/has_cpu) has_memory $(cat /sys/devices/system/node/has_memory)"'
     [[ $THP != keep ]] && echo "echo $THP >/sys/kernel/mm/transparent_hugepage/enabled"
@@ -394,9 +437,16 @@ mkdir -p "$ROOT$PWD"
     for e in "${ENVS[@]}"; do echo "export ${e%%=*}=$(sq "${e#*=}")"; done
     echo "cd $(sq "$PWD")"
     printf '%s' "$(sq "$PROG")"; for a in "$@"; do printf ' %s' "$(sq "$a")"; done
-    echo ' </dev/null >/dev/ttyS1 2>/dev/ttyS2'
-    echo 'rc=$?'
-    echo 'echo "NUMA-VM-EXIT-STATUS: $rc" >/dev/ttyS3'
+    if [[ $ARCH == x86_64 ]]; then
+        echo ' </dev/null >/dev/ttyS1 2>/dev/ttyS2'
+        echo 'rc=$?'
+        echo 'echo "NUMA-VM-EXIT-STATUS: $rc" >/dev/ttyS3'
+    else                                       # one serial port: the output after markers
+        echo ' </dev/null >/tmp/numa-vm.out 2>/tmp/numa-vm.err'
+        echo 'rc=$?'
+        echo 'for f in out err; do echo "NUMA-VM-BEGIN-$f"; cat /tmp/numa-vm.$f; echo; echo "NUMA-VM-END-$f"; done >/dev/console'
+        echo 'echo "NUMA-VM-EXIT-STATUS: $rc" >/dev/console'
+    fi
     echo 'say "=== program exited with status $rc after $(cut -d" " -f1 /proc/uptime)s ==="'
     echo 'sync; poweroff -f; reboot -f'
 } >"$ROOT/init"
@@ -435,13 +485,23 @@ done
 log "topology: $(for ((i = 0; i < NODES; i++)); do printf '%s ' "$i:${NODE_CPUS[i]}:${NODE_MEM[i]}"; done)"
 cpu_args=(); [[ -n $QEMU_CPU ]] && cpu_args=(-cpu "$QEMU_CPU")
 : >"$WORK/console.log"; : >"$WORK/stdout"; : >"$WORK/stderr"; : >"$WORK/status"
-qemu_cmd=("$QEMU" -nodefaults -no-user-config -machine pc -accel "$ACCEL" "${cpu_args[@]}"
-    -m "$ram" -smp "$smp" "${numa_args[@]}"
-    -display none -monitor none -no-reboot
-    -serial "file:$WORK/console.log" -serial "file:$WORK/stdout"
-    -serial "file:$WORK/stderr" -serial "file:$WORK/status"
-    -kernel "$BOOT_IMAGE" -initrd "$WORK/initramfs.cpio"
-    -append "console=ttyS0 quiet loglevel=3 panic=-1 $APPEND_EXTRA")
+if [[ $ARCH == x86_64 ]]; then
+    qemu_cmd=("$QEMU" -nodefaults -no-user-config -machine pc -accel "$ACCEL" "${cpu_args[@]}"
+        -m "$ram" -smp "$smp" "${numa_args[@]}"
+        -display none -monitor none -no-reboot
+        -serial "file:$WORK/console.log" -serial "file:$WORK/stdout"
+        -serial "file:$WORK/stderr" -serial "file:$WORK/status"
+        -kernel "$BOOT_IMAGE" -initrd "$WORK/initramfs.cpio"
+        -append "console=ttyS0 quiet loglevel=3 panic=-1 $APPEND_EXTRA")
+else
+    ((${#cpu_args[@]})) || cpu_args=(-cpu cortex-a72)
+    qemu_cmd=("$QEMU" -nodefaults -no-user-config -machine virt -accel "$ACCEL" "${cpu_args[@]}"
+        -m "$ram" -smp "$smp" "${numa_args[@]}"
+        -display none -monitor none -no-reboot
+        -serial "file:$WORK/console.log"
+        -kernel "$BOOT_IMAGE" -initrd "$WORK/initramfs.cpio"
+        -append "console=ttyAMA0 quiet loglevel=3 panic=-1 $APPEND_EXTRA")
+fi
 log "qemu: ${qemu_cmd[*]}"
 
 start_ns=$(date +%s%N)
@@ -455,6 +515,14 @@ elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
 log "VM wall time $((elapsed_ms / 1000)).$(printf %03d $((elapsed_ms % 1000)))s"
 
 # ================================================================ results
+if [[ $ARCH == aarch64 ]]; then    # split the console: the program's output is between the markers
+    tr -d '\r' <"$WORK/console.log" | awk -v d="$WORK" '
+        function flush(f,   i) { if (n && buf[n] == "") n--; for (i = 1; i <= n; i++) print buf[i] >f; n = 0 }
+        /^NUMA-VM-BEGIN-(out|err)$/ { f = d "/" (substr($0, 15) == "out" ? "stdout" : "stderr"); n = 0; next }
+        /^NUMA-VM-END-(out|err)$/ { if (f != "") flush(f); f = ""; next }
+        /^NUMA-VM-EXIT-STATUS: / { print >(d "/status"); next }
+        f != "" { buf[++n] = $0 }'
+fi
 cat "$WORK/stdout"
 cat "$WORK/stderr" >&2
 status=$(grep -ao 'NUMA-VM-EXIT-STATUS: [0-9]*' "$WORK/status" | tail -n 1 | cut -d' ' -f2 || true)

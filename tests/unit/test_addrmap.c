@@ -136,6 +136,50 @@ static void test_real_blocks_registered(void **state)
     ns_free(large);
 }
 
+/* The covered range holds what the kernel hands out without a hint: fresh
+ * mappings of several sizes (the kernel's own placement, top-down from
+ * just below the top of the default address space) end below 2^NS_VA_BITS;
+ * so does the kernel's page size agree with the allocator's. */
+static void test_kernel_mappings_inside(void **state)
+{
+    static const size_t sizes[] = {4096, 2 * MiB, 64 * MiB, (size_t)1 << 30};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *m = mmap(NULL, sizes[i], PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        assert_true(m != MAP_FAILED);
+        uintptr_t end = (uintptr_t)m + sizes[i] - 1;
+        if (end >> NS_VA_BITS)
+            fail_msg("mmap(%zu) = %p: ends above the %d bits the maps cover", sizes[i], m, NS_VA_BITS);
+        munmap(m, sizes[i]);
+    }
+    int local;
+    assert_true(((uintptr_t)&local >> NS_VA_BITS) == 0);       /* the stack: the top of the space */
+    assert_int_equal(ns_page_size(), (size_t)sysconf(_SC_PAGESIZE));
+}
+
+/* A program may map above the covered range itself (x86-64 5-level paging,
+ * arm64 52-bit: a hint above 2^47 / 2^48); such memory is not ours, and a
+ * lookup anywhere up there answers 0 without touching memory. */
+static void test_high_hint_not_ours(void **state)
+{
+    uintptr_t hint = (uintptr_t)1 << (NS_VA_BITS + 1);
+    void *m = mmap((void *)hint, 2 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    if ((uintptr_t)m >> NS_VA_BITS)
+        print_message("the kernel mapped above 2^%d at %p\n", NS_VA_BITS, m);
+    else
+        print_message("the kernel kept the hint below 2^%d (%p): checking synthetic addresses only\n", NS_VA_BITS, m);
+    assert_int_equal(addrmap_lookup((uintptr_t)m), 0);
+    assert_int_equal(ssmap_tag((uintptr_t)m), 0);
+    assert_int_equal(ns_node_of(m), -1);
+    munmap(m, 2 * MiB);
+    uintptr_t probes[] = {hint, hint + 12345, (uintptr_t)1 << 52, ((uintptr_t)1 << 57) - 1, (uintptr_t)1 << NS_VA_BITS};
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        assert_int_equal(addrmap_lookup(probes[i]), 0);
+        assert_int_equal(ssmap_tag(probes[i]), 0);
+        assert_int_equal(ns_node_of((void *)probes[i]), -1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +189,8 @@ int main(void)
         cmocka_unit_test(test_range_across_leaves),
         cmocka_unit_test(test_outside_va_refused),
         cmocka_unit_test(test_real_blocks_registered),
+        cmocka_unit_test(test_kernel_mappings_inside),
+        cmocka_unit_test(test_high_hint_not_ours),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
