@@ -22,6 +22,10 @@ size_t free_block_size(const void *p, const char *fn);
 
 /* ------------------------------------------------------------- stats.c */
 void stats_at_exit(void);
+struct ns_stats;
+/* ns_stats_get's figures, and the usable bytes of live large blocks per
+ * node (NULL: not wanted). */
+void stats_collect(struct ns_stats *out, uint64_t large_usable[64]);
 
 static inline void *api_malloc(size_t size)
 {

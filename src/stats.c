@@ -59,8 +59,9 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
 }
 
 /* ns_stats_get, plus the usable bytes of live large blocks per node (the
- * per-node "in use" of the reports; not in the public struct). */
-static void collect(ns_stats_t *out, uint64_t large_usable[64])
+ * per-node "in use" of the reports; not in the public struct).  Also the
+ * source of glibc's introspection API (introspect.c). */
+void stats_collect(ns_stats_t *out, uint64_t large_usable[64])
 {
     memset(out, 0, sizeof *out);
     if (large_usable)
@@ -106,7 +107,7 @@ NS_API int (ns_stats_get)(ns_stats_t *out)
 {
     if (!out)
         return EINVAL;
-    collect(out, NULL);
+    stats_collect(out, NULL);
     return 0;
 }
 
@@ -117,7 +118,7 @@ NS_API int ns_stats_get_sized(ns_stats_t *user, size_t size)
     if (!user)
         return EINVAL;
     ns_stats_t st;
-    collect(&st, NULL);
+    stats_collect(&st, NULL);
     memcpy(user, &st, size < sizeof st ? size : sizeof st);
     return 0;
 }
@@ -316,7 +317,7 @@ static void report(sink_t *s, bool json)
 {
     ns_stats_t st;
     uint64_t lu[64];
-    collect(&st, lu);
+    stats_collect(&st, lu);
     if (json)
         print_json(s, &st, lu);
     else
