@@ -9,7 +9,7 @@ for args in "--help" "-h" "help"; do
         grep -q "^$sec" "$T/out" || fail "numaslab $args: no $sec section"
     done
 done
-for cmd in topo run options; do
+for cmd in topo run options stats top; do
     for form in "$cmd --help" "help $cmd" "$cmd -h"; do
         run "$TOOL" $form
         expect_rc 0 "numaslab $form"
@@ -35,9 +35,9 @@ expect_one_line "help of an unknown command" "frobnicate"
 run "$TOOL"
 expect_rc 2 "no command"
 grep -q "^SYNOPSIS" "$T/err" || fail "no command: no usage on stderr"
-run "$TOOL" stats 1
-expect_rc 2 "stats PID"
-expect_one_line "stats PID" "numaslab run --stats"
+run "$TOOL" stats
+expect_rc 2 "stats without PID"
+expect_one_line "stats without PID" "no process id given"
 for cmd in topo options; do
     run "$TOOL" $cmd --bogus
     expect_rc 2 "$cmd --bogus"
