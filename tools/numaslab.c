@@ -77,7 +77,10 @@ static const char *const help_main =
     "              without stopping it\n"
     "    top       per node mapped and in-use bytes, remote frees and spills of\n"
     "              a running process, every second\n"
-    "    help      this page, or the page of one command\n"
+    "    help      this page, or the page of one command ('help statistics':\n"
+    "              what the statistics count)\n"
+    "    man       the manual pages numaslab(1) and numaslab(3) in roff, made\n"
+    "              from these pages and the option table (the build uses it)\n"
     "\n"
     "EXIT STATUS\n"
     "    0 success, 2 usage error (one line on stderr); run: PROGRAM's status,\n"
@@ -264,6 +267,35 @@ static const char *const help_top =
     "    numaslab top $(pidof server)\n"
     "    numaslab top --interval 500 --count 10 4242\n";
 
+static const char *const help_statistics =
+    "STATISTICS\n"
+    "    Collected on demand from the node pools' counters, which the slow\n"
+    "    paths keep; nothing is counted on the fast paths except the blocks\n"
+    "    each thread cache hands out.  Where they appear: ns_stats_get() and\n"
+    "    ns_stats_print() in the program; NUMASLAB_STATS=1 at exit (text, or\n"
+    "    JSON with NUMASLAB_STATS_FORMAT=json, to NUMASLAB_STATS_FILE);\n"
+    "    'numaslab stats PID' and 'numaslab top PID' for a running process;\n"
+    "    glibc's mallinfo2, mallinfo, malloc_stats and malloc_info.\n"
+    "\n"
+    "    Per node: SuperSlabs mapped (by backing: hugetlb, thp, base) and an\n"
+    "    occupancy histogram (empty, 1-8, 9-16, 17-24, 25-32 used units of\n"
+    "    32), slabs, bytes of small blocks in use (handed out or held in\n"
+    "    thread caches), live and cached large mappings, remote frees (blocks\n"
+    "    freed by threads of another node) and those drained, spills\n"
+    "    (allocations sent to the nearest node because the home node was\n"
+    "    full), bytes given back to the OS.  Per size class: block size,\n"
+    "    requests, refills (cache misses), hit rate 1 - refills / requests,\n"
+    "    live blocks, slabs.\n"
+    "\n"
+    "MALLINFO2\n"
+    "    arena all bytes mapped; ordblks SuperSlabs; smblks cached large\n"
+    "    mappings; hblks, hblkhd live large mappings and their bytes; usmblks\n"
+    "    0; fsmblks bytes of cached large mappings; uordblks bytes in use;\n"
+    "    fordblks arena - uordblks; keepcost bytes of empty SuperSlabs.\n"
+    "    mallopt: M_TRIM_THRESHOLD sets the large cache (bytes kept per\n"
+    "    node); M_MMAP_THRESHOLD (0..32 MiB) and M_ARENA_MAX (> 0) return 1\n"
+    "    and change nothing; every other parameter returns 0.\n";
+
 static int print_help(const char *cmd, FILE *f)
 {
     if (!cmd)
@@ -278,10 +310,12 @@ static int print_help(const char *cmd, FILE *f)
         fputs(help_stats, f);
     else if (!strcmp(cmd, "top"))
         fputs(help_top, f);
+    else if (!strcmp(cmd, "statistics"))
+        fputs(help_statistics, f);
     else if (!strcmp(cmd, "help"))
         fputs(help_main, f);
     else {
-        fprintf(stderr, "numaslab help: no command '%s' (commands: topo, run, options, stats, top, help)\n", cmd);
+        fprintf(stderr, "numaslab help: no command '%s' (commands: topo, run, options, stats, top, statistics, help)\n", cmd);
         return 2;
     }
     return 0;
@@ -993,6 +1027,126 @@ static int cmd_options(int argc, char **argv)
     return 0;
 }
 
+/* ================================================================= man
+ * The manual pages, in roff, from the texts of --help and the option
+ * table (the build writes numaslab.1 and numaslab.3 with these):
+ *   numaslab man 1          every command's page
+ *   numaslab man 3 HEADER   options (the table), API (the public header,
+ *                           HEADER, as installed), statistics */
+static void roff_line(FILE *f, const char *s, size_t n)
+{
+    if (n && (s[0] == '.' || s[0] == '\''))
+        fputs("\\&", f);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\')
+            fputs("\\e", f);
+        else if (s[i] == '-')
+            fputs("\\-", f);
+        else
+            fputc(s[i], f);
+    }
+    fputc('\n', f);
+}
+
+/* A help page: a line at column 0 is a section (.SH, or .SS under
+ * `sub`), the indented lines under it are kept as they are (.nf). */
+static void roff_page(FILE *f, const char *text, bool sub)
+{
+    bool open = false;
+    for (const char *p = text; *p;) {
+        const char *e = strchr(p, '\n');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n && p[0] != ' ') {
+            if (open)
+                fputs(".fi\n", f);
+            fprintf(f, "%s \"", sub ? ".SS" : ".SH");
+            for (size_t i = 0; i < n; i++)
+                fputc(p[i] == '"' ? '\'' : p[i], f);
+            fputs("\"\n.nf\n", f);
+            open = true;
+        } else {
+            roff_line(f, n >= 4 ? p + 4 : p, n >= 4 ? n - 4 : 0);
+        }
+        p += n + (e != NULL);
+    }
+    if (open)
+        fputs(".fi\n", f);
+}
+
+static const char *const man_commands[] = {"topo", "run", "stats", "top", "options", NULL};
+
+static int cmd_man(int argc, char **argv)
+{
+    if (argc < 2 || (strcmp(argv[1], "1") && strcmp(argv[1], "3")) || (argv[1][0] == '3' && argc < 3)) {
+        die_line("man", "usage: numaslab man 1 | numaslab man 3 HEADER");
+        return 2;
+    }
+    FILE *f = stdout;
+    char ver[32];
+    snprintf(ver, sizeof ver, "%d.%d.%d", NS_VERSION_MAJOR, NS_VERSION_MINOR, NS_VERSION_PATCH);
+    if (argv[1][0] == '1') {
+        fprintf(f, ".TH NUMASLAB 1 \"\" \"numaslab %s\" \"User Commands\"\n", ver);
+        roff_page(f, help_main, false);
+        for (int i = 0; man_commands[i]; i++) {
+            fprintf(f, ".SH \"NUMASLAB %s\"\n", man_commands[i]);
+            const char *text = !strcmp(man_commands[i], "topo")    ? help_topo
+                               : !strcmp(man_commands[i], "run")   ? help_run
+                               : !strcmp(man_commands[i], "stats") ? help_stats
+                               : !strcmp(man_commands[i], "top")   ? help_top
+                                                                   : help_options;
+            roff_page(f, text, true);
+        }
+        fputs(".SH \"SEE ALSO\"\nnumaslab(3), numactl(8)\n", f);
+        return 0;
+    }
+    FILE *h = fopen(argv[2], "r");
+    if (!h) {
+        die_line("man", "cannot open %s: %s", argv[2], strerror(errno));
+        return 1;
+    }
+    fprintf(f, ".TH NUMASLAB 3 \"\" \"numaslab %s\" \"Library Functions Manual\"\n", ver);
+    fputs(".SH NAME\nnumaslab \\- NUMA-aware malloc replacement: options, API, statistics\n", f);
+    fputs(".SH SYNOPSIS\n.nf\n#include <numaslab.h>\n\ncc prog.c $(pkg-config \\-\\-cflags \\-\\-libs numaslab)\n"
+          "LD_PRELOAD=libnumaslab.so program\n.fi\n", f);
+    fputs(".SH DESCRIPTION\nlibnumaslab.so replaces the malloc family (malloc, free, calloc, realloc,\n"
+          "reallocarray, posix_memalign, aligned_alloc, memalign, valloc, pvalloc,\n"
+          "malloc_usable_size, malloc_trim, and glibc's mallinfo2, mallinfo,\n"
+          "malloc_stats, malloc_info, mallopt) with memory placed on the NUMA node\n"
+          "of the thread that allocates, in 2 MiB SuperSlabs on huge pages.\n"
+          "libnumaslab\\-hardened.so is the same allocator with encoded free lists,\n"
+          "a double\\-free bitmap and guard pages.  The ns_* functions below work\n"
+          "with or without the override.\n", f);
+    fputs(".SH ENVIRONMENT\nRead once at start\\-up; a bad value gets one warning line and the default.\n"
+          "Sizes take K, M, G, T (powers of 1024); booleans 1/0, true/false, on/off, yes/no.\n",
+          f);
+    char def[NOPTIONS][64];
+    for (unsigned i = 0; i < NOPTIONS; i++)
+        options_format(i, def[i], sizeof def[i]);
+    option_info_t o;
+    for (unsigned i = 0; options_describe(i, &o); i++) {
+        char range[80], head[256];
+        option_range(i, &o, range, sizeof range);
+        fputs(".TP\n", f);
+        snprintf(head, sizeof head, "NUMASLAB_%s (%s, default %s, %s)", o.name, o.type, def[i], range);
+        fputs(".B ", f);
+        roff_line(f, head, strlen(head));
+        roff_line(f, o.help, strlen(o.help));
+    }
+    fputs(".SH API\nThe public header, as installed:\n.nf\n", f);
+    char line[1024];
+    while (fgets(line, sizeof line, h)) {
+        size_t n = strlen(line);
+        if (n && line[n - 1] == '\n')
+            n--;
+        roff_line(f, line, n);
+    }
+    fclose(h);
+    fputs(".fi\n", f);
+    roff_page(f, help_statistics, false);
+    fputs(".SH \"SEE ALSO\"\nnumaslab(1), malloc(3), mallinfo2(3), malloc_info(3), mallopt(3), numa(7)\n", f);
+    return 0;
+}
+
 /* ================================================================= run */
 #define RUN_MAX_ENV 64
 
@@ -1677,6 +1831,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "stats"))
         return cmd_stats(argc - 1, argv + 1);
+    if (!strcmp(cmd, "man"))
+        return cmd_man(argc - 1, argv + 1);
     if (!strcmp(cmd, "top"))
         return cmd_top(argc - 1, argv + 1);
     fprintf(stderr, "numaslab: unknown command '%s' (see numaslab --help)\n", cmd);
