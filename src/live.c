@@ -25,8 +25,9 @@
  *
  * fork: the child inherits the parent's area (and its descriptor, until
  * exec: the child may have reused the number) but not the helper; it
- * makes its own area at its first publication and starts its own helper
- * on its first request. */
+ * makes its own area at its first publication (the parent's stays mapped,
+ * unused: 256 KiB of address space) and starts its own helper on its
+ * first request. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -41,6 +42,8 @@
 #include "api.h"
 #include "live.h"
 
+/* area and area_pid are read by every thread's ticks and written by the
+ * one publisher (busy_pid): atomics, area released after its header. */
 static live_area_t *area;
 static int32_t area_pid;
 static int32_t busy_pid;        /* the process whose thread publishes     */
@@ -76,10 +79,12 @@ static live_area_t *area_create(int32_t pid)
 
 static void publish(int32_t pid)
 {
-    live_area_t *a = area;
-    if (a && area_pid != pid) {  /* a fork child: the parent's area */
-        munmap(a, LIVE_AREA_SIZE);
-        a = area = NULL;
+    live_area_t *a = __atomic_load_n(&area, __ATOMIC_ACQUIRE);
+    if (a && __atomic_load_n(&area_pid, __ATOMIC_RELAXED) != pid) {
+        /* a fork child: the parent's area stays mapped (another thread of
+         * the child may still be reading its request word), unused */
+        __atomic_store_n(&area, NULL, __ATOMIC_RELEASE);
+        a = NULL;
     }
     if (!a) {
         a = area_create(pid);
@@ -87,7 +92,7 @@ static void publish(int32_t pid)
             __atomic_store_n(&next_ms, clock_ms() + 60000, __ATOMIC_RELAXED);
             return;
         }
-        area_pid = pid;
+        __atomic_store_n(&area_pid, pid, __ATOMIC_RELAXED);
         __atomic_store_n(&area, a, __ATOMIC_RELEASE);
     }
     uint32_t req = __atomic_load_n(&a->request, __ATOMIC_ACQUIRE);
@@ -124,7 +129,7 @@ static void *helper(void *arg)
     int32_t pid = (int32_t)(intptr_t)arg;
     for (;;) {
         live_area_t *a = __atomic_load_n(&area, __ATOMIC_ACQUIRE);
-        if (!a || area_pid != pid)
+        if (!a || __atomic_load_n(&area_pid, __ATOMIC_RELAXED) != pid)
             return NULL;            /* not ours (cannot happen after fork: the child has no helper) */
         uint32_t req = __atomic_load_n(&a->request, __ATOMIC_ACQUIRE);
         if (req != __atomic_load_n(&a->served, __ATOMIC_ACQUIRE))
@@ -166,13 +171,13 @@ static void check(bool asked, bool from_malloc)
     if (asked && __atomic_load_n(&helper_pid, __ATOMIC_RELAXED) == pid)
         return;                 /* the helper answers */
     publish_once(pid);
-    if (asked && from_malloc && area_pid == pid)
+    if (asked && from_malloc && __atomic_load_n(&area_pid, __ATOMIC_RELAXED) == pid)
         start_helper(pid);
 }
 
 static void tick(bool from_malloc)
 {
-    live_area_t *a = __atomic_load_n(&area, __ATOMIC_RELAXED);
+    live_area_t *a = __atomic_load_n(&area, __ATOMIC_ACQUIRE);   /* a plain load on x86 */
     if (a && NS_UNLIKELY(__atomic_load_n(&a->request, __ATOMIC_RELAXED) !=
                          __atomic_load_n(&a->served, __ATOMIC_RELAXED))) {
         check(true, from_malloc);
