@@ -1629,6 +1629,8 @@ typedef struct live_copy {
 static bool live_read(const live_view_t *v, live_copy_t *c, bool want_text)
 {
     const live_area_t *a = v->a;
+    if (!__atomic_load_n(&a->publishes, __ATOMIC_ACQUIRE))
+        return false;
     for (int tries = 0; tries < 10000; tries++) {
         uint32_t s1 = __atomic_load_n(&a->seq, __ATOMIC_ACQUIRE);
         if (s1 & 1) {
@@ -1700,7 +1702,11 @@ static int cmd_stats(int argc, char **argv)
     c->text = text;
     c->json = js;
     if (!live_read(&v, c, true)) {
-        die_line("stats", "process %d kept its statistics area busy; try again", pid);
+        if (__atomic_load_n(&v.a->publishes, __ATOMIC_ACQUIRE) == 0)
+            die_line("stats", "process %d has written no figures yet (no allocation has missed its thread cache "
+                              "since it was asked); try again", pid);
+        else
+            die_line("stats", "process %d kept its statistics area busy; try again", pid);
         return 1;
     }
     if (!fresh) {

@@ -66,7 +66,8 @@ int main(void)
 }
 C
 cc -o "$tmp/c" "$tmp/c.c" $(pkg-config --cflags --libs numaslab) || fail "cannot build against the installed package"
-ldd "$tmp/c" | grep -qE "libnumaslab.so.0 => (/usr)?/lib/libnumaslab.so.0" || fail "not linked with /usr/lib: $(ldd "$tmp/c")"
+deps=$(ldd "$tmp/c")
+grep -qE "libnumaslab.so.0 => (/usr)?/lib/libnumaslab.so.0" <<<"$deps" || fail "not linked with /usr/lib: $deps"
 "$tmp/c"
 
 # the installed tool runs python3 with the installed library

@@ -20,6 +20,12 @@ start_prog() { # LIB: starts the program, sets PID and CHILD
     done
     grep -q "^ready $PID$" "$T/prog.out" || fail "live_prog did not get ready: $(cat "$T/prog.out" "$T/prog.err")"
     CHILD=$(sed -n 's/^child //p' "$T/prog.out")
+    # the area appears at the 16th slow path, the first figures when asked
+    for _ in $(seq 50); do
+        "$TOOL" stats "$PID" >/dev/null 2>&1 && return
+        sleep 0.2
+    done
+    fail "no statistics area in live_prog after 10 s: $("$TOOL" stats "$PID" 2>&1)"
 }
 stop_prog() {
     kill -TERM "$PID"
