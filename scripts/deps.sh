@@ -6,6 +6,8 @@ PKGS=(cmake make gcc g++ pkg-config libcmocka-dev libnuma-dev libhwloc-dev
       python3 redis-server redis-tools time
       # the fast-path instruction budget (bench/numa/fastpath.sh --budget)
       valgrind
+      # the Debian package (cpack -G DEB: dpkg-shlibdeps, file; tests/misc/deb.sh: man)
+      dpkg-dev file man-db
       # tests/tool/stats.sh checks the JSON under a decimal-comma locale
       locales
       # the fuzz target (tests/fuzz) and the soak plot (bench/soak)

@@ -24,6 +24,7 @@ void *alloc_large(size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    live_tick_malloc();
     void *p = large_alloc(size, 0, current_node(), false);
     if (!p)
         errno = ENOMEM;

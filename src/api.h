@@ -22,6 +22,19 @@ size_t free_block_size(const void *p, const char *fn);
 
 /* ------------------------------------------------------------- stats.c */
 void stats_at_exit(void);
+struct ns_stats;
+/* ns_stats_get's figures, and the usable bytes of live large blocks per
+ * node (NULL: not wanted). */
+void stats_collect(struct ns_stats *out, uint64_t large_usable[64]);
+/* The NUMASLAB_STATS report (text or JSON) of collected figures into buf,
+ * cut at cap; returns its length.  No allocation. */
+size_t stats_format(char *buf, size_t cap, const struct ns_stats *st, const uint64_t large_usable[64], bool json);
+
+/* -------------------------------------------------------------- live.c */
+/* Slow-path ticks: publish live statistics when asked or once a second;
+ * the malloc one (tcache_slow_hook, alloc_large) may start the helper. */
+void live_tick_malloc(void);
+void live_tick_free(void);
 
 static inline void *api_malloc(size_t size)
 {

@@ -12,6 +12,7 @@ void free_slow(void *ptr)
 {
     if (!ptr)
         return;
+    live_tick_free();
     uintptr_t a = (uintptr_t)ptr, e = addrmap_lookup(a);
     if (e & NS_MAP_LARGE) {
         large_free((large_t *)(e & ~NS_MAP_TAGS), ptr);

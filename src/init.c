@@ -1,5 +1,5 @@
 /* init.c - what the entry points add to start-up: the statistics report
- * at exit (NUMASLAB_STATS).  The allocator itself starts lazily on the
+ * at exit (NUMASLAB_STATS) and the slow-path tick of live statistics.  The allocator itself starts lazily on the
  * first malloc (src/tiny/tcache.c: tcache_start), registers its fork
  * handlers there (src/tiny/fork.c) and loads the topology from its own
  * constructor. */
@@ -9,6 +9,7 @@
 
 __attribute__((constructor)) static void stats_constructor(void)
 {
+    tcache_slow_hook = live_tick_malloc;   /* live statistics (live.c) */
     if (tcache_start() && options.stats)
         atexit(stats_at_exit);
 }

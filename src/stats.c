@@ -86,8 +86,9 @@ static void add_owned(const tcache_t *tc, void *arg)
 }
 
 /* ns_stats_get, plus the usable bytes of live large blocks per node (the
- * per-node "in use" of the reports; not in the public struct). */
-static void collect(ns_stats_t *out, uint64_t large_usable[64])
+ * per-node "in use" of the reports; not in the public struct).  Also the
+ * source of glibc's introspection API (introspect.c). */
+void stats_collect(ns_stats_t *out, uint64_t large_usable[64])
 {
     memset(out, 0, sizeof *out);
     if (large_usable)
@@ -142,7 +143,7 @@ NS_API int (ns_stats_get)(ns_stats_t *out)
 {
     if (!out)
         return EINVAL;
-    collect(out, NULL);
+    stats_collect(out, NULL);
     return 0;
 }
 
@@ -153,23 +154,26 @@ NS_API int ns_stats_get_sized(ns_stats_t *user, size_t size)
     if (!user)
         return EINVAL;
     ns_stats_t st;
-    collect(&st, NULL);
+    stats_collect(&st, NULL);
     memcpy(user, &st, size < sizeof st ? size : sizeof st);
     return 0;
 }
 
 /* ------------------------------------------------------------- output
- * A stack buffer, flushed to fd (or f) whenever the next piece does not
+ * A buffer (4 KiB on the caller's stack), flushed to fd (or f) whenever the next piece does not
  * fit.  Every piece is far smaller than the buffer. */
 typedef struct sink {
     int fd;
     FILE *f;
-    size_t len;
-    char buf[4096];
+    bool mem;                   /* buf is the destination (live.c): no flush */
+    char *buf;
+    size_t cap, len;
 } sink_t;
 
 static void sink_flush(sink_t *s)
 {
+    if (s->mem)
+        return;
     if (s->f) {
         fwrite(s->buf, 1, s->len, s->f);
     } else {
@@ -191,19 +195,19 @@ __attribute__((format(printf, 2, 3))) static void out(sink_t *s, const char *fmt
     for (int attempt = 0; attempt < 2; attempt++) {
         va_list ap;
         va_start(ap, fmt);
-        int w = vsnprintf(s->buf + s->len, sizeof s->buf - s->len, fmt, ap);
+        int w = vsnprintf(s->buf + s->len, s->cap - s->len, fmt, ap);
         va_end(ap);
         if (w < 0)
             return;
-        if ((size_t)w < sizeof s->buf - s->len) {
+        if ((size_t)w < s->cap - s->len) {
             s->len += (size_t)w;
             return;
         }
-        if (attempt == 0 && s->len) {
+        if (attempt == 0 && s->len && !s->mem) {
             sink_flush(s);           /* did not fit: flush and retry */
             continue;
         }
-        s->len = sizeof s->buf - 1;  /* longer than the buffer: truncated */
+        s->len = s->cap - 1;         /* longer than the buffer: truncated */
         return;
     }
 }
@@ -354,7 +358,7 @@ static void report(sink_t *s, bool json)
 {
     ns_stats_t st;
     uint64_t lu[64];
-    collect(&st, lu);
+    stats_collect(&st, lu);
     if (json)
         print_json(s, &st, lu);
     else
@@ -364,13 +368,38 @@ static void report(sink_t *s, bool json)
         fflush(s->f);
 }
 
+static void sink_init(sink_t *s, int fd, FILE *f, char *buf, size_t cap)
+{
+    s->fd = fd;
+    s->f = f;
+    s->mem = false;
+    s->buf = buf;
+    s->cap = cap;
+    s->len = 0;
+}
+
 NS_API void ns_stats_print(FILE *f)
 {
+    char buf[4096];
     sink_t s;
-    s.fd = STDERR_FILENO;
-    s.f = f;
-    s.len = 0;
+    sink_init(&s, STDERR_FILENO, f, buf, sizeof buf);
     report(&s, false);
+}
+
+/* Formats straight into buf (no stack buffer: live.c calls it from the
+ * slow paths of any thread, whose stack may be small). */
+size_t stats_format(char *buf, size_t cap, const ns_stats_t *st, const uint64_t large_usable[64], bool json)
+{
+    if (cap < 2)
+        return 0;
+    sink_t s;
+    sink_init(&s, -1, NULL, buf, cap);
+    s.mem = true;
+    if (json)
+        print_json(&s, st, large_usable);
+    else
+        print_text(&s, st, large_usable);
+    return s.len;
 }
 
 /* NUMASLAB_STATS_FILE with "%p" replaced by the pid ("%%": a '%');
@@ -404,10 +433,9 @@ void stats_at_exit(void)
 {
     const char *file = options.stats_file;
     bool json = options.stats_format == OPT_FORMAT_JSON;
+    char buf[4096];
     sink_t s;
-    s.fd = STDERR_FILENO;
-    s.f = NULL;
-    s.len = 0;
+    sink_init(&s, STDERR_FILENO, NULL, buf, sizeof buf);
     if (file && *file) {
         char path[4096];
         int fd = -1;

@@ -3,6 +3,8 @@
  *   numaslab topo [--json]          the machine as numaslab sees it (hwloc)
  *   numaslab run [opts] -- PROG     run PROG with libnumaslab.so preloaded
  *   numaslab options [--markdown]   every NUMASLAB_* option with its default
+ *   numaslab stats [--json] PID     statistics of a running process
+ *   numaslab top PID                the same, refreshed every second
  *   numaslab help [COMMAND]         manual pages (also COMMAND --help)
  *
  * The tool itself runs on the system malloc; it links the allocator's core
@@ -29,11 +31,17 @@
 #include <string.h>
 #include <strings.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
 #include "numa/numa.h"
+#include "live.h"
 #include <numaslab.h>
 
 #ifndef NS_INSTALL_LIBDIR
@@ -49,12 +57,15 @@ static const char *const help_main =
     "    numaslab topo [--json]\n"
     "    numaslab run [OPTIONS] [--] PROGRAM [ARGS...]\n"
     "    numaslab options [--markdown]\n"
+    "    numaslab stats [--json] PID\n"
+    "    numaslab top [--interval MS] [--count N] PID\n"
     "    numaslab help [COMMAND]  |  numaslab COMMAND --help  |  numaslab --version\n"
     "\n"
     "DESCRIPTION\n"
     "    numaslab is a NUMA-aware malloc replacement (libnumaslab.so).  This tool\n"
     "    shows the machine as the allocator sees it, runs programs with the\n"
-    "    allocator preloaded and lists its NUMASLAB_* options.\n"
+    "    allocator preloaded, shows the statistics of running processes and\n"
+    "    lists its NUMASLAB_* options.\n"
     "\n"
     "COMMANDS\n"
     "    topo      NUMA nodes (CPUs, memory, hugetlb pages), distances, THP\n"
@@ -62,18 +73,25 @@ static const char *const help_main =
     "    run       run PROGRAM with libnumaslab.so in LD_PRELOAD; options map to\n"
     "              NUMASLAB_* variables; the exit status is PROGRAM's\n"
     "    options   every option: variable, type, default, range, meaning\n"
-    "    help      this page, or the page of one command\n"
-    "\n"
-    "    There is no 'numaslab stats PID': a running process cannot be asked for\n"
-    "    its statistics safely (see 'numaslab help run', STATISTICS).\n"
+    "    stats     the statistics report of a running process (text or JSON),\n"
+    "              without stopping it\n"
+    "    top       per node mapped and in-use bytes, remote frees and spills of\n"
+    "              a running process, every second\n"
+    "    help      this page, or the page of one command ('help statistics':\n"
+    "              what the statistics count)\n"
+    "    man       the manual pages numaslab(1) and numaslab(3) in roff, made\n"
+    "              from these pages and the option table (the build uses it)\n"
     "\n"
     "EXIT STATUS\n"
     "    0 success, 2 usage error (one line on stderr); run: PROGRAM's status,\n"
-    "    127 if PROGRAM does not exist, 126 if it cannot be executed.\n"
+    "    127 if PROGRAM does not exist, 126 if it cannot be executed; stats,\n"
+    "    top: 1 if the process cannot be read (gone, another user's, not\n"
+    "    using numaslab).\n"
     "\n"
     "EXAMPLES\n"
     "    numaslab topo\n"
     "    numaslab run --stats -- ./server --port 8080\n"
+    "    numaslab stats --json $(pidof server)\n"
     "    numactl --cpunodebind=0 numaslab run --nodes 0 -- ./server\n";
 
 static const char *const help_topo =
@@ -158,10 +176,8 @@ static const char *const help_run =
     "    pid, program, node_count, threads, mapped_bytes, in_use_bytes, nodes[]\n"
     "    and classes[] (all 96) with the fields of ns_stats_t.  Every process\n"
     "    that exits through exit() writes its own: use %p in --stats-file for\n"
-    "    programs that fork.  A running process cannot be asked for statistics\n"
-    "    from outside: collecting them takes the allocator's locks, which a\n"
-    "    signal handler may interrupt while held.  Call ns_stats_print() or\n"
-    "    ns_stats_get() from the program instead.\n"
+    "    programs that fork.  The same report of a running process:\n"
+    "    'numaslab stats PID' (see numaslab help stats).\n"
     "\n"
     "EXIT STATUS\n"
     "    PROGRAM's status; 127 PROGRAM not found, 126 not executable, 2 bad\n"
@@ -190,6 +206,96 @@ static const char *const help_options =
     "OPTIONS\n"
     "    --markdown   the table for README.md (independent of the environment)\n";
 
+static const char *const help_stats =
+    "NAME\n"
+    "    numaslab stats - the statistics of a running process\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    numaslab stats [--json] PID\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Prints the report that NUMASLAB_STATS=1 prints at exit (text, or JSON\n"
+    "    with --json: the same fields) for the running process PID, which must\n"
+    "    use numaslab (LD_PRELOAD or linked) and belong to the caller's user\n"
+    "    (or the caller is root).  The process is not stopped or signalled:\n"
+    "    it keeps its figures in a shared memory area (a memfd named\n"
+    "    numaslab-stats), refreshed from its allocation slow paths and, once\n"
+    "    it has been asked, by a helper thread (numaslab-stats) that answers\n"
+    "    each request at once; the first request of a process waits for its\n"
+    "    next malloc that misses its thread cache, which starts the helper.\n"
+    "    This tool waits at most 3 seconds; a process that has not allocated\n"
+    "    meanwhile gets its last copy, with its age in a note on stderr.\n"
+    "\n"
+    "OPTIONS\n"
+    "    --json    the JSON report (NUMASLAB_STATS_FORMAT=json)\n"
+    "\n"
+    "EXIT STATUS\n"
+    "    0 success, 2 usage error, 1 the process cannot be read: no such\n"
+    "    process, another user's, or no numaslab statistics area in it (it does\n"
+    "    not use numaslab, or has not allocated since it started).\n"
+    "\n"
+    "EXAMPLES\n"
+    "    numaslab stats 4242\n"
+    "    numaslab stats --json $(pidof redis-server) | python3 -m json.tool\n";
+
+static const char *const help_top =
+    "NAME\n"
+    "    numaslab top - the statistics of a running process, refreshed\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    numaslab top [--interval MS] [--count N] PID\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Every second (or MS milliseconds) shows, for the running process PID,\n"
+    "    the bytes mapped and in use, the threads with a cache, and per NUMA\n"
+    "    node: bytes mapped, bytes in use, remote frees per second (blocks freed\n"
+    "    by threads of another node) and spills (allocations that went to the\n"
+    "    nearest node because the home node was full), total and per second.\n"
+    "    The figures come from the shared area of 'numaslab stats'; rates are\n"
+    "    taken between the process's own snapshots.  Stops at Ctrl-C, after N\n"
+    "    screens, or when the process exits.\n"
+    "\n"
+    "OPTIONS\n"
+    "    --interval MS   refresh period in milliseconds (100..60000; 1000)\n"
+    "    --count N       stop after N screens (default: until interrupted)\n"
+    "\n"
+    "EXIT STATUS\n"
+    "    0 stopped by --count, Ctrl-C or the end of the process, 2 usage error,\n"
+    "    1 the process cannot be read (see numaslab help stats).\n"
+    "\n"
+    "EXAMPLES\n"
+    "    numaslab top $(pidof server)\n"
+    "    numaslab top --interval 500 --count 10 4242\n";
+
+static const char *const help_statistics =
+    "STATISTICS\n"
+    "    Collected on demand from the node pools' counters, which the slow\n"
+    "    paths keep; nothing is counted on the fast paths except the blocks\n"
+    "    each thread cache hands out.  Where they appear: ns_stats_get() and\n"
+    "    ns_stats_print() in the program; NUMASLAB_STATS=1 at exit (text, or\n"
+    "    JSON with NUMASLAB_STATS_FORMAT=json, to NUMASLAB_STATS_FILE);\n"
+    "    'numaslab stats PID' and 'numaslab top PID' for a running process;\n"
+    "    glibc's mallinfo2, mallinfo, malloc_stats and malloc_info.\n"
+    "\n"
+    "    Per node: SuperSlabs mapped (by backing: hugetlb, thp, base) and an\n"
+    "    occupancy histogram (empty, 1-8, 9-16, 17-24, 25-32 used units of\n"
+    "    32), slabs, bytes of small blocks in use (handed out or held in\n"
+    "    thread caches), live and cached large mappings, remote frees (blocks\n"
+    "    freed by threads of another node) and those drained, spills\n"
+    "    (allocations sent to the nearest node because the home node was\n"
+    "    full), bytes given back to the OS.  Per size class: block size,\n"
+    "    requests, refills (cache misses), hit rate 1 - refills / requests,\n"
+    "    live blocks, slabs.\n"
+    "\n"
+    "MALLINFO2\n"
+    "    arena all bytes mapped; ordblks SuperSlabs; smblks cached large\n"
+    "    mappings; hblks, hblkhd live large mappings and their bytes; usmblks\n"
+    "    0; fsmblks bytes of cached large mappings; uordblks bytes in use;\n"
+    "    fordblks arena - uordblks; keepcost bytes of empty SuperSlabs.\n"
+    "    mallopt: M_TRIM_THRESHOLD sets the large cache (bytes kept per\n"
+    "    node); M_MMAP_THRESHOLD (0..32 MiB) and M_ARENA_MAX (> 0) return 1\n"
+    "    and change nothing; every other parameter returns 0.\n";
+
 static int print_help(const char *cmd, FILE *f)
 {
     if (!cmd)
@@ -200,10 +306,16 @@ static int print_help(const char *cmd, FILE *f)
         fputs(help_run, f);
     else if (!strcmp(cmd, "options"))
         fputs(help_options, f);
+    else if (!strcmp(cmd, "stats"))
+        fputs(help_stats, f);
+    else if (!strcmp(cmd, "top"))
+        fputs(help_top, f);
+    else if (!strcmp(cmd, "statistics"))
+        fputs(help_statistics, f);
     else if (!strcmp(cmd, "help"))
         fputs(help_main, f);
     else {
-        fprintf(stderr, "numaslab help: no command '%s' (commands: topo, run, options, help)\n", cmd);
+        fprintf(stderr, "numaslab help: no command '%s' (commands: topo, run, options, stats, top, statistics, help)\n", cmd);
         return 2;
     }
     return 0;
@@ -915,6 +1027,126 @@ static int cmd_options(int argc, char **argv)
     return 0;
 }
 
+/* ================================================================= man
+ * The manual pages, in roff, from the texts of --help and the option
+ * table (the build writes numaslab.1 and numaslab.3 with these):
+ *   numaslab man 1          every command's page
+ *   numaslab man 3 HEADER   options (the table), API (the public header,
+ *                           HEADER, as installed), statistics */
+static void roff_line(FILE *f, const char *s, size_t n)
+{
+    if (n && (s[0] == '.' || s[0] == '\''))
+        fputs("\\&", f);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\')
+            fputs("\\e", f);
+        else if (s[i] == '-')
+            fputs("\\-", f);
+        else
+            fputc(s[i], f);
+    }
+    fputc('\n', f);
+}
+
+/* A help page: a line at column 0 is a section (.SH, or .SS under
+ * `sub`), the indented lines under it are kept as they are (.nf). */
+static void roff_page(FILE *f, const char *text, bool sub)
+{
+    bool open = false;
+    for (const char *p = text; *p;) {
+        const char *e = strchr(p, '\n');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n && p[0] != ' ') {
+            if (open)
+                fputs(".fi\n", f);
+            fprintf(f, "%s \"", sub ? ".SS" : ".SH");
+            for (size_t i = 0; i < n; i++)
+                fputc(p[i] == '"' ? '\'' : p[i], f);
+            fputs("\"\n.nf\n", f);
+            open = true;
+        } else {
+            roff_line(f, n >= 4 ? p + 4 : p, n >= 4 ? n - 4 : 0);
+        }
+        p += n + (e != NULL);
+    }
+    if (open)
+        fputs(".fi\n", f);
+}
+
+static const char *const man_commands[] = {"topo", "run", "stats", "top", "options", NULL};
+
+static int cmd_man(int argc, char **argv)
+{
+    if (argc < 2 || (strcmp(argv[1], "1") && strcmp(argv[1], "3")) || (argv[1][0] == '3' && argc < 3)) {
+        die_line("man", "usage: numaslab man 1 | numaslab man 3 HEADER");
+        return 2;
+    }
+    FILE *f = stdout;
+    char ver[32];
+    snprintf(ver, sizeof ver, "%d.%d.%d", NS_VERSION_MAJOR, NS_VERSION_MINOR, NS_VERSION_PATCH);
+    if (argv[1][0] == '1') {
+        fprintf(f, ".TH NUMASLAB 1 \"\" \"numaslab %s\" \"User Commands\"\n", ver);
+        roff_page(f, help_main, false);
+        for (int i = 0; man_commands[i]; i++) {
+            fprintf(f, ".SH \"NUMASLAB %s\"\n", man_commands[i]);
+            const char *text = !strcmp(man_commands[i], "topo")    ? help_topo
+                               : !strcmp(man_commands[i], "run")   ? help_run
+                               : !strcmp(man_commands[i], "stats") ? help_stats
+                               : !strcmp(man_commands[i], "top")   ? help_top
+                                                                   : help_options;
+            roff_page(f, text, true);
+        }
+        fputs(".SH \"SEE ALSO\"\nnumaslab(3), numactl(8)\n", f);
+        return 0;
+    }
+    FILE *h = fopen(argv[2], "r");
+    if (!h) {
+        die_line("man", "cannot open %s: %s", argv[2], strerror(errno));
+        return 1;
+    }
+    fprintf(f, ".TH NUMASLAB 3 \"\" \"numaslab %s\" \"Library Functions Manual\"\n", ver);
+    fputs(".SH NAME\nnumaslab \\- NUMA-aware malloc replacement: options, API, statistics\n", f);
+    fputs(".SH SYNOPSIS\n.nf\n#include <numaslab.h>\n\ncc prog.c $(pkg-config \\-\\-cflags \\-\\-libs numaslab)\n"
+          "LD_PRELOAD=libnumaslab.so program\n.fi\n", f);
+    fputs(".SH DESCRIPTION\nlibnumaslab.so replaces the malloc family (malloc, free, calloc, realloc,\n"
+          "reallocarray, posix_memalign, aligned_alloc, memalign, valloc, pvalloc,\n"
+          "malloc_usable_size, malloc_trim, and glibc's mallinfo2, mallinfo,\n"
+          "malloc_stats, malloc_info, mallopt) with memory placed on the NUMA node\n"
+          "of the thread that allocates, in 2 MiB SuperSlabs on huge pages.\n"
+          "libnumaslab\\-hardened.so is the same allocator with encoded free lists,\n"
+          "a double\\-free bitmap and guard pages.  The ns_* functions below work\n"
+          "with or without the override.\n", f);
+    fputs(".SH ENVIRONMENT\nRead once at start\\-up; a bad value gets one warning line and the default.\n"
+          "Sizes take K, M, G, T (powers of 1024); booleans 1/0, true/false, on/off, yes/no.\n",
+          f);
+    char def[NOPTIONS][64];
+    for (unsigned i = 0; i < NOPTIONS; i++)
+        options_format(i, def[i], sizeof def[i]);
+    option_info_t o;
+    for (unsigned i = 0; options_describe(i, &o); i++) {
+        char range[80], head[256];
+        option_range(i, &o, range, sizeof range);
+        fputs(".TP\n", f);
+        snprintf(head, sizeof head, "NUMASLAB_%s (%s, default %s, %s)", o.name, o.type, def[i], range);
+        fputs(".B ", f);
+        roff_line(f, head, strlen(head));
+        roff_line(f, o.help, strlen(o.help));
+    }
+    fputs(".SH API\nThe public header, as installed:\n.nf\n", f);
+    char line[1024];
+    while (fgets(line, sizeof line, h)) {
+        size_t n = strlen(line);
+        if (n && line[n - 1] == '\n')
+            n--;
+        roff_line(f, line, n);
+    }
+    fclose(h);
+    fputs(".fi\n", f);
+    roff_page(f, help_statistics, false);
+    fputs(".SH \"SEE ALSO\"\nnumaslab(1), malloc(3), mallinfo2(3), malloc_info(3), mallopt(3), numa(7)\n", f);
+    return 0;
+}
+
 /* ================================================================= run */
 #define RUN_MAX_ENV 64
 
@@ -1289,6 +1521,300 @@ static int cmd_run(int argc, char **argv)
     return run_exec(lib, r.prog);
 }
 
+/* ======================================================== stats, top
+ * A running process's live statistics area (src/live.h): found among its
+ * descriptors (/proc/PID/fd, which the kernel opens for its user and root
+ * only), asked for a fresh snapshot (request += 1, then a futex wait on
+ * served for at most 3 seconds), read under its seqlock.  The process is
+ * never stopped, signalled or waited for beyond that second. */
+typedef struct live_view {
+    live_area_t *a;             /* the shared mapping                     */
+    int pid;
+} live_view_t;
+
+static int live_open(const char *cmd, int pid, live_view_t *v)
+{
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    if (stat(path, &st) != 0) {
+        die_line(cmd, "no process %d", pid);
+        return 1;
+    }
+    if (getuid() != 0 && st.st_uid != getuid()) {
+        die_line(cmd, "process %d belongs to uid %u: only its user or root may read its statistics", pid,
+                 (unsigned)st.st_uid);
+        return 1;
+    }
+    snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    DIR *d = opendir(path);
+    if (!d) {
+        die_line(cmd, "cannot read %s: %s", path, strerror(errno));
+        return 1;
+    }
+    struct dirent *e;
+    v->a = NULL;
+    while (!v->a && (e = readdir(d))) {
+        char fdp[320], link[256];
+        snprintf(fdp, sizeof fdp, "/proc/%d/fd/%s", pid, e->d_name);
+        ssize_t n = readlink(fdp, link, sizeof link - 1);
+        if (n <= 0)
+            continue;
+        link[n] = 0;
+        if (strncmp(link, "/memfd:" LIVE_NAME, strlen("/memfd:" LIVE_NAME)) != 0)
+            continue;
+        int fd = open(fdp, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        struct stat fs;
+        void *m = MAP_FAILED;
+        if (fstat(fd, &fs) == 0 && (size_t)fs.st_size == LIVE_AREA_SIZE)
+            m = mmap(NULL, LIVE_AREA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        if (m == MAP_FAILED)
+            continue;
+        live_area_t *a = m;
+        /* a forked child also holds its parent's area until it execs */
+        if (__atomic_load_n(&a->magic, __ATOMIC_ACQUIRE) == LIVE_MAGIC && a->version == LIVE_VERSION &&
+            a->pid == pid)
+            v->a = a;
+        else
+            munmap(m, LIVE_AREA_SIZE);
+    }
+    closedir(d);
+    if (!v->a) {
+        die_line(cmd, "process %d has no numaslab statistics area (it does not use numaslab, or has not "
+                      "allocated since it started)", pid);
+        return 1;
+    }
+    v->pid = pid;
+    return 0;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Ask for a fresh snapshot; true when the process answered in time. */
+static bool live_request(live_view_t *v)
+{
+    live_area_t *a = v->a;
+    uint32_t want = __atomic_add_fetch(&a->request, 1, __ATOMIC_ACQ_REL);
+    syscall(SYS_futex, &a->request, FUTEX_WAKE, 1, NULL, NULL, 0);   /* the helper, if it runs */
+    uint64_t end = now_ms() + 3000;
+    for (;;) {
+        uint32_t got = __atomic_load_n(&a->served, __ATOMIC_ACQUIRE);
+        if ((int32_t)(got - want) >= 0)
+            return true;
+        uint64_t t = now_ms();
+        if (t >= end || kill(v->pid, 0) != 0)
+            return false;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        syscall(SYS_futex, &a->served, FUTEX_WAIT, got, &ts, NULL, 0);
+    }
+}
+
+typedef struct live_copy {
+    uint64_t published_ms, text_len, json_len;
+    uint32_t publishes;
+    uint64_t lu[64];
+    ns_stats_t st;
+    char *text, *json;
+} live_copy_t;
+
+/* A consistent copy (seqlock); false if the writer never let go. */
+static bool live_read(const live_view_t *v, live_copy_t *c, bool want_text)
+{
+    const live_area_t *a = v->a;
+    if (!__atomic_load_n(&a->publishes, __ATOMIC_ACQUIRE))
+        return false;
+    for (int tries = 0; tries < 10000; tries++) {
+        uint32_t s1 = __atomic_load_n(&a->seq, __ATOMIC_ACQUIRE);
+        if (s1 & 1) {
+            struct timespec ts = {0, 100 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        c->published_ms = a->published_ms;
+        c->publishes = a->publishes;
+        c->text_len = a->text_len < LIVE_TEXT_CAP ? a->text_len : LIVE_TEXT_CAP;
+        c->json_len = a->json_len < LIVE_JSON_CAP ? a->json_len : LIVE_JSON_CAP;
+        memcpy(c->lu, a->large_usable, sizeof c->lu);
+        memcpy(&c->st, &a->stats, sizeof c->st);
+        if (want_text) {
+            memcpy(c->text, a->text, c->text_len);
+            memcpy(c->json, a->json, c->json_len);
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&a->seq, __ATOMIC_RELAXED) == s1 && c->publishes)
+            return true;
+    }
+    return false;
+}
+
+static int parse_pid(const char *cmd, const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v <= 0 || v > INT32_MAX) {
+        die_line(cmd, "'%s' is not a process id (see numaslab %s --help)", s, cmd);
+        return -1;
+    }
+    return (int)v;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+    bool json = false;
+    const char *pid_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i]))
+            return print_help("stats", stdout);
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else if (argv[i][0] == '-' || pid_arg) {
+            die_line("stats", "unexpected argument '%s' (see numaslab stats --help)", argv[i]);
+            return 2;
+        } else
+            pid_arg = argv[i];
+    }
+    if (!pid_arg) {
+        die_line("stats", "no process id given (see numaslab stats --help)");
+        return 2;
+    }
+    int pid = parse_pid("stats", pid_arg);
+    if (pid < 0)
+        return 2;
+    live_view_t v;
+    if (live_open("stats", pid, &v) != 0)
+        return 1;
+    bool fresh = live_request(&v);
+    live_copy_t *c = malloc(sizeof *c);
+    char *text = malloc(LIVE_TEXT_CAP + 1), *js = malloc(LIVE_JSON_CAP + 1);
+    if (!c || !text || !js) {
+        die_line("stats", "out of memory");
+        return 1;
+    }
+    c->text = text;
+    c->json = js;
+    if (!live_read(&v, c, true)) {
+        if (__atomic_load_n(&v.a->publishes, __ATOMIC_ACQUIRE) == 0)
+            die_line("stats", "process %d has written no figures yet (no allocation has missed its thread cache "
+                              "since it was asked); try again", pid);
+        else
+            die_line("stats", "process %d kept its statistics area busy; try again", pid);
+        return 1;
+    }
+    if (!fresh) {
+        uint64_t age = now_ms() - c->published_ms;
+        fprintf(stderr, "numaslab stats: process %d has not allocated since the request: figures as of %llu.%llu s ago\n",
+                pid, (unsigned long long)(age / 1000), (unsigned long long)(age % 1000 / 100));
+    }
+    fwrite(json ? c->json : c->text, 1, json ? c->json_len : c->text_len, stdout);
+    munmap(v.a, LIVE_AREA_SIZE);
+    free(text);
+    free(js);
+    free(c);
+    return 0;
+}
+
+static volatile sig_atomic_t top_stop;
+static void top_on_signal(int sig) { (void)sig; top_stop = 1; }
+
+static int cmd_top(int argc, char **argv)
+{
+    long interval = 1000, count = -1;
+    const char *pid_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i]))
+            return print_help("top", stdout);
+        bool missing = false;
+        const char *val;
+        if ((val = opt_value(argc, argv, &i, "--interval", &missing)) || missing) {
+            char *end;
+            interval = missing ? -1 : strtol(val, &end, 10);
+            if (missing || *end || interval < 100 || interval > 60000) {
+                die_line("top", "--interval takes milliseconds, 100..60000");
+                return 2;
+            }
+        } else if ((val = opt_value(argc, argv, &i, "--count", &missing)) || missing) {
+            char *end;
+            count = missing ? -1 : strtol(val, &end, 10);
+            if (missing || *end || count < 1) {
+                die_line("top", "--count takes a positive number");
+                return 2;
+            }
+        } else if (argv[i][0] == '-' || pid_arg) {
+            die_line("top", "unexpected argument '%s' (see numaslab top --help)", argv[i]);
+            return 2;
+        } else
+            pid_arg = argv[i];
+    }
+    if (!pid_arg) {
+        die_line("top", "no process id given (see numaslab top --help)");
+        return 2;
+    }
+    int pid = parse_pid("top", pid_arg);
+    if (pid < 0)
+        return 2;
+    live_view_t v;
+    if (live_open("top", pid, &v) != 0)
+        return 1;
+    signal(SIGINT, top_on_signal);
+    signal(SIGTERM, top_on_signal);
+    bool tty = isatty(STDOUT_FILENO);
+    live_copy_t *prev = calloc(1, sizeof *prev), *cur = calloc(1, sizeof *cur);
+    if (!prev || !cur)
+        return 1;
+    for (long screen = 0; !top_stop && (count < 0 || screen < count); screen++) {
+        if (screen) {
+            struct timespec ts = {interval / 1000, (interval % 1000) * 1000000};
+            nanosleep(&ts, NULL);
+            if (top_stop)
+                break;
+        }
+        if (kill(pid, 0) != 0 && errno == ESRCH) {
+            printf("numaslab top: process %d has exited\n", pid);
+            break;
+        }
+        bool fresh = live_request(&v);
+        if (!live_read(&v, cur, false))
+            continue;
+        double dt = screen && cur->published_ms > prev->published_ms
+                        ? (double)(cur->published_ms - prev->published_ms) / 1000.0
+                        : 0;
+        if (tty)
+            fputs("\033[H\033[2J", stdout);
+        const ns_stats_t *s = &cur->st;
+        printf("numaslab top: pid %d, %d node(s), %llu thread cache(s), mapped %.1f MiB, in use %.1f MiB%s\n", pid,
+               s->nodes, (unsigned long long)s->threads, (double)s->mapped_bytes / 1048576.0,
+               (double)s->in_use_bytes / 1048576.0, fresh ? "" : " (idle: last snapshot)");
+        printf("%4s %12s %12s %14s %10s %10s\n", "node", "mapped MiB", "in use MiB", "remote frees/s", "spills",
+               "spills/s");
+        for (int n = 0; n < s->nodes && n < 64; n++) {
+            const ns_node_stats_t *x = &s->node[n], *px = &prev->st.node[n];
+            uint64_t mapped = x->superslab_bytes + x->large_bytes + x->large_cached_bytes;
+            uint64_t inuse = x->small_in_use + cur->lu[n];
+            double rf = dt > 0 && x->remote_frees >= px->remote_frees ? (double)(x->remote_frees - px->remote_frees) / dt : 0;
+            double sp = dt > 0 && x->spills >= px->spills ? (double)(x->spills - px->spills) / dt : 0;
+            printf("%4d %12.1f %12.1f %14.0f %10llu %10.1f\n", n, (double)mapped / 1048576.0,
+                   (double)inuse / 1048576.0, rf, (unsigned long long)x->spills, sp);
+        }
+        fflush(stdout);
+        live_copy_t *t = prev;
+        prev = cur;
+        cur = t;
+    }
+    munmap(v.a, LIVE_AREA_SIZE);
+    free(prev);
+    free(cur);
+    return 0;
+}
+
 /* ================================================================ main */
 int main(int argc, char **argv)
 {
@@ -1309,11 +1835,12 @@ int main(int argc, char **argv)
         printf("numaslab %d.%d.%d\n", NS_VERSION_MAJOR, NS_VERSION_MINOR, NS_VERSION_PATCH);
         return 0;
     }
-    if (!strcmp(cmd, "stats")) {
-        fprintf(stderr, "numaslab stats: not available: a running process cannot be asked for its statistics "
-                        "safely; run it with 'numaslab run --stats[=json] [--stats-file F] -- PROG'\n");
-        return 2;
-    }
+    if (!strcmp(cmd, "stats"))
+        return cmd_stats(argc - 1, argv + 1);
+    if (!strcmp(cmd, "man"))
+        return cmd_man(argc - 1, argv + 1);
+    if (!strcmp(cmd, "top"))
+        return cmd_top(argc - 1, argv + 1);
     fprintf(stderr, "numaslab: unknown command '%s' (see numaslab --help)\n", cmd);
     return 2;
 }

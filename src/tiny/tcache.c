@@ -368,6 +368,8 @@ static void *alloc_uncached(unsigned cls)
     return p;
 }
 
+void (*tcache_slow_hook)(void);
+
 void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
 {
     if (tc->kind != NS_TC_LIVE) {
@@ -383,6 +385,8 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
             return p;
         }
     }
+    if (tcache_slow_hook)
+        tcache_slow_hook();
     tbin_t *b = &tc->bins[cls];
     if (!ns_config_hardened && b->head && ((void **)b->head)[1] != (void *)block_mark)
         error_fatal("heap corruption: a free list points at a block that is not free (write after free?)", b->head);

@@ -54,6 +54,9 @@ _Static_assert(offsetof(tcache_t, bins) == 0, "binoff is an offset from the tcac
 /* ------------------------------------------------------------- tcache.c */
 extern __thread tcache_t *tcache_tls;
 
+/* Called at the top of tcache_alloc_slow once the cache is live, when set
+ * (src/init.c sets it: live statistics, src/live.c); holds no lock. */
+extern void (*tcache_slow_hook)(void);
 /* malloc when the fast path cannot pop (empty list, no cache yet, a head
  * without the free mark: fatal); NULL: ENOMEM. */
 void *tcache_alloc_slow(tcache_t *tc, unsigned cls);

@@ -2,7 +2,8 @@
 # exports.sh BUILD_DIR SOURCE_DIR - internals do not leave the library.
 #
 # The symbols that libnumaslab.so exports (nm -D) and that libnumaslab.a
-# defines globally (nm -g) must be exactly the malloc family plus the
+# defines globally (nm -g) must be exactly the malloc family (with glibc's
+# introspection: mallinfo, mallinfo2, malloc_stats, malloc_info, mallopt) plus the
 # functions declared in include/numaslab.h: no internal, whatever its
 # prefix.  Then a program that defines functions named like common
 # internals links libnumaslab.a and runs (tests/misc/clash.c).
@@ -13,7 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 {
     printf '%s\n' malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc \
-        pvalloc malloc_usable_size malloc_trim cfree
+        pvalloc malloc_usable_size malloc_trim cfree mallinfo mallinfo2 malloc_stats malloc_info mallopt
     # every function the public header declares: "type name(" / "type (name)("
     sed -n 's/^[a-z_ ]*[ *(]\(ns_[a-z_0-9]*\))\{0,1\}(.*/\1/p' "$src/include/numaslab.h"
 } | sort -u >"$tmp/want"

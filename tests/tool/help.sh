@@ -9,7 +9,7 @@ for args in "--help" "-h" "help"; do
         grep -q "^$sec" "$T/out" || fail "numaslab $args: no $sec section"
     done
 done
-for cmd in topo run options; do
+for cmd in topo run options stats top; do
     for form in "$cmd --help" "help $cmd" "$cmd -h"; do
         run "$TOOL" $form
         expect_rc 0 "numaslab $form"
@@ -35,12 +35,28 @@ expect_one_line "help of an unknown command" "frobnicate"
 run "$TOOL"
 expect_rc 2 "no command"
 grep -q "^SYNOPSIS" "$T/err" || fail "no command: no usage on stderr"
-run "$TOOL" stats 1
-expect_rc 2 "stats PID"
-expect_one_line "stats PID" "numaslab run --stats"
+run "$TOOL" stats
+expect_rc 2 "stats without PID"
+expect_one_line "stats without PID" "no process id given"
 for cmd in topo options; do
     run "$TOOL" $cmd --bogus
     expect_rc 2 "$cmd --bogus"
     expect_one_line "$cmd --bogus" "unknown option '--bogus'"
 done
-ok "manual pages of numaslab, topo, run, options; usage errors are one line, exit 2"
+# the man pages are made from the same texts and the option table
+run "$TOOL" man 1
+expect_rc 0 "man 1"
+head -n1 "$T/out" | grep -q '^\.TH NUMASLAB 1 ' || fail "man 1: no .TH line"
+for cmd in topo run stats top options; do
+    "$TOOL" $cmd --help | sed -n 2p | sed 's/^    //; s/-/\\-/g' >"$T/name"
+    grep -qF -- "$(cat "$T/name")" "$T/out" || fail "man 1 lacks the NAME line of $cmd: $(cat "$T/name")"
+done
+run "$TOOL" man 3 "$HERE/../../include/numaslab.h"
+expect_rc 0 "man 3"
+for v in $("$TOOL" options --markdown | sed -n 's/^| `\(NUMASLAB_[A-Z_0-9]*\)`.*/\1/p'); do
+    grep -q "^\.B $v " "$T/out" || fail "man 3 lacks option $v"
+done
+grep -q "ns_stats_get_sized" "$T/out" && grep -q '^\.SH "*MALLINFO2' "$T/out" || fail "man 3 lacks the API or the statistics"
+run "$TOOL" man 4
+expect_rc 2 "man 4"
+ok "manual pages of numaslab, topo, run, options, stats, top, and numaslab(1), numaslab(3); usage errors are one line, exit 2"
