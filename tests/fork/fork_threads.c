@@ -141,7 +141,10 @@ int main(void)
     pid_t inflight[INFLIGHT];
     size_t ninfl = 0;
 
-    while (fk_running(atomic_load(&forks_done)) && fk_nfail() == 0) {
+    /* at least one fork, however long the start took: on a loaded machine
+     * the 16 load threads (nice 15) may take the whole FORK_SECONDS to be
+     * scheduled once, and fk_churn_start waits for all of them */
+    for (int first = 1; fk_nfail() == 0 && (first || fk_running(atomic_load(&forks_done))); first = 0) {
         /* replace some of the main thread's blocks */
         for (int k = 0; k < 12; k++) {
             fk_block *b = &mine[tk_below(&r, MAIN_SLOTS)];
