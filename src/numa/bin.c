@@ -502,17 +502,26 @@ static void no_count(void *arg, uint32_t n)
 static void adopt_orphans(superslab_t *ss, void *arg)
 {
     const owner_t *keep = arg;
+    slab_t *orphan[NS_UNITS];
+    unsigned n = 0;
     for (unsigned u = 0; u < NS_UNITS; u++) {
         slab_t *s = &ss->slabs[u];
         const owner_t *o = atomic_load_explicit(&s->owner, memory_order_relaxed);
         if (!s->units || s->first_unit != u || ss->unit_slab[u] != s || !o || o == keep)
             continue;
-        node_pool_t *pool = node_pool(s->node);
-        bin_t *b = &pool->bins[s->cls];
         recount(s);
         atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
         s->on = ON_NONE;
         s->prev = s->next = NULL;
+        orphan[n++] = s;
+    }
+    /* then onto the bins' lists: a slab that goes back to the SuperSlab may
+     * take the SuperSlab with it (unmapped: NUMASLAB_DECAY_MS=0), so ss is
+     * not read again, and each slab only while it is still carved */
+    for (unsigned i = 0; i < n; i++) {
+        slab_t *s = orphan[i];
+        node_pool_t *pool = node_pool(s->node);
+        bin_t *b = &pool->bins[s->cls];
         bin_lock(b);
         b->used_blocks += s->used;
         if (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~NS_REMOTE_NOTIFIED)
