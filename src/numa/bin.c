@@ -81,6 +81,17 @@ static bool slab_exhausted(const slab_t *s)
     return !s->free && s->bump == s->capacity;
 }
 
+/* Block blk back onto s's free list (by s's owner: the bin lock holder or
+ * the owning thread); the caller counts it out of its used total. */
+static void slab_push_free(slab_t *s, void **blk)
+{
+    if (NS_UNLIKELY(s->used == 0))
+        error_fatal("heap corruption: a block comes back to a slab with none in use (double free?)", blk);
+    link_set(blk, s->free, &s->key);
+    s->free = blk;
+    s->used--;
+}
+
 /* A bin-owned slab got blocks back (bin lock held): fix its list
  * membership and release it if it is empty and not needed. */
 static size_t slab_got_blocks(node_pool_t *pool, bin_t *b, slab_t *s, bool keep_spare)
@@ -304,14 +315,12 @@ static void olist_add(owned_class_t *oc, slab_t *s, uint8_t on)
     if (*head) (*head)->prev = s;
     *head = s;
     s->on = on;
-    oc->navail += on == ON_AVAIL;
 }
 
 static void olist_unlink(owned_class_t *oc, slab_t *s)
 {
     if (s->on == ON_NONE)
         return;
-    oc->navail -= s->on == ON_AVAIL;
     if (s->prev) s->prev->next = s->next; else *olist(oc, s->on) = s->next;
     if (s->next) s->next->prev = s->prev;
     s->prev = s->next = NULL;
@@ -361,7 +370,7 @@ static size_t owned_got_blocks(owner_t *o, slab_t *s)
         olist_unlink(oc, s);
         olist_add(oc, s, ON_AVAIL);
     }
-    if (s->used == 0 && (oc->navail > 1 || (oc->cur && oc->cur->used == 0)))
+    if (s->used == 0 && (oc->avail->next || (oc->cur && oc->cur->used == 0)))   /* s is on avail */
         return disown(o, s);
     return 0;
 }
@@ -590,11 +599,7 @@ static size_t return_locked(node_pool_t *pool, bin_t *b, void *list)
             return_run(s, blk, blk);
             continue;
         }
-        if (NS_UNLIKELY(s->used == 0))
-            error_fatal("heap corruption: a block comes back to a slab with none in use (double free?)", blk);
-        link_set(blk, s->free, &s->key);
-        s->free = blk;
-        s->used--;
+        slab_push_free(s, blk);
         b->used_blocks--;
         bytes += slab_got_blocks(pool, b, s, true);
     }
@@ -689,12 +694,7 @@ size_t bin_return(owner_t *o, unsigned cls, uint32_t node, void *list)
             binned = blk;
             continue;
         }
-        /* our own slab: no lock */
-        if (NS_UNLIKELY(s->used == 0))
-            error_fatal("heap corruption: a block comes back to a slab with none in use (double free?)", blk);
-        link_set(blk, s->free, &s->key);
-        s->free = blk;
-        s->used--;
+        slab_push_free(s, blk);           /* our own slab: no lock */
         mine++;
         if (s->used == 0 || s->on == ON_FULL) {
             own_add(&o->cls[cls].used, -mine);

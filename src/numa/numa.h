@@ -49,7 +49,6 @@ typedef struct bin {
 typedef struct owned_class {
     slab_t *cur, *avail, *full;
     int64_t used;               /* blocks handed out of these slabs        */
-    uint32_t navail;            /* slabs on avail                          */
     uint64_t refills;           /* this thread's cache misses of the class */
 } owned_class_t;
 
