@@ -111,6 +111,13 @@ int(ns_stats_get)(ns_stats_t *out);
 /* Print a human-readable summary to f (no allocation through numaslab). */
 void ns_stats_print(FILE *f);
 
+/* Write the heap profile now (NUMASLAB_PROF=1): to path, or to
+ * NUMASLAB_PROF_FILE's file when path is NULL.  google-pprof's heap format
+ * (heap_v2) with numaslab's per-node lines; read it with
+ * `google-pprof --text PROGRAM FILE` or `numaslab prof FILE`.  Returns 0,
+ * or -1 with errno (ENOTSUP: the profiler is off; open's errors). */
+int ns_prof_dump(const char *path);
+
 #ifdef __cplusplus
 }
 #endif

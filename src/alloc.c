@@ -18,6 +18,17 @@ static uint32_t current_node(void)
     return tc ? (uint32_t)tc->node : topo_current_node();
 }
 
+/* A new large block (or NULL): errno on failure, and the heap profiler
+ * may sample it. */
+static void *large_done(void *p)
+{
+    if (!p)
+        errno = ENOMEM;
+    else if (NS_UNLIKELY(prof_on))
+        prof_large(p);
+    return p;
+}
+
 void *alloc_large(size_t size)
 {
     if (size > NS_MAX_REQUEST || !tcache_start()) {
@@ -25,10 +36,7 @@ void *alloc_large(size_t size)
         return NULL;
     }
     live_tick_malloc();
-    void *p = large_alloc(size, 0, current_node(), false);
-    if (!p)
-        errno = ENOMEM;
-    return p;
+    return large_done(large_alloc(size, 0, current_node(), false));
 }
 
 NS_API void *ns_malloc(size_t size)
@@ -48,10 +56,7 @@ NS_API void *ns_calloc(size_t count, size_t size)
             errno = ENOMEM;
             return NULL;
         }
-        void *p = large_alloc(total, 0, current_node(), true);
-        if (!p)
-            errno = ENOMEM;
-        return p;
+        return large_done(large_alloc(total, 0, current_node(), true));
     }
     void *p = api_malloc(total);
     if (p)
@@ -82,10 +87,7 @@ static void *alloc_aligned(size_t align, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    void *p = large_alloc(size, align, current_node(), false);
-    if (!p)
-        errno = ENOMEM;
-    return p;
+    return large_done(large_alloc(size, align, current_node(), false));
 }
 
 static bool pow2(size_t x) { return x && !(x & (x - 1)); }
@@ -158,8 +160,11 @@ NS_API void *ns_realloc(void *p, size_t size)
     }
     uintptr_t e = addrmap_lookup((uintptr_t)p);
     if (e & NS_MAP_LARGE) {
-        if (size > NS_SMALL_MAX && large_resize((large_t *)(e & ~NS_MAP_TAGS), size) == 0)
+        if (size > NS_SMALL_MAX && large_resize((large_t *)(e & ~NS_MAP_TAGS), size) == 0) {
+            if (NS_UNLIKELY(prof_on))
+                prof_resize(p);
             return p;
+        }
     } else if (size <= old && size >= old / 2) {
         return p;          /* shrink in place while the waste stays below half */
     }
@@ -191,12 +196,8 @@ NS_API void *ns_malloc_onnode(size_t size, int node)
         errno = EINVAL;
         return NULL;
     }
-    if (size > NS_SMALL_MAX) {
-        void *p = large_alloc(size, 0, (uint32_t)node, false);
-        if (!p)
-            errno = ENOMEM;
-        return p;
-    }
+    if (size > NS_SMALL_MAX)
+        return large_done(large_alloc(size, 0, (uint32_t)node, false));
     /* from the cache only if it holds that node's blocks and has one (a
      * refill could move the cache to the CPU's current node) */
     unsigned cls = sizeclass_of(size);

@@ -30,11 +30,42 @@ void stats_collect(struct ns_stats *out, uint64_t large_usable[64]);
  * cut at cap; returns its length.  No allocation. */
 size_t stats_format(char *buf, size_t cap, const struct ns_stats *st, const uint64_t large_usable[64], bool json);
 
+/* -------------------------------------------------------------- sink.c
+ * Formatted output into buf, written to fd (or to f when not NULL) each
+ * time buf fills; `mem`: buf is the destination (cut at cap).  No
+ * allocation (vsnprintf of integers and strings). */
+#include <stdio.h>
+typedef struct sink {
+    int fd;
+    FILE *f;
+    bool mem;
+    char *buf;
+    size_t cap, len;
+} sink_t;
+void sink_init(sink_t *s, int fd, FILE *f, char *buf, size_t cap);
+__attribute__((format(printf, 2, 3))) void sink_printf(sink_t *s, const char *fmt, ...);
+void sink_flush(sink_t *s);
+/* in with "%p" replaced by the pid ("%%": a '%') into out; false if it
+ * does not fit or is empty */
+bool path_expand(const char *in, char *out, size_t cap);
+
 /* -------------------------------------------------------------- live.c */
 /* Slow-path ticks: publish live statistics when asked or once a second;
  * the malloc one (tcache_slow_hook, alloc_large) may start the helper. */
 void live_tick_malloc(void);
 void live_tick_free(void);
+
+/* -------------------------------------------------------------- prof.c
+ * The heap profiler (NUMASLAB_PROF): prof_on once prof_start ran (from
+ * the constructor); prof_large for a new large block (it may sample it);
+ * prof_free for a block that may be sampled (a large one, or a small one
+ * in a unit with prof_live set), before it is freed; prof_resize after a
+ * large block changed size in place. */
+extern bool prof_on;
+void prof_start(void);
+void prof_large(void *p);
+void prof_free(void *p);
+void prof_resize(void *p);
 
 static inline void *api_malloc(size_t size)
 {

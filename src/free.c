@@ -15,6 +15,8 @@ void free_slow(void *ptr)
     live_tick_free();
     uintptr_t a = (uintptr_t)ptr, e = addrmap_lookup(a);
     if (e & NS_MAP_LARGE) {
+        if (NS_UNLIKELY(prof_on))
+            prof_free(ptr);
         large_free((large_t *)(e & ~NS_MAP_TAGS), ptr);
         return;
     }
@@ -27,6 +29,8 @@ void free_slow(void *ptr)
         error_invalid("free", ptr, "invalid pointer (inside numaslab memory but not the start of a block)");
         return;
     }
+    if (NS_UNLIKELY(superslab_of(a)->prof_live[(a >> NS_UNIT_SHIFT) & (NS_UNITS - 1)]))
+        prof_free(ptr);     /* a unit with sampled blocks (prof.c) */
     tcache_free_small(ptr, s);
 }
 

@@ -1,5 +1,6 @@
 /* init.c - what the entry points add to start-up: the statistics report
- * at exit (NUMASLAB_STATS) and the slow-path tick of live statistics.  The allocator itself starts lazily on the
+ * at exit (NUMASLAB_STATS), the slow-path tick of live statistics and the
+ * heap profiler (NUMASLAB_PROF).  The allocator itself starts lazily on the
  * first malloc (src/tiny/tcache.c: tcache_start), registers its fork
  * handlers there (src/tiny/fork.c) and loads the topology from its own
  * constructor. */
@@ -10,6 +11,10 @@
 __attribute__((constructor)) static void stats_constructor(void)
 {
     tcache_slow_hook = live_tick_malloc;   /* live statistics (live.c) */
-    if (tcache_start() && options.stats)
+    if (!tcache_start())
+        return;
+    if (options.stats)
         atexit(stats_at_exit);
+    if (options.prof)
+        prof_start();                      /* the heap profiler (prof.c) */
 }

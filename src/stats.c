@@ -162,56 +162,6 @@ NS_API int ns_stats_get_sized(ns_stats_t *user, size_t size)
 /* ------------------------------------------------------------- output
  * A buffer (4 KiB on the caller's stack), flushed to fd (or f) whenever the next piece does not
  * fit.  Every piece is far smaller than the buffer. */
-typedef struct sink {
-    int fd;
-    FILE *f;
-    bool mem;                   /* buf is the destination (live.c): no flush */
-    char *buf;
-    size_t cap, len;
-} sink_t;
-
-static void sink_flush(sink_t *s)
-{
-    if (s->mem)
-        return;
-    if (s->f) {
-        fwrite(s->buf, 1, s->len, s->f);
-    } else {
-        size_t off = 0;
-        while (off < s->len) {
-            ssize_t w = write(s->fd, s->buf + off, s->len - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            off += (size_t)w;
-        }
-    }
-    s->len = 0;
-}
-
-__attribute__((format(printf, 2, 3))) static void out(sink_t *s, const char *fmt, ...)
-{
-    for (int attempt = 0; attempt < 2; attempt++) {
-        va_list ap;
-        va_start(ap, fmt);
-        int w = vsnprintf(s->buf + s->len, s->cap - s->len, fmt, ap);
-        va_end(ap);
-        if (w < 0)
-            return;
-        if ((size_t)w < s->cap - s->len) {
-            s->len += (size_t)w;
-            return;
-        }
-        if (attempt == 0 && s->len && !s->mem) {
-            sink_flush(s);           /* did not fit: flush and retry */
-            continue;
-        }
-        s->len = s->cap - 1;         /* longer than the buffer: truncated */
-        return;
-    }
-}
-
 typedef unsigned long long ull;
 
 /* bytes as MiB with one decimal, from integers: "12.3" */
@@ -244,28 +194,28 @@ static const char *hit_rate(const ns_class_stats_t *cs, bool percent, char tmp[3
 static void print_text(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
 {
     char a[32], b[32], c[32];
-    out(s, "numaslab: %d node(s), %llu thread cache(s), mapped %s MiB, in use %s MiB\n", st->nodes,
+    sink_printf(s, "numaslab: %d node(s), %llu thread cache(s), mapped %s MiB, in use %s MiB\n", st->nodes,
         (ull)st->threads, mib(st->mapped_bytes, a), mib(st->in_use_bytes, b));
     for (int n = 0; n < st->nodes && n < 64; n++) {
         const ns_node_stats_t *x = &st->node[n];
-        out(s, "numaslab: node %d: superslabs %llu (%s MiB; hugetlb %llu, thp %llu, base %llu; by use "
+        sink_printf(s, "numaslab: node %d: superslabs %llu (%s MiB; hugetlb %llu, thp %llu, base %llu; by use "
                "0/25/50/75/100%%: %llu %llu %llu %llu %llu)\n",
             n, (ull)x->superslabs, mib(x->superslab_bytes, a), (ull)x->ss_hugetlb, (ull)x->ss_thp, (ull)x->ss_base,
             (ull)x->occupancy[0], (ull)x->occupancy[1], (ull)x->occupancy[2], (ull)x->occupancy[3],
             (ull)x->occupancy[4]);
-        out(s, "numaslab: node %d: slabs %llu, small in use %s MiB, large %llu (%s MiB, %llu cached), "
+        sink_printf(s, "numaslab: node %d: slabs %llu, small in use %s MiB, large %llu (%s MiB, %llu cached), "
                "in use %s MiB, remote frees %llu (drained %llu), spills %llu, released %s MiB, "
                "bin locks %llu (contended %llu)\n",
             n, (ull)x->slabs, mib(x->small_in_use, a), (ull)x->large_count, mib(x->large_bytes, b),
             (ull)x->large_cached, mib(x->small_in_use + lu[n], c), (ull)x->remote_frees, (ull)x->remote_drained,
             (ull)x->spills, mib(x->released_bytes, a), (ull)x->bin_lock_acquires, (ull)x->bin_lock_contended);
     }
-    out(s, "numaslab: class    size   requests  hit rate  live blocks  slabs\n");
+    sink_printf(s, "numaslab: class    size   requests  hit rate  live blocks  slabs\n");
     for (int k = 0; k < NS_STATS_CLASSES; k++) {
         const ns_class_stats_t *cs = &st->classes[k];
         if (!cs->requests && !cs->live_blocks)
             continue;
-        out(s, "numaslab: %5d %7u %10llu %9s %12llu %6llu\n", k, cs->size, (ull)cs->requests,
+        sink_printf(s, "numaslab: %5d %7u %10llu %9s %12llu %6llu\n", k, cs->size, (ull)cs->requests,
             hit_rate(cs, true, a), (ull)cs->live_blocks, (ull)cs->slabs);
     }
 }
@@ -273,16 +223,16 @@ static void print_text(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
 /* a JSON string: quotes, backslashes and control characters escaped */
 static void out_json_string(sink_t *s, const char *str)
 {
-    out(s, "\"");
+    sink_printf(s, "\"");
     for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
         if (*p == '"' || *p == '\\')
-            out(s, "\\%c", *p);
+            sink_printf(s, "\\%c", *p);
         else if (*p < 0x20 || *p == 0x7f)
-            out(s, "\\u%04x", *p);
+            sink_printf(s, "\\u%04x", *p);
         else
-            out(s, "%c", *p);
+            sink_printf(s, "%c", *p);
     }
-    out(s, "\"");
+    sink_printf(s, "\"");
 }
 
 /* The nodes in use as a list ("0-1"): the topology's, or node 0 alone on
@@ -310,32 +260,32 @@ static void print_json(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
             comm[r - 1] = 0;
     }
     char a[32];
-    out(s, "{\n  \"numaslab_stats\": 1,\n  \"pid\": %d,\n  \"program\": ", (int)getpid());
+    sink_printf(s, "{\n  \"numaslab_stats\": 1,\n  \"pid\": %d,\n  \"program\": ", (int)getpid());
     out_json_string(s, comm);
     char nodes[256], pages[16];
     config_nodes(nodes, sizeof nodes);
     for (unsigned i = 0; options_describe(i, &oi); i++)
         if (strcmp(oi.name, "PAGES") == 0)
             options_format(i, pages, sizeof pages);
-    out(s, ",\n  \"config\": {\"nodes_used\": \"%s\", \"pages\": \"%s\", \"hugetlb_fallback\": %s, "
+    sink_printf(s, ",\n  \"config\": {\"nodes_used\": \"%s\", \"pages\": \"%s\", \"hugetlb_fallback\": %s, "
            "\"strict\": %s, \"interleave\": %s, \"policy\": ",
         nodes, pages, options.hugetlb_fallback ? "true" : "false", options.strict ? "true" : "false",
         options.interleave ? "true" : "false");
     out_json_string(s, topo_policy_text(topo_get()));
-    out(s, "}");
-    out(s, ",\n  \"node_count\": %d,\n  \"threads\": %llu,\n  \"mapped_bytes\": %llu,\n  \"in_use_bytes\": %llu,\n"
+    sink_printf(s, "}");
+    sink_printf(s, ",\n  \"node_count\": %d,\n  \"threads\": %llu,\n  \"mapped_bytes\": %llu,\n  \"in_use_bytes\": %llu,\n"
            "  \"nodes\": [",
         st->nodes, (ull)st->threads, (ull)st->mapped_bytes, (ull)st->in_use_bytes);
     for (int n = 0; n < st->nodes && n < 64; n++) {
         const ns_node_stats_t *x = &st->node[n];
-        out(s, "%s\n    {\"node\": %d, \"mapped_bytes\": %llu, \"in_use_bytes\": %llu, \"superslabs\": %llu, "
+        sink_printf(s, "%s\n    {\"node\": %d, \"mapped_bytes\": %llu, \"in_use_bytes\": %llu, \"superslabs\": %llu, "
                "\"superslab_bytes\": %llu, \"ss_hugetlb\": %llu, \"ss_thp\": %llu, \"ss_base\": %llu, "
                "\"occupancy\": [%llu, %llu, %llu, %llu, %llu], ",
             n ? "," : "", n, (ull)(x->superslab_bytes + x->large_bytes + x->large_cached_bytes),
             (ull)(x->small_in_use + lu[n]), (ull)x->superslabs, (ull)x->superslab_bytes, (ull)x->ss_hugetlb,
             (ull)x->ss_thp, (ull)x->ss_base, (ull)x->occupancy[0], (ull)x->occupancy[1], (ull)x->occupancy[2],
             (ull)x->occupancy[3], (ull)x->occupancy[4]);
-        out(s, "\"slabs\": %llu, \"small_in_use\": %llu, \"large_count\": %llu, \"large_bytes\": %llu, "
+        sink_printf(s, "\"slabs\": %llu, \"small_in_use\": %llu, \"large_count\": %llu, \"large_bytes\": %llu, "
                "\"large_cached\": %llu, \"large_cached_bytes\": %llu, \"remote_frees\": %llu, "
                "\"remote_drained\": %llu, \"spills\": %llu, \"released_bytes\": %llu, "
                "\"bin_lock_acquires\": %llu, \"bin_lock_contended\": %llu}",
@@ -343,15 +293,15 @@ static void print_json(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
             (ull)x->large_cached_bytes, (ull)x->remote_frees, (ull)x->remote_drained, (ull)x->spills,
             (ull)x->released_bytes, (ull)x->bin_lock_acquires, (ull)x->bin_lock_contended);
     }
-    out(s, "\n  ],\n  \"classes\": [");
+    sink_printf(s, "\n  ],\n  \"classes\": [");
     for (int k = 0; k < NS_STATS_CLASSES; k++) {
         const ns_class_stats_t *cs = &st->classes[k];
-        out(s, "%s\n    {\"class\": %d, \"size\": %u, \"requests\": %llu, \"refills\": %llu, \"hit_rate\": %s, "
+        sink_printf(s, "%s\n    {\"class\": %d, \"size\": %u, \"requests\": %llu, \"refills\": %llu, \"hit_rate\": %s, "
                "\"live_blocks\": %llu, \"slabs\": %llu}",
             k ? "," : "", k, cs->size, (ull)cs->requests, (ull)cs->refills, hit_rate(cs, false, a),
             (ull)cs->live_blocks, (ull)cs->slabs);
     }
-    out(s, "\n  ]\n}\n");
+    sink_printf(s, "\n  ]\n}\n");
 }
 
 static void report(sink_t *s, bool json)
@@ -366,16 +316,6 @@ static void report(sink_t *s, bool json)
     sink_flush(s);
     if (s->f)
         fflush(s->f);
-}
-
-static void sink_init(sink_t *s, int fd, FILE *f, char *buf, size_t cap)
-{
-    s->fd = fd;
-    s->f = f;
-    s->mem = false;
-    s->buf = buf;
-    s->cap = cap;
-    s->len = 0;
 }
 
 NS_API void ns_stats_print(FILE *f)
@@ -402,33 +342,6 @@ size_t stats_format(char *buf, size_t cap, const ns_stats_t *st, const uint64_t 
     return s.len;
 }
 
-/* NUMASLAB_STATS_FILE with "%p" replaced by the pid ("%%": a '%');
- * false if it does not fit */
-static bool expand_path(const char *in, char *outp, size_t cap)
-{
-    size_t n = 0;
-    for (const char *p = in; *p; p++) {
-        char num[24];
-        const char *piece = num;
-        if (p[0] == '%' && p[1] == 'p') {
-            snprintf(num, sizeof num, "%d", (int)getpid());
-            p++;
-        } else if (p[0] == '%' && p[1] == '%') {
-            num[0] = '%', num[1] = 0;
-            p++;
-        } else {
-            num[0] = *p, num[1] = 0;
-        }
-        size_t l = strlen(piece);
-        if (n + l >= cap)
-            return false;
-        memcpy(outp + n, piece, l);
-        n += l;
-    }
-    outp[n] = 0;
-    return n > 0;
-}
-
 void stats_at_exit(void)
 {
     const char *file = options.stats_file;
@@ -439,7 +352,7 @@ void stats_at_exit(void)
     if (file && *file) {
         char path[4096];
         int fd = -1;
-        if (expand_path(file, path, sizeof path))
+        if (path_expand(file, path, sizeof path))
             fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) {
             error_warn("cannot open NUMASLAB_STATS_FILE, statistics go to stderr: ", file);

@@ -53,7 +53,15 @@
     X(stats_format, ENUM, OPT_FORMAT_TEXT, 0, 1, "STATS_FORMAT",                                   \
       "format of the statistics at exit: text (default) or json (every node and size class)")      \
     X(stats_file, PATH, 0, 0, 0, "STATS_FILE",                                                     \
-      "file the statistics at exit go to, created or truncated (default: stderr); %p in the name becomes the process id; ignored by setuid/setgid programs")
+      "file the statistics at exit go to, created or truncated (default: stderr); %p in the name becomes the process id; ignored by setuid/setgid programs") \
+    X(prof, BOOL, 0, 0, 1, "PROF",                                                                 \
+      "sample allocations with their call stacks: a heap profile (google-pprof's format, with live bytes per node) written at exit") \
+    X(prof_sample, SIZE, 512 << 10, 1, (int64_t)1 << 30, "PROF_SAMPLE",                             \
+      "average bytes allocated between two samples of the heap profiler (random intervals, so estimates are unbiased)") \
+    X(prof_file, PATH, 0, 0, 0, "PROF_FILE",                                                       \
+      "file the heap profile goes to (default: numaslab.%p.heap in the working directory); %p becomes the process id") \
+    X(prof_interval, SIZE, 0, 0, (int64_t)1 << 40, "PROF_INTERVAL",                                 \
+      "also write a profile (FILE.1, FILE.2, ...) each time the sampled live heap grows by this many bytes past the last one (0: off)")
 
 /* ENUM values: the index of the word in the option's choices. */
 enum { OPT_PAGES_AUTO = 0, OPT_PAGES_HUGETLB, OPT_PAGES_THP, OPT_PAGES_NONE };
@@ -135,6 +143,7 @@ void error_warn(const char *msg, const char *detail);
  * handler (lock_order_fork). */
 enum lock_rank {
     LOCK_STDIO = 0,             /* glibc's stdio list lock (fork only)     */
+    LOCK_PROF,                  /* src: the heap profiler's tables         */
     LOCK_TCACHE_LIST,           /* tiny: the list of live caches           */
     LOCK_BIN,                   /* numa: one bin (per node and class)      */
     LOCK_SS,                    /* numa: a node's SuperSlab lists          */
@@ -229,6 +238,21 @@ static inline void count_inc(uint64_t *c)
     __asm__("addq $1, %0" : "+m"(*c));
 #else /* aarch64 (ldr/add/str), sanitizer builds, other architectures */
     __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+#endif
+}
+
+/* One less in such a counter; true when it reached 0 (x86-64: one
+ * subtract to memory and the branch on its zero flag). */
+static inline bool count_down(uint32_t *c)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !defined(NS_TSAN)
+    bool zero;
+    __asm__("subl $1, %0" : "+m"(*c), "=@ccz"(zero));
+    return zero;
+#else
+    uint32_t v = __atomic_load_n(c, __ATOMIC_RELAXED) - 1;
+    __atomic_store_n(c, v, __ATOMIC_RELAXED);
+    return v == 0;
 #endif
 }
 

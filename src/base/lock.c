@@ -9,7 +9,7 @@
 #include "base.h"
 
 static const char *const names[LOCK_RANKS] = {
-    "stdio list", "tcache list", "bin", "SuperSlab lists", "large mappings", "address map", "metadata",
+    "stdio list", "heap profiler", "tcache list", "bin", "SuperSlab lists", "large mappings", "address map", "metadata",
     "SuperSlab reservations",
 };
 static __thread uint32_t held[LOCK_RANKS];

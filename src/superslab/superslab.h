@@ -118,6 +118,10 @@ typedef struct superslab {
     uint32_t backing;           /* HP_BACK_BASE / THP / HUGETLB            */
     struct superslab *prev, *next;
     uint64_t empty_since_ms;
+    /* live blocks the heap profiler sampled in unit u (src/prof.c, under
+     * its lock): while not 0, fast[u].span is 0, so that every free in the
+     * unit takes the slow path, where the profiler sees its samples go */
+    uint16_t prof_live[NS_UNITS];
     slab_t slabs[NS_UNITS];     /* slabs[u]: the slab starting at unit u   */
 } superslab_t;
 

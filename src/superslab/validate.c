@@ -27,7 +27,8 @@ void slab_validate(const slab_t *s)
     for (unsigned u = s->first_unit; u < s->first_unit + s->units; u++) {
         const unit_fast_t *f = &ss->fast[u];
         NS_CHECK(ss->unit_slab[u] == s, "unit points to its slab", s);
-        NS_CHECK(f->start == s->start && f->span == s->span && f->divc == s->divc &&
+        NS_CHECK(f->start == s->start && (f->span == s->span || (f->span == 0 && ss->prof_live[u])) &&
+                  f->divc == s->divc &&
                   f->binoff == (uint32_t)s->cls << NS_TBIN_SHIFT,
               "unit copy of the slab fields", s);
         NS_CHECK(!(ss->free_mask & (1u << u)), "a slab's unit is not free", s);

@@ -4,6 +4,7 @@
  * lock_take):
  *
  *   glibc's stdio list lock (_IO_list_lock; fork's prepare handler only)
+ *   -> heap profiler lock (src/prof.c, through tcache_fork_above)
  *   -> tcache list lock (tiny/tcache.c)
  *   -> bin locks (numa/bin.c; one at a time, all of them only here)
  *   -> SuperSlab-list locks (numa/node_pool.c)
@@ -62,6 +63,8 @@ static void fork_prepare(void)
             lock_order_take(LOCK_STDIO);
         _IO_list_lock();
     }
+    if (tcache_fork_above)
+        tcache_fork_above(0);
     tcache_lock_list();
     node_pools_lock_all();
     addrmap_lock();
@@ -76,6 +79,8 @@ static void fork_parent(void)
     addrmap_unlock(false);
     node_pools_unlock_all(false);
     tcache_unlock_list(false);
+    if (tcache_fork_above)
+        tcache_fork_above(1);
     if (_IO_list_lock) {
         _IO_list_unlock();
         if (ns_config_debug)
@@ -90,11 +95,15 @@ static void fork_child(void)
     addrmap_unlock(true);
     node_pools_unlock_all(true);
     tcache_unlock_list(true);
+    if (tcache_fork_above)
+        tcache_fork_above(2);
     if (_IO_list_resetlock)
         _IO_list_resetlock();
     lock_order_reset();
     tcache_fork_child();
 }
+
+void (*tcache_fork_above)(int phase);
 
 void tcache_fork_handlers(void)
 {

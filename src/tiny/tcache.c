@@ -55,6 +55,7 @@ static pthread_key_t exit_key;
 static bool exit_key_ok;
 
 static void thread_exit(void *tc);
+static void countdown_restart(tcache_t *tc, uint32_t epoch);
 
 /* ------------------------------------------------------------ start-up
  * Lazy and recursion-safe: the first malloc of the process (in the
@@ -146,6 +147,7 @@ static tcache_t *tcache_create(void)
     set_node(tc, (int32_t)topo_current_node());
     tc->mark = block_mark;
     tc->kind = NS_TC_LIVE;
+    countdown_restart(tc, atomic_load_explicit(&tcache_countdown_epoch, memory_order_relaxed));
     if (ns_config_hardened)
         hardened_new_key(&tc->key);
     lock_take(&list_lock, LOCK_TCACHE_LIST);
@@ -171,10 +173,19 @@ static tcache_t *live_cache(tcache_t *tc)
     return NULL;
 }
 
+/* Blocks handed out by b so far (read relaxed: other threads read it for
+ * statistics while its owner counts down). */
+static uint64_t tbin_allocs(const tbin_t *b)
+{
+    uint32_t span = __atomic_load_n(&b->span, __ATOMIC_RELAXED);
+    uint32_t left = __atomic_load_n(&b->left, __ATOMIC_RELAXED);
+    return __atomic_load_n(&b->allocs, __ATOMIC_RELAXED) + (uint32_t)(span - left);
+}
+
 static void unlink_live(tcache_t *tc)
 {
     for (unsigned c = 0; c < NS_CLASSES; c++)
-        exited_allocs[c] += tc->bins[c].allocs;
+        exited_allocs[c] += tbin_allocs(&tc->bins[c]);
     if (tc->prev) tc->prev->next = tc->next; else live = tc->next;
     if (tc->next) tc->next->prev = tc->prev;
     tc->prev = tc->next = NULL;
@@ -370,6 +381,54 @@ static void *alloc_uncached(unsigned cls)
 
 void (*tcache_slow_hook)(void);
 
+/* ------------------------------------------------------------ countdowns */
+void (*tcache_sample_hook)(void *p, unsigned cls);
+uint32_t (*tcache_draw_hook)(unsigned cls);
+_Atomic uint32_t tcache_countdown_epoch;
+
+static void countdown_start(tbin_t *b, unsigned cls)
+{
+    uint32_t (*draw)(unsigned) = tcache_draw_hook;
+    uint32_t n = draw ? draw(cls) : UINT32_MAX;   /* >= 1 */
+    __atomic_store_n(&b->span, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&b->left, n, __ATOMIC_RELAXED);
+}
+
+/* Bank the blocks b handed out since its countdown started. */
+static void countdown_bank(tbin_t *b)
+{
+    __atomic_store_n(&b->allocs, b->allocs + (b->span - b->left), __ATOMIC_RELAXED);
+}
+
+/* The hooks changed (the profiler started): every class of tc starts a
+ * countdown of the new kind. */
+static void countdown_restart(tcache_t *tc, uint32_t epoch)
+{
+    tc->countdown_epoch = epoch;
+    for (unsigned c = 0; c < NS_CLASSES; c++) {
+        countdown_bank(&tc->bins[c]);
+        countdown_start(&tc->bins[c], c);
+    }
+}
+
+void tcache_countdown_refresh(void)
+{
+    tcache_t *tc = tcache_get();
+    if (tc)
+        countdown_restart(tc, atomic_load_explicit(&tcache_countdown_epoch, memory_order_relaxed));
+}
+
+__attribute__((noinline, cold)) void *tcache_countdown(tcache_t *tc, tbin_t *b, void *p)
+{
+    unsigned cls = (unsigned)(b - tc->bins);
+    void (*sample)(void *, unsigned) = tcache_sample_hook;
+    countdown_bank(b);
+    countdown_start(b, cls);
+    if (sample)
+        sample(p, cls);
+    return p;
+}
+
 void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
 {
     if (tc->kind != NS_TC_LIVE) {
@@ -387,6 +446,9 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
     }
     if (tcache_slow_hook)
         tcache_slow_hook();
+    uint32_t epoch = atomic_load_explicit(&tcache_countdown_epoch, memory_order_relaxed);
+    if (NS_UNLIKELY(tc->countdown_epoch != epoch))
+        countdown_restart(tc, epoch);
     tbin_t *b = &tc->bins[cls];
     if (!ns_config_hardened && b->head && ((void **)b->head)[1] != (void *)block_mark)
         error_fatal("heap corruption: a free list points at a block that is not free (write after free?)", b->head);
@@ -394,8 +456,8 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
         void *p = alloc_uncached(cls);
         if (!p)
             errno = ENOMEM;
-        else
-            count_inc(&b->allocs);
+        else if (count_down(&b->left))
+            p = tcache_countdown(tc, b, p);
         return p;
     }
     if (!b->head && !refill(tc, cls, false)) {
@@ -557,7 +619,7 @@ void tcache_allocs(uint64_t out[NS_CLASSES])
         out[c] = exited_allocs[c];
     for (tcache_t *tc = live; tc; tc = tc->next)
         for (unsigned c = 0; c < NS_CLASSES; c++)
-            out[c] += __atomic_load_n(&tc->bins[c].allocs, __ATOMIC_RELAXED);
+            out[c] += tbin_allocs(&tc->bins[c]);
     lock_drop(&list_lock, LOCK_TCACHE_LIST);
 }
 

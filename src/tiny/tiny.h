@@ -20,9 +20,12 @@ typedef struct tbin {
     void *head;                 /* LIFO list, word 0 = next                */
     uint32_t room;              /* cap - blocks in the list (tbin_count)   */
     uint32_t cap;               /* a push when room is 0 flushes (slow path) */
-    uint64_t allocs;            /* blocks handed out: statistics, written by
-                                   the owner only (count_inc), read relaxed
-                                   by stats                                */
+    uint32_t left;              /* pops until the next countdown event     */
+    uint32_t span;              /* what `left` started from (0: 2^32)      */
+    uint64_t allocs;            /* blocks handed out before this countdown:
+                                   with span - left, the blocks handed out
+                                   (statistics; owner writes, others read
+                                   relaxed: tcache_allocs)                 */
 } __attribute__((aligned(32))) tbin_t;
 
 typedef struct tcache {
@@ -40,6 +43,7 @@ typedef struct tcache {
     uint32_t tick_events;
     uint64_t spill_until_ms;    /* spilled to a nearer node: stay until then */
     uint64_t idle_since_ms[NS_CLASSES]; /* last tick that saw events of the class */
+    uint32_t countdown_epoch;   /* tcache_countdown_epoch its countdowns follow */
     struct tcache *prev, *next; /* all live caches (tcache.c list lock)    */
     owner_t own;                /* the slabs it owns (numa/bin.c)          */
 } tcache_t;
@@ -57,6 +61,26 @@ extern __thread tcache_t *tcache_tls;
 /* Called at the top of tcache_alloc_slow once the cache is live, when set
  * (src/init.c sets it: live statistics, src/live.c); holds no lock. */
 extern void (*tcache_slow_hook)(void);
+/* The countdown of a class (tbin.left) counts the blocks handed out; when
+ * it reaches 0 the fast path calls tcache_countdown, which adds the
+ * countdown to tbin.allocs, offers the block to the sampling hook and
+ * starts the next countdown (tcache_draw_hook's length, or 2^32 pops when
+ * no hook is set).  This is how the heap profiler (src/prof.c) samples
+ * small blocks at the cost of one instruction on the fast path, and how
+ * the per-class request counts of the statistics stay exact.  A change of
+ * the hooks bumps tcache_countdown_epoch: each thread restarts its
+ * countdowns at its next slow path. */
+extern void (*tcache_sample_hook)(void *p, unsigned cls);
+extern uint32_t (*tcache_draw_hook)(unsigned cls);
+extern _Atomic uint32_t tcache_countdown_epoch;
+void *tcache_countdown(tcache_t *tc, tbin_t *b, void *p);
+/* The calling thread follows the current hooks now (not at its next slow
+ * path). */
+void tcache_countdown_refresh(void);
+/* Locks of the layer above (src/prof.c), taken in fork's prepare handler
+ * after stdio's and before any allocator lock; phase 0 prepare, 1 parent,
+ * 2 child. */
+extern void (*tcache_fork_above)(int phase);
 /* malloc when the fast path cannot pop (empty list, no cache yet, a head
  * without the free mark: fatal); NULL: ENOMEM. */
 void *tcache_alloc_slow(tcache_t *tc, unsigned cls);
@@ -118,7 +142,8 @@ static inline bool tbin_ready(const tcache_t *tc, const tbin_t *b)
     return ns_config_hardened || NS_LIKELY((uintptr_t)p[1] == tc->mark);
 }
 
-/* Pop a block of b (not empty); word 1 (the free mark) cleared. */
+/* Pop a block of b (not empty); word 1 (the free mark) cleared; the
+ * class's countdown goes on. */
 static inline void *tbin_pop(tcache_t *tc, tbin_t *b, unsigned cls)
 {
     void **p = b->head;
@@ -134,7 +159,8 @@ static inline void *tbin_pop(tcache_t *tc, tbin_t *b, unsigned cls)
      * program order) */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     p[1] = NULL;
-    count_inc(&b->allocs);
+    if (NS_UNLIKELY(count_down(&b->left)))
+        return tcache_countdown(tc, b, p);
     return p;
 }
 
