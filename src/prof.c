@@ -84,6 +84,9 @@ static pthread_mutex_t prof_lock = PTHREAD_MUTEX_INITIALIZER;
 static prof_site_t *sites[SITE_BUCKETS];
 static prof_sample_t *samples[SAMPLE_BUCKETS];
 static uint64_t live_est, next_dump_at;        /* bytes: the interval dumps */
+/* Odd while the sample table changes (a sequence lock): prof_free looks a
+ * pointer up without the lock, and takes it only for a sample. */
+static _Atomic uint64_t table_seq;
 static uint32_t dump_seq;
 
 static int (*unwind)(void **, int);
@@ -188,6 +191,13 @@ static prof_sample_t **sample_slot(uintptr_t a)
     return &samples[mix(a >> 4) % SAMPLE_BUCKETS];
 }
 
+/* The writer's side of table_seq: the store it brackets cannot move
+ * before the first add (acquire) nor after the second (release). */
+static void table_change(bool begin)
+{
+    atomic_fetch_add_explicit(&table_seq, 1, begin ? memory_order_acq_rel : memory_order_release);
+}
+
 /* ------------------------------------------------------- units of samples */
 static unsigned unit_of(uintptr_t a)
 {
@@ -244,7 +254,9 @@ static void record(void *p, uint64_t size, uint32_t node, bool small)
         smp->small = small;
         prof_sample_t **slot = sample_slot(smp->addr);
         smp->next = *slot;
-        *slot = smp;
+        table_change(true);
+        __atomic_store_n(slot, smp, __ATOMIC_RELAXED);
+        table_change(false);
         site->live_n++, site->live_bytes += size;
         site->alloc_n++, site->alloc_bytes += size;
         site->node_bytes[node < PROF_NODES ? node : PROF_NODES - 1] += size;
@@ -297,10 +309,30 @@ static prof_sample_t *take_sample(uintptr_t a)
     for (prof_sample_t **pp = sample_slot(a); *pp; pp = &(*pp)->next)
         if ((*pp)->addr == a) {
             prof_sample_t *s = *pp;
-            *pp = s->next;
+            table_change(true);
+            __atomic_store_n(pp, s->next, __ATOMIC_RELAXED);
+            table_change(false);
             return s;
         }
     return NULL;
+}
+
+/* Is a sampled?  Without the lock: false is certain only when no change
+ * of the table overlapped the walk (records are recycled, never unmapped,
+ * so a walk that raced one reads stale but valid memory; it is bounded
+ * and then repeated under the lock). */
+static bool maybe_sampled(uintptr_t a)
+{
+    uint64_t seq = atomic_load_explicit(&table_seq, memory_order_acquire);
+    if (seq & 1)
+        return true;
+    unsigned steps = 0;
+    /* acquire loads: the second read of table_seq cannot move before them */
+    for (prof_sample_t *s = __atomic_load_n(sample_slot(a), __ATOMIC_ACQUIRE); s;
+         s = __atomic_load_n(&s->next, __ATOMIC_ACQUIRE))
+        if (__atomic_load_n(&s->addr, __ATOMIC_ACQUIRE) == a || ++steps > 64)
+            return true;
+    return atomic_load_explicit(&table_seq, memory_order_relaxed) != seq;
 }
 
 static void forget(prof_sample_t *smp)
@@ -315,6 +347,8 @@ static void forget(prof_sample_t *smp)
 void prof_free(void *p)
 {
     uintptr_t a = (uintptr_t)p;
+    if (!maybe_sampled(a))
+        return;             /* another block of a unit with samples */
     uint32_t me = topo_current_node();
     lock_take(&prof_lock, LOCK_PROF);
     prof_sample_t *smp = take_sample(a);

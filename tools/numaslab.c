@@ -5,6 +5,7 @@
  *   numaslab options [--markdown]   every NUMASLAB_* option with its default
  *   numaslab stats [--json] PID     statistics of a running process
  *   numaslab top PID                the same, refreshed every second
+ *   numaslab prof FILE              top sites of a heap profile (tools/prof.c)
  *   numaslab help [COMMAND]         manual pages (also COMMAND --help)
  *
  * The tool itself runs on the system malloc; it links the allocator's core
@@ -42,6 +43,7 @@
 #include "base/base.h"
 #include "numa/numa.h"
 #include "live.h"
+#include "prof.h"
 #include <numaslab.h>
 
 #ifndef NS_INSTALL_LIBDIR
@@ -59,6 +61,7 @@ static const char *const help_main =
     "    numaslab options [--markdown]\n"
     "    numaslab stats [--json] PID\n"
     "    numaslab top [--interval MS] [--count N] PID\n"
+    "    numaslab prof [--top N] [--no-symbols] FILE\n"
     "    numaslab help [COMMAND]  |  numaslab COMMAND --help  |  numaslab --version\n"
     "\n"
     "DESCRIPTION\n"
@@ -77,6 +80,8 @@ static const char *const help_main =
     "              without stopping it\n"
     "    top       per node mapped and in-use bytes, remote frees and spills of\n"
     "              a running process, every second\n"
+    "    prof      the top call sites of a heap profile (NUMASLAB_PROF=1) by live\n"
+    "              bytes, per node, and by bytes freed by other nodes' threads\n"
     "    help      this page, or the page of one command ('help statistics':\n"
     "              what the statistics count)\n"
     "    man       the manual pages numaslab(1) and numaslab(3) in roff, made\n"
@@ -267,6 +272,37 @@ static const char *const help_top =
     "    numaslab top $(pidof server)\n"
     "    numaslab top --interval 500 --count 10 4242\n";
 
+static const char *const help_prof =
+    "NAME\n"
+    "    numaslab prof - the top call sites of a heap profile\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    numaslab prof [--top N] [--no-symbols] FILE\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Reads a heap profile that a process wrote with NUMASLAB_PROF=1 (at\n"
+    "    exit, at each NUMASLAB_PROF_INTERVAL of growth, or by ns_prof_dump)\n"
+    "    and prints the call sites with the most live bytes, with their live\n"
+    "    bytes per NUMA node, and the call sites whose blocks threads of another\n"
+    "    node freed the most (remote frees: cross-node traffic).  Figures are\n"
+    "    estimates scaled up from the samples (one per NUMASLAB_PROF_SAMPLE\n"
+    "    bytes on average), as pprof scales them.  Frames are named with\n"
+    "    addr2line (binutils) from the objects the profile lists with their\n"
+    "    build IDs; an object rebuilt since is flagged.  The same file is\n"
+    "    google-pprof's heap format: google-pprof --text PROGRAM FILE.\n"
+    "\n"
+    "OPTIONS\n"
+    "    --top N         sites per table (default 10)\n"
+    "    --no-symbols    object+offset instead of names (no addr2line)\n"
+    "\n"
+    "EXIT STATUS\n"
+    "    0 success, 2 usage error, 1 the file cannot be read or is not a\n"
+    "    numaslab heap profile.\n"
+    "\n"
+    "EXAMPLES\n"
+    "    NUMASLAB_PROF=1 NUMASLAB_PROF_FILE=/tmp/app.%p.heap numaslab run -- ./app\n"
+    "    numaslab prof /tmp/app.4242.heap\n";
+
 static const char *const help_statistics =
     "STATISTICS\n"
     "    Collected on demand from the node pools' counters, which the slow\n"
@@ -310,12 +346,14 @@ static int print_help(const char *cmd, FILE *f)
         fputs(help_stats, f);
     else if (!strcmp(cmd, "top"))
         fputs(help_top, f);
+    else if (!strcmp(cmd, "prof"))
+        fputs(help_prof, f);
     else if (!strcmp(cmd, "statistics"))
         fputs(help_statistics, f);
     else if (!strcmp(cmd, "help"))
         fputs(help_main, f);
     else {
-        fprintf(stderr, "numaslab help: no command '%s' (commands: topo, run, options, stats, top, statistics, help)\n", cmd);
+        fprintf(stderr, "numaslab help: no command '%s' (commands: topo, run, options, stats, top, prof, statistics, help)\n", cmd);
         return 2;
     }
     return 0;
@@ -1073,7 +1111,7 @@ static void roff_page(FILE *f, const char *text, bool sub)
         fputs(".fi\n", f);
 }
 
-static const char *const man_commands[] = {"topo", "run", "stats", "top", "options", NULL};
+static const char *const man_commands[] = {"topo", "run", "stats", "top", "prof", "options", NULL};
 
 static int cmd_man(int argc, char **argv)
 {
@@ -1093,6 +1131,7 @@ static int cmd_man(int argc, char **argv)
                                : !strcmp(man_commands[i], "run")   ? help_run
                                : !strcmp(man_commands[i], "stats") ? help_stats
                                : !strcmp(man_commands[i], "top")   ? help_top
+                               : !strcmp(man_commands[i], "prof")  ? help_prof
                                                                    : help_options;
             roff_page(f, text, true);
         }
@@ -1815,6 +1854,38 @@ static int cmd_top(int argc, char **argv)
     return 0;
 }
 
+static int cmd_prof(int argc, char **argv)
+{
+    long top = 10;
+    bool symbols = true;
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i]))
+            return print_help("prof", stdout);
+        bool missing = false;
+        const char *val;
+        if ((val = opt_value(argc, argv, &i, "--top", &missing)) || missing) {
+            char *end;
+            top = missing ? -1 : strtol(val, &end, 10);
+            if (missing || *end || top < 1 || top > 100000) {
+                die_line("prof", "--top takes a positive number");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--no-symbols")) {
+            symbols = false;
+        } else if ((argv[i][0] == '-' && argv[i][1]) || file) {
+            die_line("prof", "unexpected argument '%s' (see numaslab prof --help)", argv[i]);
+            return 2;
+        } else
+            file = argv[i];
+    }
+    if (!file) {
+        die_line("prof", "no profile given (see numaslab prof --help)");
+        return 2;
+    }
+    return prof_command(file, (int)top, symbols);
+}
+
 /* ================================================================ main */
 int main(int argc, char **argv)
 {
@@ -1841,6 +1912,8 @@ int main(int argc, char **argv)
         return cmd_man(argc - 1, argv + 1);
     if (!strcmp(cmd, "top"))
         return cmd_top(argc - 1, argv + 1);
+    if (!strcmp(cmd, "prof"))
+        return cmd_prof(argc - 1, argv + 1);
     fprintf(stderr, "numaslab: unknown command '%s' (see numaslab --help)\n", cmd);
     return 2;
 }
