@@ -4,6 +4,9 @@
 set -euo pipefail
 PKGS=(cmake make gcc g++ pkg-config libcmocka-dev libnuma-dev libhwloc-dev
       python3 redis-server redis-tools time
+      # the heap profiler: its unwinder (dlopen), and pprof and addr2line for
+      # tests/tool/prof.sh
+      libunwind8 google-perftools
       # the fast-path instruction budget (bench/numa/fastpath.sh --budget)
       valgrind
       # the Debian package (cpack -G DEB: dpkg-shlibdeps, file; tests/misc/deb.sh: man)
@@ -18,7 +21,7 @@ PKGS=(cmake make gcc g++ pkg-config libcmocka-dev libnuma-dev libhwloc-dev
       # compilers, the arm64 libraries through multiarch, qemu-user for the
       # test programs, qemu-system-arm for the arm64 NUMA VM
       gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libnuma-dev:arm64 libhwloc-dev:arm64
-      libcmocka-dev:arm64 qemu-user-static qemu-system-arm)
+      libcmocka-dev:arm64 libunwind8:arm64 qemu-user-static qemu-system-arm)
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     if [[ $(id -u) != 0 ]]; then
         echo "numaslab: not root: run dpkg --add-architecture arm64 first" >&2

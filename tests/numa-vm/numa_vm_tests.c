@@ -35,6 +35,9 @@
  *  spill      a thread on node 0 allocates node 0's MemFree + 64 MiB:
  *             never NULL, the last blocks are on another node, node 0 counts
  *             spills (ns_node_stats_t.spills)
+ *  prof       the heap profiler (NUMASLAB_PROF): a site's live bytes on the
+ *             node of its thread, another site's blocks freed by a thread
+ *             of the other node counted as its remote frees
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -850,9 +853,140 @@ static int test_interleave(char **argv)
 }
 
 /* ================================================================ main */
+/* ================================================================== prof
+ * The heap profiler's NUMA attribution (NUMASLAB_PROF): a thread on node A
+ * allocates from prof_site_local (kept live); a thread on node B allocates
+ * from prof_site_remote and hands every block to a thread on node A, which
+ * frees it (remote frees).  The profile (ns_prof_dump) must put the local
+ * site's live bytes on node A, the remote site's freed bytes under
+ * remote_freed with about the bytes the test freed, and no live bytes.
+ * Re-executes itself with NUMASLAB_PROF=1 (the profiler starts with the
+ * process). */
+#define PROF_N 20000
+#define PROF_SAMPLE 4096
+static void *prof_blocks[PROF_N];
+
+/* (the empty asm after the call keeps it a call, not a tail jump: the site
+ * function must be a frame of the stack) */
+__attribute__((noinline)) static void *prof_site_local(void)
+{
+    void *p = malloc(256);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+__attribute__((noinline)) static void *prof_site_remote(void)
+{
+    void *p = malloc(512);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+static void *prof_local(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < PROF_N; i++)
+        touch(prof_blocks[i] = prof_site_local(), 256, (unsigned char)i);
+    return NULL;
+}
+
+static void *prof_alloc_remote(void *arg)
+{
+    void **out = arg;
+    for (int i = 0; i < PROF_N; i++)
+        touch(out[i] = prof_site_remote(), 512, (unsigned char)(i + 1));
+    return NULL;
+}
+
+static void *prof_free_remote(void *arg)
+{
+    void **in = arg;
+    for (int i = 0; i < PROF_N; i++)
+        free(in[i]);
+    return NULL;
+}
+
+/* the site of a profile line whose first frame returns into fn */
+static int prof_frame_in(unsigned long long pc, void *(*fn)(void))
+{
+    uintptr_t f;
+    memcpy(&f, &fn, sizeof f);
+    return pc > f && pc - f < 64;
+}
+
+static int test_prof(char **argv)
+{
+    need_two_nodes();
+    if (!getenv("NUMASLAB_PROF")) {
+        setenv("NUMASLAB_PROF", "1", 1);
+        setenv("NUMASLAB_PROF_SAMPLE", "4096", 1);
+        setenv("NUMASLAB_PROF_FILE", "/dev/null", 1);
+        execv("/proc/self/exe", argv);
+        fail("execv(/proc/self/exe): %s", strerror(errno));
+    }
+    int A = cpu_node_list[0], B = cpu_node_list[ncpu_nodes - 1];
+    void **handed = xmap(PROF_N * sizeof(void *));
+    pthread_t t;
+    start_on_node(&t, A, prof_local, NULL);
+    pthread_join(t, NULL);
+    start_on_node(&t, B, prof_alloc_remote, handed);
+    pthread_join(t, NULL);
+    start_on_node(&t, A, prof_free_remote, handed);
+    pthread_join(t, NULL);
+    const char *path = "/tmp/numa_vm_prof.heap";
+    CHECK(ns_prof_dump(path) == 0, "ns_prof_dump(%s): %s", path, strerror(errno));
+
+    FILE *f = fopen(path, "r");
+    CHECK(f, "cannot read %s", path);
+    char line[8192];
+    /* sampled figures of the two sites: [0] local, [1] remote */
+    unsigned long long live[2] = {0}, on[2][MAXN] = {{0}}, rn[2] = {0}, rb[2] = {0};
+    int cur = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long n1, b1, n2, b2, pc;
+        int used = 0;
+        if (sscanf(line, "%llu: %llu [%llu: %llu] @%n", &n1, &b1, &n2, &b2, &used) == 4 && used &&
+            sscanf(line + used, " %llx", &pc) == 1) {
+            cur = prof_frame_in(pc, prof_site_local) ? 0 : prof_frame_in(pc, prof_site_remote) ? 1 : -1;
+            if (cur >= 0)
+                live[cur] += b1;
+        } else if (cur >= 0 && !strncmp(line, "# numa live", 11)) {
+            char *p = line + 11;
+            unsigned node;
+            unsigned long long b, n;
+            while (sscanf(p, " %u:%llu%n", &node, &b, &used) == 2) {
+                if (node < MAXN)
+                    on[cur][node] += b;
+                p += used;
+            }
+            if (sscanf(p, " remote_freed %llu: %llu", &n, &b) == 2)
+                rn[cur] += n, rb[cur] += b;
+            cur = -1;
+        }
+    }
+    fclose(f);
+    for (int i = 0; i < PROF_N; i++)
+        free(prof_blocks[i]);
+    xunmap(handed, PROF_N * sizeof(void *));
+
+    /* 5.1 MB live at 4 KiB sampling: about 1,200 samples of 256 B */
+    CHECK(live[0] > 0 && on[0][A] == live[0], "local site: %llu sampled live bytes, %llu of them on node %d",
+          live[0], on[0][A], A);
+    CHECK(rn[0] == 0, "local site: %llu remote frees, want 0", rn[0]);
+    CHECK(live[1] == 0, "remote site: %llu sampled bytes still live after all were freed", live[1]);
+    /* scaled back (512 B at 4 KiB: p = 1 - exp(-1/8)): about 10.24 MB */
+    double est = (double)rb[1] / (1.0 - 0.8824969025845955);
+    CHECK(est > 0.7 * PROF_N * 512 && est < 1.3 * PROF_N * 512,
+          "remote site: %llu samples, %llu bytes freed from another node: estimate %.0f, want about %d", rn[1], rb[1],
+          est, PROF_N * 512);
+    printf("prof: local site %llu sampled B all on node %d; remote site %llu samples freed by node %d, estimate %.1f MB "
+           "(want %.1f)\n",
+           live[0], A, rn[1], A, est / 1e6, PROF_N * 512 / 1e6);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    static const char usage[] = "usage: numa_vm_tests topo|highaddr|placement|crossnode [COUNT]|onnode|migrate|spill|interleave\n";
+    static const char usage[] = "usage: numa_vm_tests topo|highaddr|placement|crossnode [COUNT]|onnode|migrate|spill|interleave|prof\n";
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
@@ -898,6 +1032,8 @@ int main(int argc, char **argv)
         return test_crossnode(argc - 2, argv + 2);
     if (!strcmp(argv[1], "onnode"))
         return test_onnode();
+    if (!strcmp(argv[1], "prof"))
+        return test_prof(argv);
     if (!strcmp(argv[1], "migrate"))
         return test_migrate();
     if (!strcmp(argv[1], "spill"))

@@ -10,7 +10,8 @@
 #   --prog FILE      the test program itself (instead of BUILD_DIR)
 #   --nodes N        node count to boot; repeatable (default: 2 and 4)
 #   --tests "A B"    only these in-VM tests (default: all of them:
-#                    topo placement crossnode onnode migrate spill interleave)
+#                    topo highaddr placement crossnode onnode migrate spill
+#                    interleave prof)
 #   --timeout SEC    limit per boot (default 240)
 #   -v               stream the VM console (passed to the harness)
 #   after --          more run-in-numa-vm.sh options, e.g. --env NUMASLAB_STATS=1
@@ -60,6 +61,19 @@ if ! bash "$HARNESS" "${EXTRA[@]}" --check-deps; then
 fi
 [[ -x $PROG ]] || { echo "numa-vm: no test program $PROG (build it: cmake --build $BUILD --target numa_vm_tests)" >&2; exit 125; }
 PROG=$(realpath "$PROG")
+
+# The heap profiler's unwinders are loaded with dlopen, so the harness's
+# ldd walk does not bring them: add those of the program's architecture.
+triplet=x86_64-linux-gnu
+[[ " ${EXTRA[*]} " == *" aarch64 "* ]] && triplet=aarch64-linux-gnu
+for so in libunwind.so.8 libgcc_s.so.1; do
+    for d in /usr/lib/$triplet /lib/$triplet; do
+        if [[ -e $d/$so ]]; then
+            EXTRA=(--add "$(realpath "$d/$so"):/usr/lib/$triplet/$so" "${EXTRA[@]}")
+            break
+        fi
+    done
+done
 
 first_rc=0
 for n in "${NODES_LIST[@]}"; do

@@ -25,15 +25,22 @@
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
+/* a call, not a tail jump, at any optimisation level: the site function
+ * stays a frame of the stack */
+static inline void *CALL(void *p)
+{
+    __asm__ volatile("" : "+r"(p)::"memory");
+    return p;
+}
 
 static void *volatile sink;
 
-NOINLINE void *site_a(void) { return malloc(64); }
-NOINLINE void *site_b(void) { return malloc(256); }
-NOINLINE void *site_c(void) { return malloc(4096); }
-NOINLINE void *site_large(void) { return malloc(512 << 10); }
-NOINLINE void *site_churn(void) { return malloc(128); }
-NOINLINE void *site_x(size_t n) { return malloc(n); }
+NOINLINE void *site_a(void) { return CALL(malloc(64)); }
+NOINLINE void *site_b(void) { return CALL(malloc(256)); }
+NOINLINE void *site_c(void) { return CALL(malloc(4096)); }
+NOINLINE void *site_large(void) { return CALL(malloc(512 << 10)); }
+NOINLINE void *site_churn(void) { return CALL(malloc(128)); }
+NOINLINE void *site_x(size_t n) { return CALL(malloc(n)); }
 
 static void fill(void *p, size_t n, unsigned tag)
 {
