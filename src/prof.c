@@ -409,20 +409,31 @@ static void write_sites(sink_t *o)
         }
 }
 
+/* The span of a loaded object's executable segments (hi 0: none). */
+static void code_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = UINTPTR_MAX, *hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+            *lo = a < *lo ? a : *lo;
+            *hi = a + ph->p_memsz > *hi ? a + ph->p_memsz : *hi;
+        }
+    }
+}
+
 /* "# object LO-HI BIAS BUILD_ID PATH" for each loaded object with code. */
 static int write_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     sink_t *o = arg;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    uintptr_t lo, hi;
     char id[2 * 64 + 1] = "-";
+    code_range(info, &lo, &hi);
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-            lo = a < lo ? a : lo;
-            hi = a + ph->p_memsz > hi ? a + ph->p_memsz : hi;
-        } else if (ph->p_type == PT_NOTE) {
+        if (ph->p_type == PT_NOTE) {
             const char *n = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = n + ph->p_memsz;
             while (n + sizeof(ElfW(Nhdr)) <= end) {
                 const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)n;
@@ -549,15 +560,8 @@ static void prof_fork(int phase)
 static int find_own(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size, (void)arg;
-    uintptr_t me = (uintptr_t)&find_own, lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-            lo = a < lo ? a : lo;
-            hi = a + ph->p_memsz > hi ? a + ph->p_memsz : hi;
-        }
-    }
+    uintptr_t me = (uintptr_t)&find_own, lo, hi;
+    code_range(info, &lo, &hi);
     if (me < lo || me >= hi)
         return 0;
     if (info->dlpi_name && *info->dlpi_name)
