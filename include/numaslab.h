@@ -63,7 +63,8 @@ typedef struct ns_node_stats {
     uint64_t large_cached;      /* freed large mappings kept for reuse   */
     uint64_t large_cached_bytes;
     uint64_t small_in_use;      /* bytes of blocks in use or in thread caches */
-    uint64_t remote_frees;      /* blocks freed by threads of other nodes*/
+    uint64_t remote_frees;      /* blocks freed by threads of other nodes
+                                   (counted when handed over in batches) */
     uint64_t remote_drained;    /* of those, moved back into free lists  */
     uint64_t spills;            /* allocations for this node that went to
                                    the nearest node because it was full  */
@@ -76,6 +77,9 @@ typedef struct ns_node_stats {
     uint64_t bin_lock_acquires; /* bin locks taken (a thread took or gave
                                    back a slab, or had none of its own)  */
     uint64_t bin_lock_contended;/* ... of them, held by another thread   */
+    uint64_t remote_batches;    /* runs of remote frees handed over to this
+                                   node's slabs, one atomic exchange each */
+    uint64_t remote_blocks;     /* the blocks in them (= remote_frees)   */
 } ns_node_stats_t;
 
 /* One size class, summed over nodes.  Requests counts blocks handed out

@@ -83,6 +83,7 @@ NS_API size_t ns_release(void)
         return 0;
     tcache_t *tc = tcache_get();
     size_t bytes = tc ? tcache_flush_all(tc) : 0;
+    tcache_away_flush_idle(0);          /* other threads' parked remote frees */
     for (uint32_t n = 0; n < topo_nodes(); n++)
         bytes += node_pool_release(node_pool(n), true);
     return bytes;

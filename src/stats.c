@@ -35,6 +35,7 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
         o->bin_lock_contended += b->lock_contended;
         lock_drop(&b->lock, LOCK_BIN);
         o->remote_frees += atomic_load_explicit(&b->remote_frees, memory_order_relaxed);
+        o->remote_batches += atomic_load_explicit(&b->remote_batches, memory_order_relaxed);
     }
     o->spills = atomic_load_explicit(&pool->spills, memory_order_relaxed);
     lock_take(&pool->ss_lock, LOCK_SS);
@@ -65,6 +66,8 @@ static void node_stats(node_pool_t *pool, ns_node_stats_t *o)
 typedef struct owned_sum {
     uint64_t used_bytes[64];            /* per node */
     uint64_t drained[64];               /* per node */
+    uint64_t away_batches[64];          /* per destination node */
+    uint64_t away_blocks[64];
     uint64_t used[NS_CLASSES];          /* per class, all nodes */
     uint64_t refills[NS_CLASSES];
 } owned_sum_t;
@@ -83,6 +86,10 @@ static void add_owned(const tcache_t *tc, void *arg)
         sum->refills[c] += __atomic_load_n(&o->cls[c].refills, __ATOMIC_RELAXED);
     }
     sum->drained[n] += __atomic_load_n(&o->drained, __ATOMIC_RELAXED);
+    for (unsigned d = 0; d < 64 && d < AWAY_NODES; d++) {
+        sum->away_batches[d] += __atomic_load_n(&o->away_batches[d], __ATOMIC_RELAXED);
+        sum->away_blocks[d] += __atomic_load_n(&o->away_blocks[d], __ATOMIC_RELAXED);
+    }
 }
 
 /* ns_stats_get, plus the usable bytes of live large blocks per node (the
@@ -106,7 +113,10 @@ void stats_collect(ns_stats_t *out, uint64_t large_usable[64])
         if (n < 64) {
             ns.small_in_use += owned.used_bytes[n];
             ns.remote_drained += owned.drained[n];
+            ns.remote_batches += owned.away_batches[n];
+            ns.remote_frees += owned.away_blocks[n];
         }
+        ns.remote_blocks = ns.remote_frees;
         node_pool_t *pool = node_pool(n);
         lock_take(&pool->large_lock, LOCK_LARGE);
         uint64_t lu = pool->large_usable;
@@ -204,11 +214,12 @@ static void print_text(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
             (ull)x->occupancy[0], (ull)x->occupancy[1], (ull)x->occupancy[2], (ull)x->occupancy[3],
             (ull)x->occupancy[4]);
         sink_printf(s, "numaslab: node %d: slabs %llu, small in use %s MiB, large %llu (%s MiB, %llu cached), "
-               "in use %s MiB, remote frees %llu (drained %llu), spills %llu, released %s MiB, "
+               "in use %s MiB, remote frees %llu in %llu batches (drained %llu), spills %llu, released %s MiB, "
                "bin locks %llu (contended %llu)\n",
             n, (ull)x->slabs, mib(x->small_in_use, a), (ull)x->large_count, mib(x->large_bytes, b),
-            (ull)x->large_cached, mib(x->small_in_use + lu[n], c), (ull)x->remote_frees, (ull)x->remote_drained,
-            (ull)x->spills, mib(x->released_bytes, a), (ull)x->bin_lock_acquires, (ull)x->bin_lock_contended);
+            (ull)x->large_cached, mib(x->small_in_use + lu[n], c), (ull)x->remote_frees, (ull)x->remote_batches,
+            (ull)x->remote_drained, (ull)x->spills, mib(x->released_bytes, a), (ull)x->bin_lock_acquires,
+            (ull)x->bin_lock_contended);
     }
     sink_printf(s, "numaslab: class    size   requests  hit rate  live blocks  slabs\n");
     for (int k = 0; k < NS_STATS_CLASSES; k++) {
@@ -288,10 +299,12 @@ static void print_json(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
         sink_printf(s, "\"slabs\": %llu, \"small_in_use\": %llu, \"large_count\": %llu, \"large_bytes\": %llu, "
                "\"large_cached\": %llu, \"large_cached_bytes\": %llu, \"remote_frees\": %llu, "
                "\"remote_drained\": %llu, \"spills\": %llu, \"released_bytes\": %llu, "
-               "\"bin_lock_acquires\": %llu, \"bin_lock_contended\": %llu}",
+               "\"bin_lock_acquires\": %llu, \"bin_lock_contended\": %llu, \"remote_batches\": %llu, "
+               "\"remote_blocks\": %llu}",
             (ull)x->slabs, (ull)x->small_in_use, (ull)x->large_count, (ull)x->large_bytes, (ull)x->large_cached,
             (ull)x->large_cached_bytes, (ull)x->remote_frees, (ull)x->remote_drained, (ull)x->spills,
-            (ull)x->released_bytes, (ull)x->bin_lock_acquires, (ull)x->bin_lock_contended);
+            (ull)x->released_bytes, (ull)x->bin_lock_acquires, (ull)x->bin_lock_contended, (ull)x->remote_batches,
+            (ull)x->remote_blocks);
     }
     sink_printf(s, "\n  ],\n  \"classes\": [");
     for (int k = 0; k < NS_STATS_CLASSES; k++) {

@@ -34,6 +34,8 @@
  *   - used_blocks == the sum of the used counts of the bin's own slabs
  *     (an owner counts its slabs' in owned_class_t.used).
  */
+#include <sched.h>
+
 #include "numa.h"
 
 /* The bin's lock, counted (under the lock itself: no shared line more). */
@@ -430,6 +432,11 @@ void *owned_take(owner_t *o, unsigned cls, uint32_t want, uint32_t *got, bool ne
 {
     owned_class_t *oc = &o->cls[cls];
     void *head = NULL;
+    if (o->away.n)
+        owner_away_flush(o);
+    node_pool_t *pool = node_pool(o->node);
+    if (atomic_load_explicit(&pool->xfer, memory_order_relaxed))
+        node_xfer_drain(pool, o);   /* other nodes' threads freed blocks of ours */
     if (atomic_load_explicit(&o->inbox, memory_order_relaxed))
         inbox_drain(o);
     for (;;) {
@@ -478,6 +485,14 @@ size_t owner_release_class(owner_t *o, unsigned cls)
 
 size_t owner_stop(owner_t *o)
 {
+    owner_away_flush(o);
+    for (uint32_t n = 0; n < AWAY_NODES && n < topo_nodes(); n++) {
+        bin_t *b = &node_pool(n)->bins[0];
+        atomic_fetch_add_explicit(&b->remote_batches, o->away_batches[n], memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->remote_frees, o->away_blocks[n], memory_order_relaxed);
+        __atomic_store_n(&o->away_batches[n], 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&o->away_blocks[n], 0, __ATOMIC_RELAXED);
+    }
     size_t bytes = inbox_drain(o);
     for (unsigned c = 0; c < NS_CLASSES; c++) {
         owned_class_t *oc = &o->cls[c];
@@ -543,6 +558,8 @@ static void adopt_orphans(superslab_t *ss, void *arg)
 
 void owner_fork_forward(void)
 {
+    for (uint32_t node = 0; node < topo_nodes(); node++)
+        node_xfer_drain(node_pool(node), NULL);     /* onto remote stacks and pending lists */
     for (uint32_t node = 0; node < topo_nodes(); node++)
         for (unsigned c = 0; c < NS_CLASSES; c++) {
             node_pool_t *pool = node_pool(node);
@@ -651,8 +668,12 @@ static void runs_flush(runs_t *r)
     r->n = r->next = 0;
 }
 
-size_t bin_return(owner_t *o, unsigned cls, uint32_t node, void *list)
+/* bin_return; *others counts the blocks that went to other owners'
+ * remote stacks (to be counted as drained by them). */
+static size_t return_list(owner_t *o, unsigned cls, uint32_t node, void *list, uint64_t *others)
 {
+    if (o && o->away.n)
+        owner_away_flush(o);
     node_pool_t *pool = node_pool(node);
     bin_t *b = &pool->bins[cls];
     runs_t runs;
@@ -683,6 +704,7 @@ size_t bin_return(owner_t *o, unsigned cls, uint32_t node, void *list)
         if (NS_UNLIKELY(!slab_block_start(s, a)))
             error_fatal("heap corruption: a cached block does not belong to its class", blk);
         if (where == OTHERS) {              /* another thread's: its remote stack */
+            ++*others;
             if (run < RUNS && runs.slab[run] == s)
                 runs_append(&runs, run, blk);
             else
@@ -715,6 +737,12 @@ size_t bin_return(owner_t *o, unsigned cls, uint32_t node, void *list)
         lock_drop(&b->lock, LOCK_BIN);
     }
     return bytes;
+}
+
+size_t bin_return(owner_t *o, unsigned cls, uint32_t node, void *list)
+{
+    uint64_t others = 0;
+    return return_list(o, cls, node, list, &others);
 }
 
 bool bin_holds(void *p, const owner_t *o)
@@ -782,12 +810,167 @@ void owner_validate(const owner_t *o, void (*fn)(void *arg, void *p, const char 
     }
 }
 
-void bin_remote_free(slab_t *s, void *p)
+/* ---------------------------------------------------- remote frees away */
+static void away_count(owner_t *o, uint32_t node, uint32_t blocks)
 {
-    bin_t *b = &node_pool(s->node)->bins[s->cls];
-    block_set_free(p, block_mark);
-    remote_push(s, p, &b->pending);
-    atomic_fetch_add_explicit(&b->remote_frees, 1, memory_order_relaxed);
+    uint32_t i = node < AWAY_NODES ? node : AWAY_NODES - 1;
+    __atomic_store_n(&o->away_batches[i], o->away_batches[i] + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->away_blocks[i], o->away_blocks[i] + blocks, __ATOMIC_RELAXED);
+}
+
+/* The run head..tail (plain links) onto node's transfer stack: one
+ * exchange. */
+static void xfer_push(uint32_t node, void *head, void *tail)
+{
+    node_pool_t *pool = node_pool(node);
+    void *old = atomic_load_explicit(&pool->xfer, memory_order_relaxed);
+    do {
+        *(void **)tail = old;
+    } while (!atomic_compare_exchange_weak_explicit(&pool->xfer, &old, head, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+/* Run i of o's parked runs to its node (busy held). */
+static void away_push(owner_t *o, uint32_t i)
+{
+    away_t *w = &o->away;
+    away_count(o, w->node[i], w->count[i]);
+    xfer_push(w->node[i], w->head[i], w->tail[i]);
+}
+
+static void away_push_all(owner_t *o)
+{
+    away_t *w = &o->away;
+    for (uint32_t i = 0; i < w->n; i++)
+        away_push(o, i);
+    w->n = w->next = 0;
+    w->since_ms = 0;
+}
+
+static void away_take(away_t *w)
+{
+    while (atomic_exchange_explicit(&w->busy, 1, memory_order_acquire))
+        sched_yield();          /* another thread flushes our runs: brief */
+}
+
+static void away_drop(away_t *w)
+{
+    atomic_store_explicit(&w->busy, 0, memory_order_release);
+}
+
+void bin_remote_free(owner_t *o, slab_t *s, void *p)
+{
+    void **blk = p;
+    block_set_free(blk, block_mark);
+    blk[0] = NULL;
+    if (!o || ns_config_hardened) {     /* one block onto its slab's remote stack */
+        bin_t *b = &node_pool(s->node)->bins[s->cls];
+        return_run(s, blk, blk);
+        atomic_fetch_add_explicit(&b->remote_batches, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->remote_frees, 1, memory_order_relaxed);
+        return;
+    }
+    away_t *w = &o->away;
+    away_take(w);
+    uint32_t i = 0;
+    while (i < w->n && w->node[i] != s->node)
+        i++;
+    if (i < w->n) {                         /* the node has a run: the block joins it */
+        *(void **)w->tail[i] = blk;
+        w->tail[i] = blk;
+        w->count[i]++;
+    } else {
+        if (w->n == AWAY_RUNS) {            /* every run taken: the oldest goes */
+            i = w->next;
+            away_push(o, i);
+            w->next = (w->next + 1) % AWAY_RUNS;
+        } else {
+            i = w->n++;
+        }
+        if (!w->since_ms)
+            w->since_ms = clock_ms();
+        w->node[i] = s->node, w->head[i] = w->tail[i] = blk, w->count[i] = 1;
+    }
+    if (w->count[i] >= AWAY_BATCH) {        /* a full run goes now; the last run takes its place */
+        away_push(o, i);
+        uint32_t last = --w->n;
+        w->node[i] = w->node[last], w->head[i] = w->head[last];
+        w->tail[i] = w->tail[last], w->count[i] = w->count[last];
+        w->next = w->n ? w->next % w->n : 0;
+        if (!w->n)
+            w->since_ms = 0;
+    }
+    away_drop(w);
+}
+
+void owner_away_flush(owner_t *o)
+{
+    away_t *w = &o->away;
+    if (!w->n)
+        return;
+    away_take(w);
+    away_push_all(o);
+    away_drop(w);
+}
+
+bool owner_away_flush_idle(owner_t *o, uint64_t age_ms)
+{
+    away_t *w = &o->away;
+    uint32_t expected = 0;
+    if (!__atomic_load_n(&w->n, __ATOMIC_RELAXED))
+        return true;
+    if (!atomic_compare_exchange_strong_explicit(&w->busy, &expected, 1, memory_order_acquire, memory_order_relaxed))
+        return false;
+    bool done = true;
+    if (w->n && clock_ms() - w->since_ms >= age_ms)
+        away_push_all(o);
+    else
+        done = !w->n;
+    away_drop(w);
+    return done;
+}
+
+void owner_fork_away(owner_t *o)
+{
+    away_t *w = &o->away;
+    if (atomic_load_explicit(&w->busy, memory_order_relaxed))
+        w->n = 0;               /* caught mid-change: its runs cannot be trusted */
+    away_push_all(o);
+    atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
+}
+
+/* The transfer stack holds blocks of every class: sorted by class in one
+ * pass, each class goes back in one bin_return (own slabs, the bin's,
+ * other owners' remote stacks). */
+uint64_t node_xfer_drain(node_pool_t *pool, owner_t *o)
+{
+    void *list = atomic_exchange_explicit(&pool->xfer, NULL, memory_order_acquire);
+    if (!list)
+        return 0;
+    void *by_cls[NS_CLASSES] = {NULL};
+    uint64_t n = 0;
+    for (void **blk = list; blk; n++) {
+        void **next = blk[0];
+        if (!block_marked_free(blk))
+            error_fatal("heap corruption: a block freed by another node's thread is not marked free "
+                        "(write after free?)", blk);
+        slab_t *s = slab_of((uintptr_t)blk);
+        if (NS_UNLIKELY(s->node != pool->node || !s->units || !slab_block_start(s, (uintptr_t)blk)))
+            error_fatal("heap corruption: a block freed by another node's thread is not one of its blocks", blk);
+        blk[0] = by_cls[s->cls];
+        by_cls[s->cls] = blk;
+        blk = next;
+    }
+    uint64_t others = 0;
+    for (unsigned c = 0; c < NS_CLASSES; c++)
+        if (by_cls[c])
+            return_list(o, c, pool->node, by_cls[c], &others);
+    n -= others;            /* counted when their owners drain them */
+    if (o)
+        __atomic_store_n(&o->drained, o->drained + n, __ATOMIC_RELAXED);
+    else
+        atomic_fetch_add_explicit(&pool->bins[0].remote_drained, n, memory_order_relaxed);
+    return n;
 }
 
 size_t bin_release(node_pool_t *pool, unsigned cls, bool all)

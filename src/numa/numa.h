@@ -36,7 +36,8 @@ typedef struct bin {
     /* counters of callers without a cache, and of owners that stopped */
     _Atomic uint64_t refills;   /* thread-cache misses                     */
     _Atomic uint64_t remote_drained;
-    _Atomic uint64_t remote_frees;
+    _Atomic uint64_t remote_batches;   /* runs of remote frees handed over  */
+    _Atomic uint64_t remote_frees;     /* ... the blocks in them            */
 } __attribute__((aligned(NS_CACHELINE_PAD))) bin_t;
 
 /* ------------------------------------------------------------ owned slabs
@@ -52,10 +53,32 @@ typedef struct owned_class {
     uint64_t refills;           /* this thread's cache misses of the class */
 } owned_class_t;
 
+/* Blocks a thread freed for other nodes, parked in a run per destination
+ * node (at most AWAY_RUNS nodes, AWAY_BATCH blocks a run) so that each run
+ * reaches its node's transfer stack (node_pool_t.xfer) in one exchange
+ * (numa/bin.c: bin_remote_free, owner_away_flush).  `busy` is held
+ * (exchange) by the owner while it changes the runs, or by another thread
+ * that flushes the runs of an idle owner (owner_away_flush_idle). */
+#define AWAY_RUNS 8
+#define AWAY_BATCH 32
+#define AWAY_NODES 64           /* counters per destination node (the last: 63 and up) */
+typedef struct away {
+    _Atomic uint32_t busy;
+    uint32_t n, next;           /* runs in use; the oldest when all are    */
+    uint64_t since_ms;          /* when the oldest parked run began        */
+    uint32_t node[AWAY_RUNS];
+    uint32_t count[AWAY_RUNS];
+    void *head[AWAY_RUNS], *tail[AWAY_RUNS];
+} away_t;
+
 typedef struct owner {
     owned_class_t cls[NS_CLASSES];
     uint64_t drained;           /* remote frees drained into its slabs     */
     uint32_t node;              /* node of all its slabs                   */
+    away_t away;
+    /* by destination node: runs handed over, blocks in them (statistics:
+     * written by the thread that flushes, read relaxed) */
+    uint64_t away_batches[AWAY_NODES], away_blocks[AWAY_NODES];
     _Alignas(NS_CACHELINE_PAD) _Atomic(slab_t *) inbox; /* written by others */
     char pad_[NS_CACHELINE_PAD - sizeof(void *)];
 } owner_t;
@@ -94,6 +117,12 @@ typedef struct node_pool {
     uint64_t large_count, large_bytes, large_usable;
     _Atomic uint64_t spills;    /* allocations for this node served by another */
     uint32_t node;
+    /* blocks of this node freed by threads of other nodes, in runs of any
+     * classes (a plain list, every block marked free): pushed with one
+     * exchange a run, taken whole by a thread of this node at its next
+     * refill or by the decay pass, which return them to their slabs */
+    _Alignas(NS_CACHELINE_PAD) _Atomic(void *) xfer;
+    char xfer_pad_[NS_CACHELINE_PAD - sizeof(void *)];
 } node_pool_t;
 
 /* --------------------------------------------------------------- topo.c */
@@ -254,7 +283,25 @@ bool bin_holds(void *p, const owner_t *o);
 void owner_validate(const owner_t *o, void (*fn)(void *arg, void *p, const char *where), void *arg);
 /* A block of slab s freed by a thread of another node: onto the slab's
  * remote stack (its owner drains it). */
-void bin_remote_free(slab_t *s, void *p);
+/* A block of another node's slab s freed by the owner o (a thread's; NULL:
+ * a thread without a cache, handed over at once): parked in o's run for
+ * s's node, which goes to that node's transfer stack when it holds
+ * AWAY_BATCH blocks, when a ninth node needs a run, or at the owner's next
+ * flush.  Hardened builds push each block onto its slab's remote stack
+ * (links encoded with the slab's key) instead. */
+void bin_remote_free(owner_t *o, slab_t *s, void *p);
+/* The owner hands over every parked run (at refills, flushes, capacity
+ * reviews, exit, fork). */
+void owner_away_flush(owner_t *o);
+/* Another thread hands over the runs of o if they are parked since at least
+ * `age_ms` and o is not changing them; true if o has none left. */
+bool owner_away_flush_idle(owner_t *o, uint64_t age_ms);
+/* After fork, in the child: a dead owner's runs handed over (unless fork
+ * caught it changing them: those blocks stay lost to the child). */
+void owner_fork_away(owner_t *o);
+/* The blocks on pool's transfer stack back to their slabs, as the owner
+ * o (NULL: none) returns them; count drained. */
+uint64_t node_xfer_drain(node_pool_t *pool, owner_t *o);
 /* Drain notified remote frees into the bin's slabs; with `all`, also
  * release every empty slab.  Bin lock not held; bytes unmapped. */
 size_t bin_release(node_pool_t *pool, unsigned cls, bool all);

@@ -58,6 +58,9 @@ extern void _IO_list_resetlock(void) __attribute__((weak));
 
 static void fork_prepare(void)
 {
+    tcache_t *tc = tcache_get();
+    if (tc)
+        owner_away_flush(&tc->own);   /* this thread's parked remote frees: handed over, lock-free */
     if (_IO_list_lock) {
         if (ns_config_debug)
             lock_order_take(LOCK_STDIO);

@@ -284,6 +284,7 @@ static void tick(tcache_t *tc)
         b->room = b->cap - count;
         tc->events[c] = 0;
     }
+    owner_away_flush(&tc->own);     /* remote frees parked for other nodes */
     if (ns_config_debug)
         tcache_validate(tc);
     node_heap_decay();      /* empty SuperSlabs, cached large mappings */
@@ -547,7 +548,7 @@ void tcache_free_small(void *ptr, slab_t *s)
     if (s->node == (uint32_t)tc->node && b->cap == 0 && cap_max(s->cls) > 0 && push_behind_own(tc, b, s, p))
         return;
     if (s->node != (uint32_t)tc->node) {   /* another node's block (or the refill moved us) */
-        bin_remote_free(s, p);
+        bin_remote_free(&tc->own, s, p);
         return;
     }
     if (b->room == 0) {
@@ -587,6 +588,9 @@ static void thread_exit(void *arg)
  * held, and their caches are freed. */
 void tcache_fork_child(void)
 {
+    for (tcache_t *tc = live; tc; tc = tc->next)
+        if (tc != tcache_tls)
+            owner_fork_away(&tc->own);    /* onto pending lists: forwarded next */
     owner_fork_forward();
     for (tcache_t *tc = live; tc; tc = tc->next)
         if (tc != tcache_tls)
@@ -621,6 +625,16 @@ void tcache_allocs(uint64_t out[NS_CLASSES])
         for (unsigned c = 0; c < NS_CLASSES; c++)
             out[c] += tbin_allocs(&tc->bins[c]);
     lock_drop(&list_lock, LOCK_TCACHE_LIST);
+}
+
+bool tcache_away_flush_idle(uint64_t age_ms)
+{
+    bool done = true;
+    lock_take(&list_lock, LOCK_TCACHE_LIST);
+    for (tcache_t *tc = live; tc; tc = tc->next)
+        done &= owner_away_flush_idle(&tc->own, age_ms);
+    lock_drop(&list_lock, LOCK_TCACHE_LIST);
+    return done;
 }
 
 void tcache_each_live(void (*fn)(const tcache_t *tc, void *arg), void *arg)

@@ -98,6 +98,10 @@ bool tcache_started(void);
 #define TCACHE_CAP_MAX 512       /* blocks per class list, at most        */
 /* fn(tc, arg) for every live cache, under the list lock. */
 void tcache_each_live(void (*fn)(const tcache_t *tc, void *arg), void *arg);
+/* Remote frees parked by live threads for other nodes (numa.h, away_t)
+ * since at least age_ms handed over, from any thread; true if none is
+ * left parked (a thread changing its runs keeps them). */
+bool tcache_away_flush_idle(uint64_t age_ms);
 /* Is the small block p known to be free (in this thread's cache or its
  * slab's free list; any list in hardened builds)?  Slow; for realloc and
  * malloc_usable_size of a freed pointer. */

@@ -596,9 +596,15 @@ static int test_crossnode(int argc, char **argv)
     CHECK(rd + slack >= small, "node %d: remote_drained grew by %llu (remote_frees by %llu), "
           "but %zu small blocks were freed from node %d", B, (unsigned long long)rd,
           (unsigned long long)rf, small, A);
+    /* remote frees go over in batches: one exchange per run of a slab's blocks */
+    uint64_t rbat = s1.node[B].remote_batches - s0.node[B].remote_batches;
+    uint64_t rblk = s1.node[B].remote_blocks - s0.node[B].remote_blocks;
+    CHECK(rblk + slack >= small && rbat * 16 <= rblk,
+          "node %d: remote_blocks +%llu in remote_batches +%llu for %zu small cross-node frees "
+          "(want all of them, at least 16 a batch)", B, (unsigned long long)rblk, (unsigned long long)rbat, small);
     printf("crossnode: %d pairs node %d->%d, %zu small + %zu large blocks (%zu MiB) in %.1fs, "
-           "node %d remote_frees +%llu drained +%llu, sampled pages %.1f%% on %d\n",
-           P, B, A, small, large, bytes / MiB, t1 - t0, B, (unsigned long long)rf,
+           "node %d remote_frees +%llu in %llu batches, drained +%llu, sampled pages %.1f%% on %d\n",
+           P, B, A, small, large, bytes / MiB, t1 - t0, B, (unsigned long long)rf, (unsigned long long)rbat,
            (unsigned long long)rd, pct(sb, sp), B);
     return 0;
 }
@@ -905,12 +911,20 @@ static void *prof_free_remote(void *arg)
     return NULL;
 }
 
-/* the site of a profile line whose first frame returns into fn */
-static int prof_frame_in(unsigned long long pc, void *(*fn)(void))
+/* Which of the two site functions a frame returns into: the nearest one
+ * that starts below pc (-1: neither; the functions are small). */
+static int prof_site_of(unsigned long long pc)
 {
-    uintptr_t f;
-    memcpy(&f, &fn, sizeof f);
-    return pc > f && pc - f < 64;
+    void *(*fn[2])(void) = {prof_site_local, prof_site_remote};
+    int best = -1;
+    uintptr_t best_f = 0;
+    for (int i = 0; i < 2; i++) {
+        uintptr_t f;
+        memcpy(&f, &fn[i], sizeof f);
+        if (pc > f && pc - f < 256 && f >= best_f)
+            best = i, best_f = f;
+    }
+    return best;
 }
 
 static int test_prof(char **argv)
@@ -946,7 +960,7 @@ static int test_prof(char **argv)
         int used = 0;
         if (sscanf(line, "%llu: %llu [%llu: %llu] @%n", &n1, &b1, &n2, &b2, &used) == 4 && used &&
             sscanf(line + used, " %llx", &pc) == 1) {
-            cur = prof_frame_in(pc, prof_site_local) ? 0 : prof_frame_in(pc, prof_site_remote) ? 1 : -1;
+            cur = prof_site_of(pc);
             if (cur >= 0)
                 live[cur] += b1;
         } else if (cur >= 0 && !strncmp(line, "# numa live", 11)) {

@@ -85,9 +85,12 @@ if d["node_count"] != slots:
 if d["threads"] != 1:
     fail("threads %d; alloc_prog has one thread" % d["threads"])
 for x in d["nodes"]:
-    if x["remote_frees"] or x["remote_drained"]:
-        fail("node %d: remote_frees %d, remote_drained %d in a one-thread program" % (
-            x["node"], x["remote_frees"], x["remote_drained"]))
+    for key in ("bin_lock_acquires", "bin_lock_contended", "remote_batches", "remote_blocks"):
+        if key not in x:
+            fail("node %d: no '%s'" % (x["node"], key))
+    if x["remote_frees"] or x["remote_drained"] or x["remote_batches"] or x["remote_blocks"]:
+        fail("node %d: remote_frees %d, remote_drained %d, remote_batches %d, remote_blocks %d in a one-thread "
+             "program" % (x["node"], x["remote_frees"], x["remote_drained"], x["remote_batches"], x["remote_blocks"]))
 
 used = [c for c in classes if c["requests"] > 0]
 for c in classes:

@@ -46,7 +46,7 @@ grep -qE '^numaslab: [0-9]+ node\(s\), [0-9]+ thread cache\(s\), mapped [0-9.]+ 
     fail "text statistics: no summary line: $(head -c 400 "$T/err")"
 grep -qE '^numaslab: node 0: superslabs [0-9]+ .*hugetlb [0-9]+, thp [0-9]+, base [0-9]+' "$T/err" ||
     fail "text statistics: no node line"
-grep -qE '^numaslab: node 0: slabs .*remote frees [0-9]+ \(drained [0-9]+\), spills [0-9]+, released' "$T/err" ||
+grep -qE '^numaslab: node 0: slabs .*remote frees [0-9]+ in [0-9]+ batches \(drained [0-9]+\), spills [0-9]+, released' "$T/err" ||
     fail "text statistics: no node counters line"
 line=$(grep -E '^numaslab: +[0-9]+ +3072 ' "$T/err") || fail "text statistics: no line for class 3072"
 read -r _ _ _ req rate live _ <<<"$line"
