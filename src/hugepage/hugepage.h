@@ -52,6 +52,11 @@ int hp_mbind(void *p, size_t size, int mode, const unsigned long *mask, unsigned
 
 /* n random bytes from the kernel (getrandom); 0 or an errno. */
 int hp_getrandom(void *buf, size_t n);
+/* A full memory barrier on every CPU running a thread of this process
+ * (membarrier, private expedited): lets one thread skip its fences on a
+ * hot path that a rare other thread then orders against.  false: not
+ * available. */
+bool hp_barrier_all(void);
 /* get_mempolicy(2) of the calling thread: its mode (flags cleared) and
  * node mask of maxnode bits; 0 or an errno. */
 int hp_get_mempolicy(int *mode, unsigned long *mask, unsigned long maxnode);

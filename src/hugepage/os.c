@@ -370,6 +370,19 @@ int hp_getrandom(void *buf, size_t n)
     return 0;
 }
 
+/* membarrier(2), private expedited: registered on first use (the kernel
+ * wants it once per process); false when the kernel has none (< 4.14). */
+bool hp_barrier_all(void)
+{
+    static _Atomic int registered;      /* 0 not yet, 1 yes, -1 unavailable */
+    int r = atomic_load_explicit(&registered, memory_order_acquire);
+    if (r == 0) {
+        r = syscall(SYS_membarrier, 16 /* MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED */, 0, 0) == 0 ? 1 : -1;
+        atomic_store_explicit(&registered, r, memory_order_release);
+    }
+    return r > 0 && syscall(SYS_membarrier, 8 /* MEMBARRIER_CMD_PRIVATE_EXPEDITED */, 0, 0) == 0;
+}
+
 int hp_get_mempolicy(int *out_mode, unsigned long *mask, unsigned long maxnode)
 {
     int m = 0;

@@ -36,6 +36,7 @@
  */
 #include <sched.h>
 
+#include "../hugepage/hugepage.h"
 #include "numa.h"
 
 /* The bin's lock, counted (under the lock itself: no shared line more). */
@@ -847,10 +848,26 @@ static void away_push_all(owner_t *o)
     w->since_ms = 0;
 }
 
+/* The owner's side of its runs: no atomic read-modify-write (the point of
+ * the runs is that a cross-node free writes no shared line).  It announces
+ * itself in `busy` with a plain store and backs off while a flusher holds
+ * `steal`.  A flusher (another thread, for an idle owner) takes `steal`,
+ * then has every CPU of the process pass a full barrier (membarrier)
+ * before it reads `busy`: either it sees the owner inside, or the owner's
+ * next entry sees `steal`.  Dekker's exclusion, with the owner's fence
+ * moved to the rare side.  Without membarrier (or under TSan, which does
+ * not know it) nobody flushes another thread's runs. */
 static void away_take(away_t *w)
 {
-    while (atomic_exchange_explicit(&w->busy, 1, memory_order_acquire))
-        sched_yield();          /* another thread flushes our runs: brief */
+    for (;;) {
+        atomic_store_explicit(&w->busy, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        if (!atomic_load_explicit(&w->steal, memory_order_acquire))
+            return;
+        atomic_store_explicit(&w->busy, 0, memory_order_release);
+        while (atomic_load_explicit(&w->steal, memory_order_acquire))
+            sched_yield();      /* a flusher at work: brief */
+    }
 }
 
 static void away_drop(away_t *w)
@@ -919,14 +936,18 @@ bool owner_away_flush_idle(owner_t *o, uint64_t age_ms)
     uint32_t expected = 0;
     if (!__atomic_load_n(&w->n, __ATOMIC_RELAXED))
         return true;
-    if (!atomic_compare_exchange_strong_explicit(&w->busy, &expected, 1, memory_order_acquire, memory_order_relaxed))
+#ifdef NS_TSAN
+    return false;
+#endif
+    if (!atomic_compare_exchange_strong_explicit(&w->steal, &expected, 1, memory_order_acquire, memory_order_relaxed))
         return false;
-    bool done = true;
-    if (w->n && clock_ms() - w->since_ms >= age_ms)
-        away_push_all(o);
-    else
+    bool done = false;
+    if (hp_barrier_all() && !atomic_load_explicit(&w->busy, memory_order_acquire)) {
+        if (w->n && clock_ms() - w->since_ms >= age_ms)
+            away_push_all(o);
         done = !w->n;
-    away_drop(w);
+    }
+    atomic_store_explicit(&w->steal, 0, memory_order_release);
     return done;
 }
 
@@ -937,6 +958,7 @@ void owner_fork_away(owner_t *o)
         w->n = 0;               /* caught mid-change: its runs cannot be trusted */
     away_push_all(o);
     atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->steal, 0, memory_order_relaxed);
 }
 
 /* The transfer stack holds blocks of every class: sorted by class in one

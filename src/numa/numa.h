@@ -56,14 +56,14 @@ typedef struct owned_class {
 /* Blocks a thread freed for other nodes, parked in a run per destination
  * node (at most AWAY_RUNS nodes, AWAY_BATCH blocks a run) so that each run
  * reaches its node's transfer stack (node_pool_t.xfer) in one exchange
- * (numa/bin.c: bin_remote_free, owner_away_flush).  `busy` is held
- * (exchange) by the owner while it changes the runs, or by another thread
- * that flushes the runs of an idle owner (owner_away_flush_idle). */
+ * (numa/bin.c: bin_remote_free, owner_away_flush).  `busy`: the owner is
+ * changing the runs (plain stores); `steal`: another thread flushes the
+ * runs of an idle owner (owner_away_flush_idle; the protocol is in bin.c). */
 #define AWAY_RUNS 8
 #define AWAY_BATCH 32
 #define AWAY_NODES 64           /* counters per destination node (the last: 63 and up) */
 typedef struct away {
-    _Atomic uint32_t busy;
+    _Atomic uint32_t busy, steal;
     uint32_t n, next;           /* runs in use; the oldest when all are    */
     uint64_t since_ms;          /* when the oldest parked run began        */
     uint32_t node[AWAY_RUNS];

@@ -35,6 +35,8 @@
  *  spill      a thread on node 0 allocates node 0's MemFree + 64 MiB:
  *             never NULL, the last blocks are on another node, node 0 counts
  *             spills (ns_node_stats_t.spills)
+ *  parked     cross-node frees wait in the freeing thread's run; malloc_trim
+ *             from another thread hands over the runs of a sleeping one
  *  prof       the heap profiler (NUMASLAB_PROF): a site's live bytes on the
  *             node of its thread, another site's blocks freed by a thread
  *             of the other node counted as its remote frees
@@ -42,6 +44,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <numa.h>
 #include <numaif.h>
 #include <pthread.h>
@@ -998,9 +1001,72 @@ static int test_prof(char **argv)
     return 0;
 }
 
+/* ================================================================ parked
+ * Cross-node frees wait in the freeing thread's run for their node (up to
+ * 32 blocks); malloc_trim(0) from another thread hands over the runs of a
+ * thread that sleeps (src/numa/bin.c: owner_away_flush_idle): 10 blocks of
+ * node A freed by a thread on node B, which then waits; the main thread's
+ * malloc_trim makes node A count them as remote frees in one batch and
+ * drain them. */
+#define PARKED 10
+static void *parked_blocks[PARKED];
+static pthread_barrier_t parked_freed, parked_done;
+
+static void *parked_alloc(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < PARKED; i++)
+        touch(parked_blocks[i] = malloc(200), 200, (unsigned char)i);
+    return NULL;
+}
+
+static void *parked_free(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < PARKED; i++)
+        free(parked_blocks[i]);
+    pthread_barrier_wait(&parked_freed);
+    pthread_barrier_wait(&parked_done);     /* idle, alive, runs parked */
+    return NULL;
+}
+
+static int test_parked(void)
+{
+    need_two_nodes();
+    int A = cpu_node_list[0], B = cpu_node_list[ncpu_nodes - 1];
+    pthread_t t, u;
+    CHECK(pthread_barrier_init(&parked_freed, NULL, 2) == 0 && pthread_barrier_init(&parked_done, NULL, 2) == 0,
+          "pthread_barrier_init failed");
+    start_on_node(&t, A, parked_alloc, NULL);
+    pthread_join(t, NULL);
+    for (int i = 0; i < PARKED; i++)
+        CHECK(ns_node_of(parked_blocks[i]) == A, "block %d on node %d, want %d", i, ns_node_of(parked_blocks[i]), A);
+    ns_stats_t s0, s1, s2;
+    stats(&s0);
+    start_on_node(&u, B, parked_free, NULL);
+    pthread_barrier_wait(&parked_freed);
+    stats(&s1);
+    uint64_t parked = s1.node[A].remote_blocks - s0.node[A].remote_blocks;
+    CHECK(parked == 0, "node %d: %llu remote blocks handed over before the run was full (want them parked)", A,
+          (unsigned long long)parked);
+    CHECK(malloc_trim(0) >= 0, "malloc_trim failed");
+    stats(&s2);
+    uint64_t blocks = s2.node[A].remote_blocks - s1.node[A].remote_blocks;
+    uint64_t batches = s2.node[A].remote_batches - s1.node[A].remote_batches;
+    uint64_t drained = s2.node[A].remote_drained - s1.node[A].remote_drained;
+    pthread_barrier_wait(&parked_done);
+    pthread_join(u, NULL);
+    CHECK(blocks == PARKED && batches == 1 && drained >= PARKED,
+          "after malloc_trim: node %d remote_blocks +%llu in %llu batches, drained +%llu (want %d in 1, drained)", A,
+          (unsigned long long)blocks, (unsigned long long)batches, (unsigned long long)drained, PARKED);
+    printf("parked: %d blocks of node %d freed on node %d stayed parked, malloc_trim handed them over in 1 batch, "
+           "drained %llu\n", PARKED, A, B, (unsigned long long)drained);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    static const char usage[] = "usage: numa_vm_tests topo|highaddr|placement|crossnode [COUNT]|onnode|migrate|spill|interleave|prof\n";
+    static const char usage[] = "usage: numa_vm_tests topo|highaddr|placement|crossnode [COUNT]|onnode|migrate|spill|interleave|prof|parked\n";
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
@@ -1048,6 +1114,8 @@ int main(int argc, char **argv)
         return test_onnode();
     if (!strcmp(argv[1], "prof"))
         return test_prof(argv);
+    if (!strcmp(argv[1], "parked"))
+        return test_parked();
     if (!strcmp(argv[1], "migrate"))
         return test_migrate();
     if (!strcmp(argv[1], "spill"))

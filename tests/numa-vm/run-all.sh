@@ -11,7 +11,7 @@
 #   --nodes N        node count to boot; repeatable (default: 2 and 4)
 #   --tests "A B"    only these in-VM tests (default: all of them:
 #                    topo highaddr placement crossnode onnode migrate spill
-#                    interleave prof)
+#                    interleave prof parked)
 #   --timeout SEC    limit per boot (default 240)
 #   -v               stream the VM console (passed to the harness)
 #   after --          more run-in-numa-vm.sh options, e.g. --env NUMASLAB_STATS=1

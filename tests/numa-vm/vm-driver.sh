@@ -4,11 +4,11 @@
 # number of failed tests (0 = all passed).
 #
 #   vm-driver.sh PROGRAM [TEST...]     default tests: topo highaddr placement
-#                                      crossnode onnode migrate spill interleave prof
+#                                      crossnode onnode migrate spill interleave prof parked
 # Started by run-all.sh through run-in-numa-vm.sh; PER_TEST_TIMEOUT (seconds,
 # default 120) can be set with the harness's --env.
 prog=$1; shift
-[ $# -gt 0 ] || set -- topo highaddr placement crossnode onnode migrate spill interleave prof
+[ $# -gt 0 ] || set -- topo highaddr placement crossnode onnode migrate spill interleave prof parked
 limit=${PER_TEST_TIMEOUT:-120}
 up() { cut -d' ' -f1 /proc/uptime; }
 nodes=$(ls -d /sys/devices/system/node/node[0-9]* | wc -l)
