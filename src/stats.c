@@ -221,6 +221,9 @@ static void print_text(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
             (ull)x->remote_drained, (ull)x->spills, mib(x->released_bytes, a), (ull)x->bin_lock_acquires,
             (ull)x->bin_lock_contended);
     }
+#ifdef NS_COUNT_RMW
+    sink_printf(s, "numaslab: atomic read-modify-writes %llu\n", (ull)rmw_total());
+#endif
     sink_printf(s, "numaslab: class    size   requests  hit rate  live blocks  slabs\n");
     for (int k = 0; k < NS_STATS_CLASSES; k++) {
         const ns_class_stats_t *cs = &st->classes[k];
@@ -306,7 +309,11 @@ static void print_json(sink_t *s, const ns_stats_t *st, const uint64_t *lu)
             (ull)x->released_bytes, (ull)x->bin_lock_acquires, (ull)x->bin_lock_contended, (ull)x->remote_batches,
             (ull)x->remote_blocks);
     }
+    #ifdef NS_COUNT_RMW
+    sink_printf(s, "\n  ],\n  \"atomic_rmw\": %llu,\n  \"classes\": [", (ull)rmw_total());
+#else
     sink_printf(s, "\n  ],\n  \"classes\": [");
+#endif
     for (int k = 0; k < NS_STATS_CLASSES; k++) {
         const ns_class_stats_t *cs = &st->classes[k];
         sink_printf(s, "%s\n    {\"class\": %d, \"size\": %u, \"requests\": %llu, \"refills\": %llu, \"hit_rate\": %s, "

@@ -158,10 +158,57 @@ void lock_order_drop(unsigned rank);
 void lock_order_fork(bool on);          /* the prepare handler's exception */
 void lock_order_reset(void);            /* fork child: nothing held        */
 
+/* ------------------------------------------------------ counted atomics
+ * The statistics build (NS_COUNT_RMW: libnumaslab-rmw.so, for bench/numa)
+ * counts every atomic read-modify-write the allocator executes: the C11
+ * operations it uses are redefined here to count into a per-thread
+ * counter first, and each mutex lock and unlock counts one (glibc's take a
+ * compare-exchange and an exchange).  The total is "atomic_rmw" in the
+ * statistics (base/lock.c keeps it). */
+#ifdef NS_COUNT_RMW
+#include <stdatomic.h>
+extern __thread uint64_t rmw_thread;
+void rmw_thread_exit(void);     /* a thread's count into the total */
+uint64_t rmw_total(void);       /* exited threads' and the caller's */
+#define NS_RMW(x) (rmw_thread++, (x))
+#undef atomic_fetch_add
+#undef atomic_fetch_add_explicit
+#undef atomic_fetch_and_explicit
+#undef atomic_fetch_or_explicit
+#undef atomic_exchange_explicit
+#undef atomic_compare_exchange_weak_explicit
+#undef atomic_compare_exchange_strong_explicit
+#undef atomic_compare_exchange_strong
+#define atomic_fetch_add(P, V) NS_RMW(__atomic_fetch_add((P), (V), __ATOMIC_SEQ_CST))
+#define atomic_fetch_add_explicit(P, V, MO) NS_RMW(__atomic_fetch_add((P), (V), (MO)))
+#define atomic_fetch_and_explicit(P, V, MO) NS_RMW(__atomic_fetch_and((P), (V), (MO)))
+#define atomic_fetch_or_explicit(P, V, MO) NS_RMW(__atomic_fetch_or((P), (V), (MO)))
+#define atomic_exchange_explicit(P, V, MO)                                                      \
+    NS_RMW(__extension__({                                                                      \
+        __auto_type p_ = (P);                                                                   \
+        __typeof__((void)0, *p_) v_ = (V), r_;                                                  \
+        __atomic_exchange(p_, &v_, &r_, (MO));                                                  \
+        r_;                                                                                     \
+    }))
+#define NS_CAS_(P, V, D, WEAK, S, F)                                                            \
+    NS_RMW(__extension__({                                                                      \
+        __auto_type p_ = (P);                                                                   \
+        __typeof__((void)0, *p_) d_ = (D);                                                      \
+        __atomic_compare_exchange(p_, (V), &d_, (WEAK), (S), (F));                              \
+    }))
+#define atomic_compare_exchange_weak_explicit(P, V, D, S, F) NS_CAS_(P, V, D, 1, S, F)
+#define atomic_compare_exchange_strong_explicit(P, V, D, S, F) NS_CAS_(P, V, D, 0, S, F)
+#define atomic_compare_exchange_strong(P, V, D) NS_CAS_(P, V, D, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+#define NS_RMW_LOCK() ((void)rmw_thread++)
+#else
+#define NS_RMW_LOCK() ((void)0)
+#endif
+
 static inline void lock_take(pthread_mutex_t *m, unsigned rank)
 {
     if (ns_config_debug)
         lock_order_take(rank);
+    NS_RMW_LOCK();
     pthread_mutex_lock(m);
 }
 
@@ -171,14 +218,17 @@ static inline bool lock_take_waited(pthread_mutex_t *m, unsigned rank)
 {
     if (ns_config_debug)
         lock_order_take(rank);
+    NS_RMW_LOCK();
     if (pthread_mutex_trylock(m) == 0)
         return false;
+    NS_RMW_LOCK();
     pthread_mutex_lock(m);
     return true;
 }
 
 static inline void lock_drop(pthread_mutex_t *m, unsigned rank)
 {
+    NS_RMW_LOCK();
     pthread_mutex_unlock(m);
     if (ns_config_debug)
         lock_order_drop(rank);

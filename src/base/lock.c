@@ -52,3 +52,19 @@ void lock_order_reset(void)
         held[r] = 0;
     in_fork = false;
 }
+
+#ifdef NS_COUNT_RMW
+__thread uint64_t rmw_thread __attribute__((tls_model("initial-exec")));
+static uint64_t rmw_exited;
+
+void rmw_thread_exit(void)
+{
+    __atomic_fetch_add(&rmw_exited, rmw_thread, __ATOMIC_RELAXED);     /* uncounted */
+    rmw_thread = 0;
+}
+
+uint64_t rmw_total(void)
+{
+    return __atomic_load_n(&rmw_exited, __ATOMIC_RELAXED) + rmw_thread;
+}
+#endif

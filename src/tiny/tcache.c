@@ -581,6 +581,9 @@ static void thread_exit(void *arg)
     if (tcache_tls == tc)
         tcache_tls = &tc_dead;
     meta_free(tc, sizeof(*tc));
+#ifdef NS_COUNT_RMW
+    rmw_thread_exit();
+#endif
 }
 
 /* fork: the child has one thread; the slabs the others owned go back to
