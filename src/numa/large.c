@@ -94,20 +94,18 @@ static large_t *cache_take(node_pool_t *pool, size_t reserved, bool thp)
     return l;
 }
 
-/* The cached mapping that ends at a (or starts at a, `after`) on the same
- * node with the same page kind as l, not due for release at `now`, or
- * NULL.  large_lock held; a record being destroyed is no longer
- * NS_LARGE_CACHED, a recycled one no longer matches the address. */
-static large_t *cached_neighbour(const large_t *l, uintptr_t a, bool after, uint64_t now)
+/* The cached mapping of pool that ends at a (or starts at a, `after`),
+ * with the same page kind as l, not due for release at `now`, or NULL.
+ * large_lock held.  Found on the pool's own cache list, not through the
+ * address map: a neighbour there may be another node's record, which only
+ * that node's lock protects (it may be changing or being recycled). */
+static large_t *cached_neighbour(const node_pool_t *pool, const large_t *l, uintptr_t a, bool after, uint64_t now)
 {
-    uintptr_t e = addrmap_lookup(after ? a : a - 1);
-    if (!(e & NS_MAP_LARGE))
-        return NULL;
-    large_t *n = (large_t *)(e & ~NS_MAP_TAGS);
-    if (n->node != l->node || n->state != NS_LARGE_CACHED || n->huge1g || n->thp != l->thp ||
-        (after ? n->base != a : n->base + n->reserved != a) || now - n->cached_ms > (uint64_t)options.decay_ms)
-        return NULL;
-    return n;
+    for (large_t *n = pool->lcache; n; n = n->next)
+        if ((after ? n->base == a : n->base + n->reserved == a) && n->state == NS_LARGE_CACHED && !n->huge1g &&
+            n->thp == l->thp && now - n->cached_ms <= (uint64_t)options.decay_ms)
+            return n;
+    return NULL;
 }
 
 /* Merge the freed (not yet cached) l with its cached neighbours; returns
@@ -129,12 +127,12 @@ static large_t *merge(node_pool_t *pool, large_t *l, uint64_t now)
 {
     if (l->huge1g)
         return l;
-    large_t *n = cached_neighbour(l, l->base + l->reserved, true, now);
+    large_t *n = cached_neighbour(pool, l, l->base + l->reserved, true, now);
     if (n) {
         unlink_cached(pool, n);
         absorb(l, n);
     }
-    large_t *p = cached_neighbour(l, l->base, false, now);
+    large_t *p = cached_neighbour(pool, l, l->base, false, now);
     if (p) {
         unlink_cached(pool, p);
         absorb(p, l);

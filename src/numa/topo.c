@@ -312,10 +312,38 @@ static bool single_node_machine(void)
     return false;
 }
 
+#ifdef NS_FAKE_NODES
+/* Test builds (the sanitizer stress tests, CMake): NS_FAKE_NODES nodes on
+ * any machine, from a synthetic hwloc topology, nothing bound; a thread is
+ * on node (its serial number % NS_FAKE_NODES) for good, so threads that
+ * free each other's blocks take the cross-node paths (parked runs,
+ * transfer stacks, remote stacks) on a one-node machine. */
+static _Atomic unsigned fake_serial;
+static __thread int fake_node = -1;
+
+static int fake_build(topo_t **out)
+{
+    hwloc_topology_t t;
+    char desc[64];
+    snprintf(desc, sizeof desc, "numa:%d pu:64", NS_FAKE_NODES);
+    if (hwloc_topology_init(&t) != 0)
+        return ENOMEM;
+    int err = hwloc_topology_set_synthetic(t, desc) != 0 || hwloc_topology_load(t) != 0
+                  ? EINVAL
+                  : topo_from_hwloc(t, &options.nodes, out);
+    hwloc_topology_destroy(t);
+    atomic_store_explicit(&bind_off, 1, memory_order_relaxed);
+    return err;
+}
+#endif
+
 int topo_build(topo_t **out)
 {
     int err = 0;
     *out = NULL;
+#ifdef NS_FAKE_NODES
+    return fake_build(out);
+#endif
     if (single_node_machine() || numa_available() < 0)
         return 0;
     hwloc_topology_t t;
@@ -392,6 +420,11 @@ uint32_t topo_current_node(void)
     const topo_t *t = topo_get();
     if (!t)
         return 0;
+#ifdef NS_FAKE_NODES
+    if (fake_node < 0)
+        fake_node = (int)(atomic_fetch_add_explicit(&fake_serial, 1, memory_order_relaxed) % NS_FAKE_NODES);
+    return (uint32_t)fake_node;
+#endif
     int cpu = sched_getcpu();
     return cpu >= 0 && (uint32_t)cpu < t->ncpus ? t->cpu_node[cpu] : t->first_used;
 }
