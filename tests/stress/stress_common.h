@@ -283,12 +283,12 @@ static inline int st_check_contract(st_status *s, const st_where *w, const char 
     return ok;
 }
 
-/* Allocate a block of a random size and kind, fill it with its pattern.
- * Returns 0 on failure (counted and reported). */
-static inline int st_alloc_block(st_status *s, const st_where *w, tk_rng *r, const st_mix *m,
-                                 uint64_t id, st_block *out)
+/* Allocate a block of about `size` bytes (a posix_memalign of more than
+ * 64 KiB is mostly cut to 1..8192) by a random kind, fill it with its
+ * pattern.  Returns 0 on failure (counted and reported). */
+static inline int st_alloc_sized(st_status *s, const st_where *w, tk_rng *r, const st_mix *m,
+                                 uint64_t id, size_t size, st_block *out)
 {
-    size_t size = st_pick_size(r, m);
     size_t align = 0;
     void *p = NULL;
     const char *op;
@@ -356,6 +356,14 @@ static inline int st_alloc_block(st_status *s, const st_where *w, tk_rng *r, con
     atomic_fetch_add_explicit(&s->created, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->bytes, size, memory_order_relaxed);
     return 1;
+}
+
+/* Allocate a block of a random size (st_pick_size) and kind, fill it with
+ * its pattern.  Returns 0 on failure (counted and reported). */
+static inline int st_alloc_block(st_status *s, const st_where *w, tk_rng *r, const st_mix *m,
+                                 uint64_t id, st_block *out)
+{
+    return st_alloc_sized(s, w, r, m, id, st_pick_size(r, m), out);
 }
 
 /* Verify the whole pattern of b. Returns 1 if intact. */
