@@ -5,7 +5,7 @@
 
 NS_API void ns_free(void *p)
 {
-    api_free(p);
+    api_free(p, __builtin_return_address(0));
 }
 
 void free_slow(void *ptr)
@@ -28,6 +28,13 @@ void free_slow(void *ptr)
         return;
     }
     tcache_free_small(ptr, s);
+}
+
+void free_slow_from(void *ptr, const void *caller)
+{
+    free_slow(ptr);
+    if (NS_UNLIKELY(decay_wanted()))
+        decay_start_for(caller);
 }
 
 size_t free_block_size(const void *p, const char *fn)

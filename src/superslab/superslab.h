@@ -118,6 +118,8 @@ typedef struct superslab {
     uint32_t backing;           /* HP_BACK_BASE / THP / HUGETLB            */
     struct superslab *prev, *next;
     uint64_t empty_since_ms;
+    uint32_t purged_mask;       /* free units whose pages were dropped     */
+    uint32_t split;             /* THP asked at mapping, off since a purge */
     slab_t slabs[NS_UNITS];     /* slabs[u]: the slab starting at unit u   */
 } superslab_t;
 
