@@ -25,7 +25,8 @@
  * thread's exit starts it too (tiny/tcache.c, the cache's destructor).
  * Never from malloc: the loader allocates with its own locks held.
  * pthread_create may allocate (TLS): the state is STARTING meanwhile, so
- * an allocation inside it starts nothing.  A failed pthread_create turns
+ * an allocation inside it starts nothing.  A failed pthread_create, or a
+ * sandbox (a seccomp filter that may kill on clone: sandboxed()), turns
  * the thread off (the slow paths keep the pass).
  *
  * Exit: the thread is detached and blocks every signal; exit() ends it
@@ -52,10 +53,12 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../hugepage/hugepage.h"
 #include "numa.h"
 
 _Atomic uint32_t decay_state;
@@ -115,12 +118,42 @@ static void *release_main(void *arg)
     return NULL;
 }
 
+/* The value of a "Name:\tvalue" line of /proc/self/status, or -1. */
+static int status_field(const char *st, const char *name)
+{
+    const char *p = strstr(st, name);
+    if (!p)
+        return -1;
+    for (p += strlen(name); *p == ' ' || *p == '\t'; p++) {}
+    return *p >= '0' && *p <= '9' ? *p - '0' : -1;
+}
+
+/* Is the process in a sandbox that it set up itself, whose seccomp filter
+ * may kill it for a system call the filter does not list (OpenSSH's
+ * pre-authentication sandbox kills on clone)?  Such a process has a
+ * filter and no_new_privs (which an unprivileged process needs to install
+ * one); a container runtime's filter (Docker's default profile allows
+ * clone) comes without it.  Also when /proc/self/status does not say. */
+static bool sandboxed(void)
+{
+    char st[4096];
+    if (hp_read_file("/proc/self/status", st, sizeof st) <= 0)
+        return true;
+    int seccomp = status_field(st, "\nSeccomp:"), nnp = status_field(st, "\nNoNewPrivs:");
+    return seccomp < 0 || nnp < 0 || (seccomp != 0 && nnp != 0);
+}
+
 void decay_start(void)
 {
     uint32_t s = DECAY_NONE;
     if (!options.background || !atomic_compare_exchange_strong(&decay_state, &s, DECAY_STARTING))
         return;
     int saved = errno;
+    if (sandboxed()) {
+        atomic_store(&decay_state, DECAY_OFF);
+        errno = saved;
+        return;
+    }
     pthread_attr_t at;
     sigset_t all, prev;
     pthread_t t;
@@ -145,6 +178,8 @@ void decay_start_for(const void *caller)
 
 void decay_thread_exit(void)
 {
+    if (!options.background)
+        return;
     if (gettid() != getpid()) {
         if (decay_wanted())
             decay_start();
