@@ -180,7 +180,7 @@ void decay_thread_exit(void)
 {
     if (!options.background)
         return;
-    if (gettid() != getpid()) {
+    if (syscall(SYS_gettid) != getpid()) {
         if (decay_wanted())
             decay_start();
         return;
