@@ -16,6 +16,10 @@ void *alloc_large(size_t size);           /* above NS_SMALL_MAX */
 /* free() of what the fast path did not take: classify the pointer once
  * (large, small, not ours) and hand it to its owner. */
 void free_slow(void *p);
+/* free_slow, then, with no lock held any more: what it made releasable may
+ * start the background release thread (numa/decay.c says from which
+ * callers). */
+void free_slow_from(void *p, const void *caller);
 /* Usable size of a block of ours, or 0 after reporting an invalid or
  * freed pointer on behalf of fn. */
 size_t free_block_size(const void *p, const char *fn);
@@ -76,11 +80,13 @@ static inline void *api_malloc(size_t size)
     return alloc_large(size);
 }
 
-static inline void api_free(void *p)
+/* caller: free()'s return address (NULL: realloc, which starts nothing),
+ * read only on the slow path. */
+static inline void api_free(void *p, const void *caller)
 {
     if (NS_LIKELY(tcache_try_free(p)))
         return;
-    free_slow(p);
+    free_slow_from(p, caller);
 }
 
 #endif

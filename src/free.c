@@ -5,7 +5,7 @@
 
 NS_API void ns_free(void *p)
 {
-    api_free(p);
+    api_free(p, __builtin_return_address(0));
 }
 
 void free_slow(void *ptr)
@@ -32,6 +32,13 @@ void free_slow(void *ptr)
     if (NS_UNLIKELY(superslab_of(a)->prof_live[(a >> NS_UNIT_SHIFT) & (NS_UNITS - 1)]))
         prof_free(ptr);     /* a unit with sampled blocks (prof.c) */
     tcache_free_small(ptr, s);
+}
+
+void free_slow_from(void *ptr, const void *caller)
+{
+    free_slow(ptr);
+    if (NS_UNLIKELY(decay_wanted()))
+        decay_start_for(caller);
 }
 
 size_t free_block_size(const void *p, const char *fn)

@@ -30,6 +30,8 @@
       "after reporting an invalid pointer or a double free, abort (0: report, leak the block, go on)") \
     X(decay_ms, INT, 1000, 0, 3600000, "DECAY_MS",                                                 \
       "milliseconds an empty SuperSlab or a freed large mapping is kept for reuse before it goes back to the OS") \
+    X(background, BOOL, 1, 0, 1, "BACKGROUND",                                                     \
+      "a background thread gives back what fell unused (empty SuperSlabs, cached large mappings, free units of sparse SuperSlabs) NUMASLAB_DECAY_MS later, also while the process sleeps; started once there is something to give back (0: only allocator calls give back)") \
     X(large_cache, SIZE, 128 << 20, 0, (int64_t)1 << 40, "LARGE_CACHE",                             \
       "bytes of freed large mappings kept per node for reuse (their pages stay resident)")         \
     X(tcache_bytes, SIZE, 64 << 10, 0, 16 << 20, "TCACHE_BYTES",                                   \
@@ -262,6 +264,13 @@ uint64_t clock_ms(void);        /* CLOCK_MONOTONIC_COARSE, milliseconds */
  * lock: safe from the first malloc in the dynamic loader). */
 extern size_t machine_page;
 size_t machine_page_slow(void);
+/* The code of the C library (libpthread too, on glibc before 2.34) and of
+ * the dynamic loader, found once (machine_find_libc, from a constructor:
+ * dl_iterate_phdr takes the loader's lock).  Is pc in it?  true while not
+ * yet known.  free() called from there may run with glibc's own locks
+ * held (the thread-stack cache lock), which pthread_create takes. */
+void machine_find_libc(void);
+bool machine_in_libc(const void *pc);
 static inline size_t ns_page_size(void)
 {
     size_t p = __atomic_load_n(&machine_page, __ATOMIC_RELAXED);

@@ -1,6 +1,10 @@
 /* machine.c - facts of the running machine that numaslab reads once: the
  * kernel's base page size (arm64 kernels are built with 4, 16 or 64 KiB
- * pages; x86-64 has 4 KiB). */
+ * pages; x86-64 has 4 KiB), and where the C library's code lies. */
+#define _GNU_SOURCE
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <sys/auxv.h>
 
 #include "base.h"
@@ -17,4 +21,69 @@ size_t machine_page_slow(void)
         p = NS_PAGE_MIN;
     __atomic_store_n(&machine_page, p, __ATOMIC_RELAXED);
     return p;
+}
+
+/* ------------------------------------------------------ the C library
+ * Which callers of free() may hold glibc's own locks: the C library and
+ * the dynamic loader.  glibc frees the TLS of dead threads' cached stacks
+ * (__nptl_free_stacks -> _dl_deallocate_tls, whose last free is a tail
+ * call, so free() returns into libc) with the stack-cache lock held, and
+ * the loader frees under its own locks; pthread_create takes the first
+ * and reads what the second guards.  The background release thread
+ * (numa/decay.c) is therefore never started from a free() called by them.
+ * Up to LIBC_RANGES executable segments: those of the loader (AT_BASE) and
+ * of the objects defining pthread_create and fclose (libc; libpthread on
+ * glibc before 2.34; the program itself when glibc is linked statically,
+ * which then never starts the thread from free()). */
+#define LIBC_RANGES 8
+static uintptr_t libc_lo[LIBC_RANGES], libc_hi[LIBC_RANGES];
+static unsigned libc_n;
+static bool libc_known;         /* written once, before any thread starts from it */
+
+static bool segment_has(const struct dl_phdr_info *info, uintptr_t a)
+{
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && a - lo < ph->p_memsz)
+            return true;
+    }
+    return false;
+}
+
+static int note_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    const uintptr_t *marks = arg;
+    bool libc = info->dlpi_addr == marks[0] && marks[0] != 0;
+    for (unsigned k = 1; k < 3; k++)
+        libc |= segment_has(info, marks[k]);
+    if (!libc)
+        return 0;
+    for (unsigned i = 0; i < info->dlpi_phnum && libc_n < LIBC_RANGES; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            libc_lo[libc_n] = info->dlpi_addr + ph->p_vaddr;
+            libc_hi[libc_n++] = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+        }
+    }
+    return 0;
+}
+
+void machine_find_libc(void)
+{
+    if (__atomic_load_n(&libc_known, __ATOMIC_ACQUIRE))
+        return;
+    uintptr_t marks[3] = {(uintptr_t)getauxval(AT_BASE), (uintptr_t)&pthread_create, (uintptr_t)&fclose};
+    dl_iterate_phdr(note_object, marks);
+    __atomic_store_n(&libc_known, true, __ATOMIC_RELEASE);
+}
+
+bool machine_in_libc(const void *pc)
+{
+    if (!__atomic_load_n(&libc_known, __ATOMIC_ACQUIRE))
+        return true;
+    for (unsigned i = 0; i < libc_n; i++)
+        if ((uintptr_t)pc - libc_lo[i] < libc_hi[i] - libc_lo[i])
+            return true;
+    return false;
 }

@@ -42,6 +42,10 @@ int hp_mode(void);
  * *backing tells which.  ENOMEM when the OS refuses. */
 int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out);
 void hp_ss_unmap(void *p);
+/* A THP SuperSlab asks for transparent huge pages again (`on`), or no
+ * longer: once some of its units were purged, khugepaged would otherwise
+ * collapse it back into a whole resident 2 MiB page. */
+int hp_ss_thp(void *p, bool on);
 /* A mapping of 1 GiB hugetlb pages (size a multiple of 1 GiB, 1 GiB
  * aligned by the kernel); ENOMEM when the pool has too few. */
 int hp_map_1g(size_t size, void **out);

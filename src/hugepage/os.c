@@ -306,6 +306,11 @@ int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out)
     return 0;
 }
 
+int hp_ss_thp(void *p, bool on)
+{
+    return os_madvise(p, NS_SS_SIZE, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0 ? 0 : errno;
+}
+
 void hp_ss_unmap(void *p)
 {
     uintptr_t a = (uintptr_t)p;

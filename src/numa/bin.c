@@ -996,13 +996,25 @@ uint64_t node_xfer_drain(node_pool_t *pool, owner_t *o)
     return n;
 }
 
+/* Has nobody but bin_release taken the bin's lock for the decay period?
+ * (its look counts one acquisition; bin lock held) */
+static bool bin_idle(bin_t *b)
+{
+    uint32_t acquires = (uint32_t)b->lock_acquires, now = (uint32_t)clock_ms();
+    if (acquires != b->seen + 1)
+        b->seen_ms = now;
+    b->seen = acquires;
+    return now - b->seen_ms >= (uint64_t)options.decay_ms;
+}
+
 size_t bin_release(node_pool_t *pool, unsigned cls, bool all)
 {
     bin_t *b = &pool->bins[cls];
     size_t bytes = 0;
     bin_lock(b);
+    bool idle = bin_idle(b);
     bytes += drain_pending(pool, b, !all);
-    if (all) {
+    if (all || idle) {
         slab_t *s = b->partial;
         while (s) {
             slab_t *next = s->next;

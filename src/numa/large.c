@@ -48,6 +48,7 @@ static void link_cached(node_pool_t *pool, large_t *l)
     pool->lcache = l;
     pool->lcache_count++;
     pool->lcache_bytes += l->reserved;
+    decay_note();
 }
 
 /* Can cached mapping c serve `reserved` bytes of page kind `thp`?  A 1 GiB

@@ -24,6 +24,9 @@ static _Atomic uint32_t npools;
 #define SS_FULL_BUCKET NS_UNITS
 #define SS_EMPTY_BUCKET (NS_UNITS + 1)
 #define SS_SCAN_PER_BUCKET 4
+/* A SuperSlab with at least this many units carved is dense: its huge
+ * page pays; below it, once idle, its free units go back (ss_purge_idle). */
+#define SS_DENSE (NS_UNITS / 2)
 
 /* Pools are created once and never freed; a pool is fully initialised
  * before npools covers it (release), and the topology naming its node is
@@ -80,10 +83,17 @@ static void ss_unlink(node_pool_t *pool, superslab_t *ss)
     ss->prev = ss->next = NULL;
 }
 
+static void ss_rejoin(node_pool_t *pool, superslab_t *ss);
+
+/* After a carve or an uncarve (ss unlinked): onto the list of its used
+ * units.  An empty one waits for its decay. */
 static void ss_link(node_pool_t *pool, superslab_t *ss)
 {
     uint32_t b = ss->used_units == 0 ? SS_EMPTY_BUCKET : ss->used_units == NS_UNITS ? SS_FULL_BUCKET : ss->used_units;
     ss->bucket = b;
+    ss->purged_mask &= ss->free_mask;   /* a carved unit is touched again */
+    if (ss->split && ss->used_units >= SS_DENSE)
+        ss_rejoin(pool, ss);
     if (b == SS_FULL_BUCKET)
         return;
     superslab_t **head = b == SS_EMPTY_BUCKET ? &pool->empty : &pool->by_used[b];
@@ -92,8 +102,10 @@ static void ss_link(node_pool_t *pool, superslab_t *ss)
     if (*head) (*head)->prev = ss;
     else if (b == SS_EMPTY_BUCKET) pool->empty_tail = ss;
     *head = ss;
-    if (b == SS_EMPTY_BUCKET)
+    if (b == SS_EMPTY_BUCKET) {
         ss->empty_since_ms = clock_ms();
+        decay_note();
+    }
 }
 
 /* Unlink empty SuperSlabs to unmap: all, those past the decay period, or
@@ -131,6 +143,75 @@ static size_t ss_unmap_list(node_pool_t *pool, superslab_t *list)
     if (bytes)
         pool_released(pool, bytes);
     return bytes;
+}
+
+/* Drop the pages of units [u, u + n) of ss, free units (the header's pages
+ * stay: unit 0 starts with it).  ss_lock held. */
+static void ss_purge_units(superslab_t *ss, unsigned u, unsigned n)
+{
+    uintptr_t first = (uintptr_t)ss + ((uintptr_t)u << NS_UNIT_SHIFT);
+    size_t len = (size_t)n << NS_UNIT_SHIFT;
+    if (u == 0) {   /* the header's pages, whole (16/64 KiB pages too) */
+        size_t page = ns_page_size(), head = (NS_SS_HEADER + page - 1) & ~(page - 1);
+        first += head, len -= head;
+    }
+    if (hp_purge((void *)first, len) == 0)
+        ss->purged_mask |= (n == 32 ? ~0u : ((1u << n) - 1u)) << u;
+}
+
+/* A SuperSlab on transparent huge pages stops asking for them, before
+ * units of it are purged (khugepaged would make them resident again):
+ * counted as on base pages from now on.  ss_lock held. */
+static void ss_split(node_pool_t *pool, superslab_t *ss)
+{
+    if (ss->backing != HP_BACK_THP || hp_ss_thp(ss, false) != 0)
+        return;
+    pool->nbacking[HP_BACK_THP]--;
+    pool->nbacking[HP_BACK_BASE]++;
+    ss->backing = HP_BACK_BASE;
+    ss->split = 1;
+}
+
+/* ... and asks for them again once it is dense. */
+static void ss_rejoin(node_pool_t *pool, superslab_t *ss)
+{
+    if (hp_ss_thp(ss, true) != 0)
+        return;
+    pool->nbacking[HP_BACK_BASE]--;
+    pool->nbacking[HP_BACK_THP]++;
+    ss->backing = HP_BACK_THP;
+    ss->split = 0;
+}
+
+/* Once no slab was carved on the node for NUMASLAB_DECAY_MS, sparse
+ * SuperSlabs (fewer than SS_DENSE units carved) give back the pages of
+ * their free units: the release thread's pass, for what an idle process
+ * keeps around the slabs it still uses (its threads' current slabs and
+ * cached blocks, which only they can give back).  A huge page is split
+ * for it (ss_split): the RSS drops at once, and the kernel frees the
+ * unused part of a split huge page when it splits the page itself (under
+ * memory pressure).  true: a sparse SuperSlab waits for the pool to be
+ * idle.  ss_lock held. */
+static bool ss_purge_idle(node_pool_t *pool, uint64_t now)
+{
+    bool idle = now - pool->carved_ms >= (uint64_t)options.decay_ms;
+    for (unsigned b = 1; b < SS_DENSE; b++)
+        for (superslab_t *ss = pool->by_used[b]; ss; ss = ss->next) {
+            uint32_t todo = ss->free_mask & ~ss->purged_mask;
+            if (!todo || ss->backing == HP_BACK_HUGETLB)
+                continue;
+            if (!idle)
+                return true;
+            ss_split(pool, ss);
+            for (unsigned u = 0, n; u < NS_UNITS; u += n) {   /* each run of free units at once */
+                for (n = 0; u + n < NS_UNITS && (todo >> (u + n) & 1); n++) {}
+                if (n)
+                    ss_purge_units(ss, u, n);
+                else
+                    n = 1;
+            }
+        }
+    return false;
 }
 
 /* A fresh SuperSlab for the node: mapped with the page kind the mode asks
@@ -180,6 +261,7 @@ slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room)
         ss_unlink(pool, ss);
         s = slab_carve(ss, (unsigned)u, sizeclass_units[cls], cls, sizeclass_size[cls]);
         ss_link(pool, ss);
+        pool->carved_ms = clock_ms();
     }
     lock_drop(&pool->ss_lock, LOCK_SS);
     return s;
@@ -190,19 +272,19 @@ size_t pool_free_slab(node_pool_t *pool, slab_t *s)
     superslab_t *ss = superslab_of(s->start);
     lock_take(&pool->ss_lock, LOCK_SS);
     ss_unlink(pool, ss);
-    uintptr_t first = (uintptr_t)ss + ((uintptr_t)s->first_unit << NS_UNIT_SHIFT);
-    size_t len = (size_t)s->units << NS_UNIT_SHIFT;
+    unsigned u = s->first_unit, n = s->units;
     slab_uncarve(ss, s);
     ss_link(pool, ss);
     /* NUMASLAB_PURGE_PARTIAL: free units of a SuperSlab still in use go
      * back too (unit 0 keeps its header page) */
-    if (options.purge_partial && ss->used_units > 0 && ss->backing != HP_BACK_HUGETLB) {
-        if (first == (uintptr_t)ss) {  /* the header's pages, whole (16/64 KiB pages too) */
-            size_t page = ns_page_size(), head = (NS_SS_HEADER + page - 1) & ~(page - 1);
-            first += head, len -= head;
-        }
-        if (len)
-            hp_purge((void *)first, len);
+    if (options.purge_partial && ss->used_units > 0 && ss->backing != HP_BACK_HUGETLB)
+        ss_purge_units(ss, u, n);
+    /* units that fall free in SuperSlabs still in use may go back once
+     * the pool is idle (ss_purge_idle): every SuperSlab's worth of them
+     * is something to release */
+    if (ss->used_units > 0 && (pool->uncarved += n) >= NS_UNITS) {
+        pool->uncarved = 0;
+        decay_note();
     }
     superslab_t *dead = ss->used_units == 0 ? ss_collect_empty(pool, false) : NULL;
     lock_drop(&pool->ss_lock, LOCK_SS);
@@ -226,12 +308,47 @@ size_t node_pool_release(node_pool_t *pool, bool all)
 void node_heap_decay(void)
 {
     static _Atomic uint64_t last_ms;
+    if (decay_running())
+        return;             /* the release thread does it */
     uint64_t now = clock_ms();
     uint64_t last = atomic_load_explicit(&last_ms, memory_order_relaxed);
     if (now - last >= (uint64_t)options.decay_ms / 2 &&
         atomic_compare_exchange_strong_explicit(&last_ms, &last, now, memory_order_relaxed, memory_order_relaxed))
         for (uint32_t n = 0; n < topo_nodes(); n++)
             node_pool_release(node_pool(n), false);
+}
+
+/* Does the pool keep an empty SuperSlab or a cached large mapping (with
+ * `purge`: or purge an idle sparse SuperSlab, or does one wait for it)? */
+static bool pool_keeps(node_pool_t *pool, bool purge)
+{
+    lock_take(&pool->ss_lock, LOCK_SS);
+    bool keeps = pool->empty != NULL;
+    if (purge)
+        keeps |= ss_purge_idle(pool, clock_ms());
+    lock_drop(&pool->ss_lock, LOCK_SS);
+    lock_take(&pool->large_lock, LOCK_LARGE);
+    keeps |= pool->lcache != NULL;
+    lock_drop(&pool->large_lock, LOCK_LARGE);
+    return keeps;
+}
+
+bool node_heap_keeps(void)
+{
+    bool keeps = false;
+    for (uint32_t n = 0; n < topo_nodes() && !keeps; n++)
+        keeps = pool_keeps(node_pool(n), false);
+    return keeps;
+}
+
+bool node_heap_decay_pass(void)
+{
+    bool keeps = false;
+    for (uint32_t n = 0; n < topo_nodes(); n++) {
+        node_pool_release(node_pool(n), false);
+        keeps |= pool_keeps(node_pool(n), true);
+    }
+    return keeps;
 }
 
 /* --------------------------------------------------------------- fork */

@@ -33,6 +33,9 @@ typedef struct bin {
     remote_pending_t pending;   /* slabs whose remote stack got blocks     */
     uint64_t lock_acquires;     /* bin_lock (statistics: contention)       */
     uint64_t lock_contended;    /* ... that found the lock held            */
+    uint32_t seen, seen_ms;     /* bin_release: lock_acquires (low bits) at
+                                   its last look, clock_ms when they last
+                                   changed (idle since)                    */
     /* counters of callers without a cache, and of owners that stopped */
     _Atomic uint64_t refills;   /* thread-cache misses                     */
     _Atomic uint64_t remote_drained;
@@ -109,6 +112,9 @@ typedef struct node_pool {
     superslab_t *empty_tail;
     uint64_t nsuperslabs;
     uint64_t nbacking[3];       /* SuperSlabs by HP_BACK_*                 */
+    uint64_t carved_ms;         /* when a slab was last carved here        */
+    uint32_t uncarved;          /* units freed in SuperSlabs left in use,
+                                   since the last decay_note for them      */
     _Atomic uint64_t released_bytes;
     /* large mappings: large_lock */
     pthread_mutex_t large_lock;
@@ -230,8 +236,14 @@ size_t pool_free_slab(node_pool_t *pool, slab_t *s);
  * otherwise those past the decay period.  Returns bytes unmapped. */
 size_t node_pool_release(node_pool_t *pool, bool all);
 /* The decay pass over every node, at most every NUMASLAB_DECAY_MS / 2
- * (whichever thread calls it first). */
+ * (whichever thread calls it first); nothing while the release thread
+ * runs (decay.c). */
 void node_heap_decay(void);
+/* The pass of the release thread: what is due on every node; true when
+ * something still waits for its decay. */
+bool node_heap_decay_pass(void);
+/* Does any node keep an empty SuperSlab or a cached large mapping? */
+bool node_heap_keeps(void);
 void node_pools_lock_all(void);
 void node_pools_unlock_all(bool child);
 /* The pool's counters of bytes given back to the OS. */
@@ -302,12 +314,43 @@ void owner_fork_away(owner_t *o);
 /* The blocks on pool's transfer stack back to their slabs, as the owner
  * o (NULL: none) returns them; count drained. */
 uint64_t node_xfer_drain(node_pool_t *pool, owner_t *o);
-/* Drain notified remote frees into the bin's slabs; with `all`, also
- * release every empty slab.  Bin lock not held; bytes unmapped. */
+/* Drain notified remote frees into the bin's slabs; with `all`, or when
+ * nobody but this took the bin's lock for NUMASLAB_DECAY_MS, also release
+ * every empty slab (the spare).  Bin lock not held; bytes unmapped. */
 size_t bin_release(node_pool_t *pool, unsigned cls, bool all);
 /* Full check of a bin (its partial list, every slab on it, the pending
  * list); bin lock held.  Debug builds call it at state changes. */
 void bin_validate(node_pool_t *pool, unsigned cls);
+
+/* -------------------------------------------------------------- decay.c
+ * The background release thread (NUMASLAB_BACKGROUND; decay.c says when it
+ * starts and ends).  decay_work: something became releasable since the
+ * thread last looked; decay_state: DECAY_*. */
+enum { DECAY_NONE = 0, DECAY_STARTING, DECAY_RUNNING, DECAY_OFF };
+extern _Atomic uint32_t decay_state, decay_work;
+/* Something became releasable (any lock may be held: no allocation, at
+ * most a futex wake): an empty SuperSlab listed, a large mapping cached, a
+ * SuperSlab's worth of units freed in SuperSlabs still in use. */
+void decay_note(void);
+/* Should a caller that holds no lock start the thread?  Two loads. */
+static inline bool decay_wanted(void)
+{
+    return atomic_load_explicit(&decay_work, memory_order_relaxed) &&
+           atomic_load_explicit(&decay_state, memory_order_relaxed) == DECAY_NONE;
+}
+/* Does the thread do the decay pass (the slow paths then skip it)? */
+static inline bool decay_running(void)
+{
+    return atomic_load_explicit(&decay_state, memory_order_relaxed) == DECAY_RUNNING;
+}
+/* Start the thread (once; no allocator lock held); _for: on behalf of a
+ * free() called from `caller`, not if that is the C library or the loader. */
+void decay_start(void);
+void decay_start_for(const void *caller);
+/* A thread's cache was destroyed (no lock held): start the thread if
+ * wanted; the main thread ending (pthread_exit) ends it for good. */
+void decay_thread_exit(void);
+void decay_fork_child(void);
 
 /* -------------------------------------------------------------- large.c */
 void *large_alloc(size_t size, size_t align, uint32_t node, bool zero);

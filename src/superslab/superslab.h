@@ -122,6 +122,8 @@ typedef struct superslab {
      * its lock): while not 0, fast[u].span is 0, so that every free in the
      * unit takes the slow path, where the profiler sees its samples go */
     uint16_t prof_live[NS_UNITS];
+    uint32_t purged_mask;       /* free units whose pages were dropped     */
+    uint32_t split;             /* THP asked at mapping, off since a purge */
     slab_t slabs[NS_UNITS];     /* slabs[u]: the slab starting at unit u   */
 } superslab_t;
 

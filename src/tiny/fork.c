@@ -104,6 +104,7 @@ static void fork_child(void)
         _IO_list_resetlock();
     lock_order_reset();
     tcache_fork_child();
+    decay_fork_child();         /* no release thread here: it restarts lazily */
 }
 
 void (*tcache_fork_above)(int phase);

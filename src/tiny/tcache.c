@@ -568,6 +568,9 @@ tcache_t *tcache_get(void)
     return tcache_tls->kind == NS_TC_LIVE ? tcache_tls : NULL;
 }
 
+/* The cache's destructor (a thread-specific key: glibc runs it with no
+ * lock of its own held).  What the thread gave back may start the
+ * release thread; the main thread ending (pthread_exit) ends it. */
 static void thread_exit(void *arg)
 {
     tcache_t *tc = arg;
@@ -584,6 +587,7 @@ static void thread_exit(void *arg)
 #ifdef NS_COUNT_RMW
     rmw_thread_exit();
 #endif
+    decay_thread_exit();
 }
 
 /* fork: the child has one thread; the slabs the others owned go back to

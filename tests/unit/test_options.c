@@ -13,6 +13,7 @@ static int child_main(void)
     ns_free(p);
     printf("abort_on_error=%ld\n", (long)options.abort_on_error);
     printf("decay_ms=%ld\n", (long)options.decay_ms);
+    printf("background=%ld\n", (long)options.background);
     printf("large_cache=%ld\n", (long)options.large_cache);
     printf("tcache_bytes=%ld\n", (long)options.tcache_bytes);
     printf("strict=%ld\n", (long)options.strict);
@@ -116,6 +117,7 @@ static void test_defaults(void **state)
     assert_string_equal(defaults.err, "");
     assert_int_equal(value(&defaults, "abort_on_error"), 1);
     assert_int_equal(value(&defaults, "decay_ms"), 1000);
+    assert_int_equal(value(&defaults, "background"), 1);
     assert_int_equal(value(&defaults, "large_cache"), 128 << 20);
     assert_int_equal(value(&defaults, "tcache_bytes"), 64 << 10);
     assert_int_equal(value(&defaults, "strict"), 0);
@@ -153,6 +155,8 @@ static void test_good_values(void **state)
         {"NUMASLAB_STRICT=on", "strict", 1},
         {"NUMASLAB_STRICT=True", "strict", 1},
         {"NUMASLAB_INTERLEAVE=1", "interleave", 1},
+        {"NUMASLAB_BACKGROUND=0", "background", 0},
+        {"NUMASLAB_BACKGROUND=off", "background", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct result r;
@@ -270,7 +274,8 @@ static void test_describe_table(void **state)
     /* the documented defaults are the values a clean environment gets */
     static const struct {
         const char *name, *field;
-    } map[] = {{"ABORT_ON_ERROR", "abort_on_error"}, {"DECAY_MS", "decay_ms"}, {"LARGE_CACHE", "large_cache"},
+    } map[] = {{"ABORT_ON_ERROR", "abort_on_error"}, {"DECAY_MS", "decay_ms"}, {"BACKGROUND", "background"},
+               {"LARGE_CACHE", "large_cache"},
                {"TCACHE_BYTES", "tcache_bytes"},     {"STRICT", "strict"},     {"INTERLEAVE", "interleave"},
                {"STATS", "stats"}};
     for (unsigned i = 0; DESCRIBE(i); i++)
