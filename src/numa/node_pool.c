@@ -305,6 +305,14 @@ size_t node_pool_release(node_pool_t *pool, bool all)
     return bytes + large_release_cached(pool, clock_ms(), all);
 }
 
+bool (*node_heap_away_hook)(uint64_t age_ms);
+
+static bool away_all_handed(void)
+{
+    bool (*hook)(uint64_t) = node_heap_away_hook;
+    return !hook || hook((uint64_t)options.decay_ms);
+}
+
 void node_heap_decay(void)
 {
     static _Atomic uint64_t last_ms;
@@ -313,9 +321,11 @@ void node_heap_decay(void)
     uint64_t now = clock_ms();
     uint64_t last = atomic_load_explicit(&last_ms, memory_order_relaxed);
     if (now - last >= (uint64_t)options.decay_ms / 2 &&
-        atomic_compare_exchange_strong_explicit(&last_ms, &last, now, memory_order_relaxed, memory_order_relaxed))
+        atomic_compare_exchange_strong_explicit(&last_ms, &last, now, memory_order_relaxed, memory_order_relaxed)) {
+        away_all_handed();
         for (uint32_t n = 0; n < topo_nodes(); n++)
             node_pool_release(node_pool(n), false);
+    }
 }
 
 /* Does the pool keep an empty SuperSlab or a cached large mapping (with
@@ -343,7 +353,7 @@ bool node_heap_keeps(void)
 
 bool node_heap_decay_pass(void)
 {
-    bool keeps = false;
+    bool keeps = !away_all_handed();    /* runs parked: look again later */
     for (uint32_t n = 0; n < topo_nodes(); n++) {
         node_pool_release(node_pool(n), false);
         keeps |= pool_keeps(node_pool(n), true);

@@ -242,6 +242,10 @@ void node_heap_decay(void);
 /* The pass of the release thread: what is due on every node; true when
  * something still waits for its decay. */
 bool node_heap_decay_pass(void);
+/* Set by the layer above (tiny/tcache.c: tcache_away_flush_idle): hands
+ * over the cross-node frees that idle threads parked for at least age_ms;
+ * true if none is left parked.  Both decay routes call it. */
+extern bool (*node_heap_away_hook)(uint64_t age_ms);
 /* Does any node keep an empty SuperSlab or a cached large mapping? */
 bool node_heap_keeps(void);
 void node_pools_lock_all(void);

@@ -5,12 +5,23 @@
  * they load).  topo_build() runs once, after start-up (node_pool.c calls
  * it from the library's constructor, or later from a refill): it reads
  * nodes, their CPUs, memory and distances from hwloc (distances: hwloc,
- * else the ACPI SLIT through libnuma's numa_distance, else 10 local / 20
- * remote) and builds a table cpu -> node; the node heap creates the pools
+ * else the ACPI SLIT read from sysfs as libnuma's numa_distance reads it,
+ * else 10 local / 20 remote) and builds a table cpu -> node; the node heap creates the pools
  * and topo_publish() publishes the result with one release store.  This
  * file calls nothing else of src/numa: it is the leaf of the layer.  Readers never lock.  A machine with one node (read from
  * /sys/devices/system/node/online, without loading hwloc at all), or
  * without NUMA support, stays on the bootstrap: one node, no binding.
+ *
+ * hwloc is not linked: libnumaslab has no DT_NEEDED on libhwloc (nor on
+ * libnuma, whose three calls became sysfs reads and a syscall), so a
+ * process on a one-node machine maps neither hwloc nor its libudev and
+ * libm.  topo_build() opens libhwloc.so.15 with dlopen only when more than
+ * one node is online, from the library's constructor: after start-up (dlopen
+ * allocates; the bootstrap pool serves it) and holding no allocator lock.
+ * Every hwloc call goes through the table `hw` that dlsym fills; hwloc.h is
+ * included for its types alone (none of its inline helpers is used, they
+ * would reference the library directly).  If hwloc cannot be loaded, one
+ * warning line and the bootstrap: the process runs as on one node.
  *
  * NUMASLAB_NODES restricts the nodes used; a CPU of another node allocates
  * from the nearest used node.  Binding: mbind(MPOL_PREFERRED) of every
@@ -26,9 +37,10 @@
  * anyway and the kernel decides: the check redirects, it never fails.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <hwloc.h>
-#include <numa.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +183,165 @@ static uint16_t home_of(const topo_t *tp, uint32_t home)
     return o[0];
 }
 
+/* ------------------------------------------------------------ libhwloc */
+#define HWLOC_SONAME "libhwloc.so.15"
+#if HWLOC_API_VERSION < 0x20000 || HWLOC_API_VERSION >= 0x30000
+#error "HWLOC_SONAME is the soname of hwloc 2.x"
+#endif
+
+/* The hwloc functions numaslab calls: name (after "hwloc_"), type. */
+#define HW_FNS(X)                                                                                                  \
+    X(get_api_version, unsigned, (void))                                                                           \
+    X(topology_init, int, (hwloc_topology_t *))                                                                    \
+    X(topology_load, int, (hwloc_topology_t))                                                                      \
+    X(topology_destroy, void, (hwloc_topology_t))                                                                  \
+    X(topology_set_synthetic, int, (hwloc_topology_t, const char *))                                               \
+    X(topology_set_cache_types_filter, int, (hwloc_topology_t, enum hwloc_type_filter_e))                          \
+    X(topology_set_icache_types_filter, int, (hwloc_topology_t, enum hwloc_type_filter_e))                         \
+    X(topology_set_io_types_filter, int, (hwloc_topology_t, enum hwloc_type_filter_e))                             \
+    X(topology_get_topology_cpuset, hwloc_const_cpuset_t, (hwloc_topology_t))                                      \
+    X(get_type_depth, int, (hwloc_topology_t, hwloc_obj_type_t))                                                   \
+    X(get_nbobjs_by_depth, unsigned, (hwloc_topology_t, int))                                                      \
+    X(get_obj_by_depth, hwloc_obj_t, (hwloc_topology_t, int, unsigned))                                            \
+    X(bitmap_iszero, int, (hwloc_const_bitmap_t))                                                                  \
+    X(bitmap_last, int, (hwloc_const_bitmap_t))                                                                    \
+    X(bitmap_next, int, (hwloc_const_bitmap_t, int))                                                               \
+    X(distances_get_by_type, int,                                                                                  \
+      (hwloc_topology_t, hwloc_obj_type_t, unsigned *, struct hwloc_distances_s **, unsigned long, unsigned long)) \
+    X(distances_release, void, (hwloc_topology_t, struct hwloc_distances_s *))
+
+#define HW_FIELD(name, ret, args) ret(*name) args;
+static struct { HW_FNS(HW_FIELD) } hw;
+static bool hw_ok;
+static char hw_why[160];
+static pthread_once_t hw_once = PTHREAD_ONCE_INIT;
+
+static void hw_open(void)
+{
+    void *h = dlopen(HWLOC_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(hw_why, sizeof hw_why, "%s", e ? e : HWLOC_SONAME);
+        return;
+    }
+    void *sym;
+#define HW_RESOLVE(name, ret, args)                                                        \
+    if (!(sym = dlsym(h, "hwloc_" #name))) {                                               \
+        snprintf(hw_why, sizeof hw_why, "%s: no symbol hwloc_%s", HWLOC_SONAME, #name);    \
+        return;                                                                            \
+    }                                                                                      \
+    memcpy(&hw.name, &sym, sizeof sym);
+    HW_FNS(HW_RESOLVE)
+#undef HW_RESOLVE
+    unsigned v = hw.get_api_version();
+    if (v >> 16 != HWLOC_API_VERSION >> 16) {
+        snprintf(hw_why, sizeof hw_why, "%s: API version %#x, built for %#x", HWLOC_SONAME, v, HWLOC_API_VERSION);
+        return;
+    }
+    hw_ok = true;              /* the handle stays open for the process's life */
+}
+
+/* hwloc's functions in `hw`, loaded once; false (reason in hw_why) when
+ * the library or one of its functions is missing. */
+static bool hw_load(void)
+{
+    pthread_once(&hw_once, hw_open);
+    return hw_ok;
+}
+
+/* hwloc's inline helpers, through the table */
+static int hw_nbobjs_by_type(hwloc_topology_t t, hwloc_obj_type_t type)
+{
+    int depth = hw.get_type_depth(t, type);
+    if (depth == HWLOC_TYPE_DEPTH_UNKNOWN)
+        return 0;
+    if (depth == HWLOC_TYPE_DEPTH_MULTIPLE)
+        return -1;
+    return (int)hw.get_nbobjs_by_depth(t, depth);
+}
+
+static hwloc_obj_t hw_obj_by_type(hwloc_topology_t t, hwloc_obj_type_t type, unsigned idx)
+{
+    int depth = hw.get_type_depth(t, type);
+    if (depth == HWLOC_TYPE_DEPTH_UNKNOWN || depth == HWLOC_TYPE_DEPTH_MULTIPLE)
+        return NULL;
+    return hw.get_obj_by_depth(t, depth, idx);
+}
+
+/* ------------------------------------------------- sysfs (was libnuma) */
+/* Next range lo-hi of a kernel list "0-3,8,10-11" at *p; false at its end. */
+static bool list_next(const char **p, uint32_t *lo, uint32_t *hi)
+{
+    const char *s = *p;
+    while (*s == ',' || *s == ' ' || *s == '\n')
+        s++;
+    if (*s < '0' || *s > '9')
+        return false;
+    uint32_t a = 0, b;
+    for (; *s >= '0' && *s <= '9'; s++)
+        a = a * 10 + (uint32_t)(*s - '0');
+    b = a;
+    if (*s == '-')
+        for (b = 0, s++; *s >= '0' && *s <= '9'; s++)
+            b = b * 10 + (uint32_t)(*s - '0');
+    *p = s, *lo = a, *hi = b < a ? a : b;
+    return true;
+}
+
+/* NUMA system calls work (libnuma's numa_available()). */
+static bool numa_syscalls(void)
+{
+    int mode;
+    int err = hp_get_mempolicy(&mode, NULL, 0);
+    return err != ENOSYS && err != EPERM;
+}
+
+/* The ACPI SLIT as the kernel shows it (libnuma's numa_distance): line
+ * nodeA/distance holds the distances to every online node, in order. */
+static void sysfs_distances(topo_t *tp)
+{
+    char online[1024], line[4096], path[64];
+    if (hp_nodes_online(online, sizeof online) <= 0)
+        return;
+    for (uint32_t a = 0; a < tp->slots; a++) {
+        if (!tp->exists[a])
+            continue;
+        snprintf(path, sizeof path, "/sys/devices/system/node/node%u/distance", a);
+        if (hp_read_file(path, line, sizeof line) <= 0)
+            continue;
+        const char *o = online, *d = line;
+        uint32_t lo, hi;
+        while (list_next(&o, &lo, &hi))
+            for (uint32_t b = lo; b <= hi; b++) {
+                while (*d == ' ')
+                    d++;
+                if (*d < '0' || *d > '9')
+                    return;
+                unsigned long v = strtoul(d, (char **)&d, 10);
+                if (b < tp->slots && tp->exists[b] && v > 0 && v < UINT16_MAX)
+                    tp->dist[a * tp->slots + b] = (uint16_t)v;
+            }
+    }
+}
+
+/* cpu_node[c] = home_of(the node whose cpulist has c) for the nodes below
+ * tp->slots (libnuma's numa_node_of_cpu); other CPUs keep theirs. */
+static void sysfs_cpu_nodes(topo_t *tp)
+{
+    char line[4096], path[64];
+    for (uint32_t n = 0; n < tp->slots; n++) {
+        snprintf(path, sizeof path, "/sys/devices/system/node/node%u/cpulist", n);
+        if (hp_read_file(path, line, sizeof line) <= 0)
+            continue;
+        const char *p = line;
+        uint32_t lo, hi;
+        uint16_t target = home_of(tp, n);
+        while (list_next(&p, &lo, &hi))
+            for (uint32_t c = lo; c <= hi && c < tp->ncpus; c++)
+                tp->cpu_node[c] = target;
+    }
+}
+
 /* ------------------------------------------------------- build a topo_t */
 int topo_from_hwloc(hwloc_topology_t t, const nodeset_t *nodes, topo_t **out)
 {
@@ -181,13 +352,15 @@ int topo_from_hwloc(hwloc_topology_t t, const nodeset_t *nodes, topo_t **out)
 
 int topo_from_hwloc_policy(hwloc_topology_t t, const nodeset_t *nodes, const topo_policy_t *pol, topo_t **out)
 {
-    int nn = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
+    if (!hw_load())             /* t came from a program that links hwloc: found */
+        return ENOSYS;
+    int nn = hw_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
     if (nn <= 0)
         return EINVAL;
     uint32_t slots = 0;
-    int maxcpu = hwloc_bitmap_last(hwloc_topology_get_topology_cpuset(t));
+    int maxcpu = hw.bitmap_last(hw.topology_get_topology_cpuset(t));
     for (int i = 0; i < nn; i++) {
-        hwloc_obj_t o = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, (unsigned)i);
+        hwloc_obj_t o = hw_obj_by_type(t, HWLOC_OBJ_NUMANODE, (unsigned)i);
         if (o->os_index + 1 > slots)
             slots = o->os_index + 1;
     }
@@ -211,10 +384,10 @@ int topo_from_hwloc_policy(hwloc_topology_t t, const nodeset_t *nodes, const top
     tp->used = (uint8_t *)m;        m += slots;
     tp->has_cpus = (uint8_t *)m;
     for (int i = 0; i < nn; i++) {
-        hwloc_obj_t o = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, (unsigned)i);
+        hwloc_obj_t o = hw_obj_by_type(t, HWLOC_OBJ_NUMANODE, (unsigned)i);
         tp->exists[o->os_index] = 1;
         tp->mem_total[o->os_index] = o->attr ? o->attr->numanode.local_memory : 0;
-        tp->has_cpus[o->os_index] = o->cpuset && !hwloc_bitmap_iszero(o->cpuset);
+        tp->has_cpus[o->os_index] = o->cpuset && !hw.bitmap_iszero(o->cpuset);
     }
     int preferred;
     select_under_policy(tp, nodes, pol, &preferred);
@@ -222,28 +395,22 @@ int topo_from_hwloc_policy(hwloc_topology_t t, const nodeset_t *nodes, const top
     for (uint32_t n = 0; n < slots; n++)
         tp->nused += tp->used[n];
 
-    /* distances: hwloc, else libnuma (ACPI SLIT), else 10/20 */
+    /* distances: hwloc, else the ACPI SLIT (sysfs), else 10/20 */
     for (uint32_t a = 0; a < slots; a++)
         for (uint32_t b = 0; b < slots; b++)
             tp->dist[a * slots + b] = a == b ? 10 : 20;
     unsigned nr = 1;
     struct hwloc_distances_s *d = NULL;
     bool have = false;
-    if (hwloc_distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, &d, 0, 0) == 0 && nr >= 1 && d) {
+    if (hw.distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, &d, 0, 0) == 0 && nr >= 1 && d) {
         for (unsigned i = 0; i < d->nbobjs; i++)
             for (unsigned j = 0; j < d->nbobjs; j++)
                 tp->dist[d->objs[i]->os_index * slots + d->objs[j]->os_index] = (uint16_t)d->values[i * d->nbobjs + j];
-        hwloc_distances_release(t, d);
+        hw.distances_release(t, d);
         have = true;
     }
-    if (!have && numa_available() >= 0) {
-        for (uint32_t a = 0; a < slots; a++)
-            for (uint32_t b = 0; b < slots; b++) {
-                int v = tp->exists[a] && tp->exists[b] ? numa_distance((int)a, (int)b) : 0;
-                if (v > 0)
-                    tp->dist[a * slots + b] = (uint16_t)v;
-            }
-    }
+    if (!have && numa_syscalls())
+        sysfs_distances(tp);
     /* order[a]: used nodes by distance from a (a itself first if used) */
     for (uint32_t a = 0; a < slots; a++) {
         uint16_t *o = &tp->order[a * slots];
@@ -273,21 +440,18 @@ int topo_from_hwloc_policy(hwloc_topology_t t, const nodeset_t *nodes, const top
         tp->first_used = (uint32_t)preferred;
     /* cpu -> its home: the preferred policy's node; else the nearest used
      * node with CPUs from the CPU's node.  CPUs hwloc places in no node (a
-     * memoryless node's, on some kernels) ask libnuma for their node. */
-    for (uint32_t c = 0; c < ncpus; c++) {
-        int k = preferred < 0 && numa_available() >= 0 ? numa_node_of_cpu((int)c) : -1;
-        tp->cpu_node[c] = (uint16_t)(k >= 0 && (uint32_t)k < slots ? home_of(tp, (uint32_t)k) : tp->first_used);
-    }
+     * memoryless node's, on some kernels) take the node sysfs lists them
+     * in (as libnuma's numa_node_of_cpu did). */
+    for (uint32_t c = 0; c < ncpus; c++)
+        tp->cpu_node[c] = (uint16_t)tp->first_used;
+    if (preferred < 0 && numa_syscalls())
+        sysfs_cpu_nodes(tp);
     for (int i = 0; i < nn && preferred < 0; i++) {
-        hwloc_obj_t o = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, (unsigned)i);
+        hwloc_obj_t o = hw_obj_by_type(t, HWLOC_OBJ_NUMANODE, (unsigned)i);
         uint16_t target = home_of(tp, o->os_index);
-        int cpu;
-        hwloc_bitmap_foreach_begin(cpu, o->cpuset)
-        {
+        for (int cpu = o->cpuset ? hw.bitmap_next(o->cpuset, -1) : -1; cpu >= 0; cpu = hw.bitmap_next(o->cpuset, cpu))
             if ((uint32_t)cpu < ncpus)
                 tp->cpu_node[cpu] = target;
-        }
-        hwloc_bitmap_foreach_end();
     }
     for (uint32_t n = 0; n < slots && n < NS_MAX_NODES; n++) {
         tp->room_ms[n] = 0;
@@ -326,12 +490,16 @@ static int fake_build(topo_t **out)
     hwloc_topology_t t;
     char desc[64];
     snprintf(desc, sizeof desc, "numa:%d pu:64", NS_FAKE_NODES);
-    if (hwloc_topology_init(&t) != 0)
+    if (!hw_load()) {
+        error_warn("cannot load hwloc, fake nodes off: ", hw_why);
+        return ENOSYS;
+    }
+    if (hw.topology_init(&t) != 0)
         return ENOMEM;
-    int err = hwloc_topology_set_synthetic(t, desc) != 0 || hwloc_topology_load(t) != 0
+    int err = hw.topology_set_synthetic(t, desc) != 0 || hw.topology_load(t) != 0
                   ? EINVAL
                   : topo_from_hwloc(t, &options.nodes, out);
-    hwloc_topology_destroy(t);
+    hw.topology_destroy(t);
     atomic_store_explicit(&bind_off, 1, memory_order_relaxed);
     return err;
 }
@@ -344,17 +512,23 @@ int topo_build(topo_t **out)
 #ifdef NS_FAKE_NODES
     return fake_build(out);
 #endif
-    if (single_node_machine() || numa_available() < 0)
+    if (single_node_machine() || !numa_syscalls())
         return 0;
+    /* more than one node: now, and only now, hwloc (dlopen allocates: we
+     * run after start-up, from the constructor, holding no lock) */
+    if (!hw_load()) {
+        error_warn("cannot load hwloc, the NUMA topology is unknown: running as one node: ", hw_why);
+        return 0;
+    }
     hwloc_topology_t t;
-    if (hwloc_topology_init(&t) != 0)
+    if (hw.topology_init(&t) != 0)
         return ENOMEM;
     /* caches and I/O are not needed; packages and groups are (a NUMA
      * node's cpuset is its parent's) */
-    hwloc_topology_set_cache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-    hwloc_topology_set_icache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-    hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-    if (hwloc_topology_load(t) != 0)
+    hw.topology_set_cache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+    hw.topology_set_icache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+    hw.topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+    if (hw.topology_load(t) != 0)
         err = EINVAL;
     else
     {
@@ -362,7 +536,7 @@ int topo_build(topo_t **out)
         topo_read_policy(&pol);
         err = topo_from_hwloc_policy(t, &options.nodes, &pol, out);
     }
-    hwloc_topology_destroy(t);
+    hw.topology_destroy(t);
     uint32_t nexist = 0;
     for (uint32_t n = 0; !err && n < (*out)->slots; n++)
         nexist += (*out)->exists[n];

@@ -126,6 +126,7 @@ static uint32_t cap_max(unsigned cls)
 
 static void tcache_global_init(void)
 {
+    node_heap_away_hook = tcache_away_flush_idle;
     exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
 }
 

@@ -16,7 +16,8 @@
  * Page placement is read back with move_pages(2) in query mode (nodes=NULL);
  * block ownership with ns_node_of(); counters with ns_stats_get().
  *
- *  topo       the allocator sees as many nodes as the kernel
+ *  topo       the allocator sees as many nodes as the kernel, and has
+ *             opened libhwloc (dlopen: not linked, not on one node)
  *  highaddr   blocks lie where the kernel places mmap (arm64: near 2^48)
  *             and are found (ns_node_of)
  *  placement  per node, a pinned thread allocates + touches every size class
@@ -51,6 +52,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,8 +253,20 @@ static int test_topo(void)
     void *p = malloc(100);          /* make sure the allocator is up */
     free(p);
     stats(&st);
-    printf("topo: kernel nodes=%d (with cpus %d), allocator nodes=%d\n", nnodes, ncpu_nodes, st.nodes);
+    /* libnumaslab does not link hwloc (one-node machines never map it):
+     * it opened libhwloc.so.15 with dlopen because this machine has more
+     * than one node (this program links libnuma, not hwloc) */
+    char line[512];
+    bool hwloc = false;
+    FILE *maps = fopen("/proc/self/maps", "r");
+    CHECK(maps != NULL, "/proc/self/maps: %s", strerror(errno));
+    while (!hwloc && fgets(line, sizeof line, maps))
+        hwloc = strstr(line, "/libhwloc.so") != NULL;
+    fclose(maps);
+    printf("topo: kernel nodes=%d (with cpus %d), allocator nodes=%d, libhwloc %s\n", nnodes, ncpu_nodes, st.nodes,
+           hwloc ? "mapped" : "not mapped");
     CHECK(st.nodes == nnodes, "allocator uses %d node(s), the kernel shows %d", st.nodes, nnodes);
+    CHECK(hwloc, "libhwloc is not mapped on a machine with %d nodes (dlopen in src/numa/topo.c)", nnodes);
     return 0;
 }
 

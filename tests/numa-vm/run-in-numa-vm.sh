@@ -78,7 +78,9 @@
 #      qemu boots that directly, skipping the slow in-guest decompression.
 #   2. initramfs (newc cpio): busybox + its applet links, the program, every
 #      library ldd reports for each ELF file (plus the loader, and an
-#      ld.so.cache), the --add files, and a generated /init.
+#      ld.so.cache; and libhwloc.so.15, which libnumaslab opens with dlopen,
+#      for an ELF file that uses libnumaslab), the --add files, and a
+#      generated /init.
 #   3. /init mounts proc/sys/dev/hugetlbfs, sets THP and hugepages, runs the
 #      program with stdout on ttyS1 and stderr on ttyS2, writes
 #      "NUMA-VM-EXIT-STATUS: N" on ttyS3, and powers the VM off.  Each serial
@@ -352,8 +354,12 @@ copy_in() {   # copy_in SRC DEST: put SRC at DEST inside the VM (follows symlink
     else cp -L --preserve=mode "$src" "$ROOT$dest"; fi
 }
 is_elf() { [[ -f $1 && $(head -c 4 "$1" | od -An -tx1 | tr -d ' \n') == 7f454c46 ]]; }
+# Libraries libnumaslab opens with dlopen, which ldd does not list: hwloc,
+# on machines with more than one node (src/numa/topo.c).  Taken from the
+# directory the program's libc comes from, with the libraries they need.
+DLOPENED=(libhwloc.so.15)
 add_libs() {  # add_libs ELF: copy every library ldd reports, and the loader
-    local out line lib
+    local out line lib numaslab=0 libdir="" so
     if [[ $ARCH == aarch64 ]]; then                        # the arm64 loader lists them, under qemu-user
         [[ $(od -An -j18 -N2 -tu2 "$1" | tr -d ' ') == 183 ]] || return 0   # e_machine EM_AARCH64
         out=$(LC_ALL=C qemu-aarch64-static /lib/ld-linux-aarch64.so.1 --list "$1" 2>&1) || return 0
@@ -367,7 +373,14 @@ add_libs() {  # add_libs ELF: copy every library ldd reports, and the loader
         elif [[ $line =~ ^[[:space:]]*(/[^ ]+)\ \( ]]; then lib=${BASH_REMATCH[1]}
         fi
         [[ -n $lib ]] && copy_in "$lib" "$lib"
+        [[ $lib == */libnumaslab*.so* ]] && numaslab=1
+        [[ $lib == */libc.so.6 ]] && libdir=${lib%/*}
     done <<<"$out"
+    if ((numaslab)) && [[ -n $libdir ]]; then
+        for so in "${DLOPENED[@]}"; do
+            [[ -e $libdir/$so ]] && add_item "$libdir/$so" "$libdir/$so"
+        done
+    fi
     return 0
 }
 add_tool() {  # add_tool NAME-OR-PATH: a script's interpreter, unless busybox has it
