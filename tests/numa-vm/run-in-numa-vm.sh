@@ -360,6 +360,7 @@ is_elf() { [[ -f $1 && $(head -c 4 "$1" | od -An -tx1 | tr -d ' \n') == 7f454c46
 DLOPENED=(libhwloc.so.15)
 add_libs() {  # add_libs ELF: copy every library ldd reports, and the loader
     local out line lib numaslab=0 libdir="" so
+    [[ ${1##*/} == libnumaslab*.so* ]] && numaslab=1       # the library itself, added to be preloaded
     if [[ $ARCH == aarch64 ]]; then                        # the arm64 loader lists them, under qemu-user
         [[ $(od -An -j18 -N2 -tu2 "$1" | tr -d ' ') == 183 ]] || return 0   # e_machine EM_AARCH64
         out=$(LC_ALL=C qemu-aarch64-static /lib/ld-linux-aarch64.so.1 --list "$1" 2>&1) || return 0
