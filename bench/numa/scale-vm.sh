@@ -311,7 +311,7 @@ for sh in shapes:
                 c.append(f"{dops:,.0f}")
                 ppl = fmt_ratio(pr, acq)
                 if (wl in ("larson", "mixed") and t == 16):
-                    ppl += " (target >= 64: " + ("met" if acq == 0 or pr / acq >= 64 else "MISSED") + ")"
+                    ppl += " (target >= 64: " + ("met" if acq <= 0 or pr / acq >= 64 else "MISSED") + ")"
                 c.append(ppl)
                 c.append(f"{1000 * acq / dops:.3f}")
                 c.append(fmt_ratio(100 * dl["bin_lock_contended"], acq) if acq >= 200 else "-")

@@ -435,9 +435,6 @@ void *owned_take(owner_t *o, unsigned cls, uint32_t want, uint32_t *got, bool ne
     void *head = NULL;
     if (o->away.n)
         owner_away_flush(o);
-    node_pool_t *pool = node_pool(o->node);
-    if (atomic_load_explicit(&pool->xfer, memory_order_relaxed))
-        node_xfer_drain(pool, o);   /* other nodes' threads freed blocks of ours */
     if (atomic_load_explicit(&o->inbox, memory_order_relaxed))
         inbox_drain(o);
     for (;;) {
@@ -560,7 +557,7 @@ static void adopt_orphans(superslab_t *ss, void *arg)
 void owner_fork_forward(void)
 {
     for (uint32_t node = 0; node < topo_nodes(); node++)
-        node_xfer_drain(node_pool(node), NULL);     /* onto remote stacks and pending lists */
+        node_xfer_drain(node_pool(node), NULL, NULL, NULL);   /* onto remote stacks and pending lists */
     for (uint32_t node = 0; node < topo_nodes(); node++)
         for (unsigned c = 0; c < NS_CLASSES; c++) {
             node_pool_t *pool = node_pool(node);
@@ -962,10 +959,13 @@ void owner_fork_away(owner_t *o)
     atomic_store_explicit(&w->steal, 0, memory_order_relaxed);
 }
 
-/* The transfer stack holds blocks of every class: sorted by class in one
- * pass, each class goes back in one bin_return (own slabs, the bin's,
- * other owners' remote stacks). */
-uint64_t node_xfer_drain(node_pool_t *pool, owner_t *o)
+/* The transfer stack holds blocks of every class: a block of another
+ * owner's slab is first offered to `keep` (the draining thread's cache,
+ * which reuses it as a free of its own: no atomic operation, no hand-over
+ * to that owner); the rest, sorted by class in one pass, go back in one
+ * bin_return per class (own slabs, the bin's, other owners' remote
+ * stacks). */
+uint64_t node_xfer_drain(node_pool_t *pool, owner_t *o, bool (*keep)(void *arg, void *blk, unsigned cls), void *arg)
 {
     void *list = atomic_exchange_explicit(&pool->xfer, NULL, memory_order_acquire);
     if (!list)
@@ -980,6 +980,10 @@ uint64_t node_xfer_drain(node_pool_t *pool, owner_t *o)
         slab_t *s = slab_of((uintptr_t)blk);
         if (NS_UNLIKELY(s->node != pool->node || !s->units || !slab_block_start(s, (uintptr_t)blk)))
             error_fatal("heap corruption: a block freed by another node's thread is not one of its blocks", blk);
+        if (keep && atomic_load_explicit(&s->owner, memory_order_relaxed) != o && keep(arg, blk, s->cls)) {
+            blk = next;
+            continue;
+        }
         blk[0] = by_cls[s->cls];
         by_cls[s->cls] = blk;
         blk = next;

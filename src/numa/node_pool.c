@@ -295,7 +295,7 @@ size_t pool_free_slab(node_pool_t *pool, slab_t *s)
 size_t node_pool_release(node_pool_t *pool, bool all)
 {
     size_t bytes = 0;
-    node_xfer_drain(pool, NULL);    /* frees by other nodes no thread here has taken */
+    node_xfer_drain(pool, NULL, NULL, NULL);    /* frees by other nodes no thread here has taken */
     for (unsigned c = 0; c < NS_CLASSES; c++)
         bytes += bin_release(pool, c, all);
     lock_take(&pool->ss_lock, LOCK_SS);

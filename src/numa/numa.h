@@ -63,7 +63,7 @@ typedef struct owned_class {
  * changing the runs (plain stores); `steal`: another thread flushes the
  * runs of an idle owner (owner_away_flush_idle; the protocol is in bin.c). */
 #define AWAY_RUNS 8
-#define AWAY_BATCH 32
+#define AWAY_BATCH 64
 #define AWAY_NODES 64           /* counters per destination node (the last: 63 and up) */
 typedef struct away {
     _Atomic uint32_t busy, steal;
@@ -316,8 +316,10 @@ bool owner_away_flush_idle(owner_t *o, uint64_t age_ms);
  * caught it changing them: those blocks stay lost to the child). */
 void owner_fork_away(owner_t *o);
 /* The blocks on pool's transfer stack back to their slabs, as the owner
- * o (NULL: none) returns them; count drained. */
-uint64_t node_xfer_drain(node_pool_t *pool, owner_t *o);
+ * o (NULL: none) returns them; a block of a slab o does not own is first
+ * offered to keep(arg, blk, cls) (NULL: none), which takes it or says no.
+ * Count drained. */
+uint64_t node_xfer_drain(node_pool_t *pool, owner_t *o, bool (*keep)(void *arg, void *blk, unsigned cls), void *arg);
 /* Drain notified remote frees into the bin's slabs; with `all`, or when
  * nobody but this took the bin's lock for NUMASLAB_DECAY_MS, also release
  * every empty slab (the spare).  Bin lock not held; bytes unmapped. */

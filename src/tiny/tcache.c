@@ -339,6 +339,19 @@ static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
     return NULL;
 }
 
+/* node_xfer_drain's keep: a block of this node that another node's
+ * thread freed joins the cache's list of its class if it has room (as if
+ * this thread had freed it). */
+static bool keep_in_cache(void *arg, void *blk, unsigned cls)
+{
+    tcache_t *tc = arg;
+    tbin_t *b = &tc->bins[cls];
+    if (b->room == 0)
+        return false;
+    tbin_push(tc, b, blk, block_mark);
+    return true;
+}
+
 /* Fill the empty list of class cls with a batch from the slab the thread
  * owns on its node (or the nearest node with room, or the home node when
  * none has; `local`: the thread's node only, and never a new SuperSlab
@@ -352,6 +365,14 @@ static bool refill(tcache_t *tc, unsigned cls, bool local)
         b->cap = b->room = m < CAP_START ? m : CAP_START;
     }
     check_node(tc);
+    node_pool_t *pool = node_pool((uint32_t)tc->node);
+    if (atomic_load_explicit(&pool->xfer, memory_order_relaxed)) {
+        node_xfer_drain(pool, &tc->own, keep_in_cache, tc);   /* other nodes' threads freed blocks of ours */
+        if (b->head) {              /* the drain filled this class */
+            event(tc, cls);
+            return true;
+        }
+    }
     uint32_t want = b->cap / 2 ? b->cap / 2 : 1, got;
     void *list = owned_take(&tc->own, cls, want, &got, true);
     if (!got && topo_get() && !local)
