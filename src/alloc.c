@@ -148,7 +148,7 @@ NS_API void *ns_realloc(void *p, size_t size)
     if (!p)
         return api_malloc(size);
     if (size == 0) {       /* glibc: free and return NULL */
-        api_free(p, NULL);
+        api_free(p);
         return NULL;
     }
     size_t old = free_block_size(p, "realloc");
@@ -172,7 +172,7 @@ NS_API void *ns_realloc(void *p, size_t size)
     if (!q)
         return NULL;       /* errno set; p untouched */
     memcpy(q, p, old < size ? old : size);
-    api_free(p, NULL);
+    api_free(p);
     return q;
 }
 

@@ -18,8 +18,11 @@ void *alloc_large(size_t size);           /* above NS_SMALL_MAX */
 void free_slow(void *p);
 /* free_slow, then, with no lock held any more: what it made releasable may
  * start the background release thread (numa/decay.c says from which
- * callers). */
-void free_slow_from(void *p, const void *caller);
+ * callers).  Reached by a tail call from free(), so its own return
+ * address is free()'s caller; called from anywhere in numaslab (realloc,
+ * or a build that does not tail-call) it starts nothing.  The fast path
+ * reads no return address. */
+void free_slow_entry(void *p);
 /* Usable size of a block of ours, or 0 after reporting an invalid or
  * freed pointer on behalf of fn. */
 size_t free_block_size(const void *p, const char *fn);
@@ -80,13 +83,11 @@ static inline void *api_malloc(size_t size)
     return alloc_large(size);
 }
 
-/* caller: free()'s return address (NULL: realloc, which starts nothing),
- * read only on the slow path. */
-static inline void api_free(void *p, const void *caller)
+static inline void api_free(void *p)
 {
     if (NS_LIKELY(tcache_try_free(p)))
         return;
-    free_slow_from(p, caller);
+    free_slow_entry(p);
 }
 
 #endif

@@ -5,7 +5,7 @@
 
 NS_API void ns_free(void *p)
 {
-    api_free(p, __builtin_return_address(0));
+    api_free(p);
 }
 
 void free_slow(void *ptr)
@@ -34,11 +34,11 @@ void free_slow(void *ptr)
     tcache_free_small(ptr, s);
 }
 
-void free_slow_from(void *ptr, const void *caller)
+__attribute__((noinline)) void free_slow_entry(void *ptr)
 {
     free_slow(ptr);
     if (NS_UNLIKELY(decay_wanted()))
-        decay_start_for(caller);
+        decay_start_for(__builtin_return_address(0));
 }
 
 size_t free_block_size(const void *p, const char *fn)

@@ -156,20 +156,8 @@ static void start_helper(int32_t pid)
     if (old == pid || !__atomic_compare_exchange_n(&helper_pid, &old, pid, false, __ATOMIC_ACQ_REL,
                                                    __ATOMIC_RELAXED))
         return;
-    pthread_attr_t at;
-    sigset_t all, prev;
-    pthread_t t;
-    sigfillset(&all);
-    pthread_attr_init(&at);
-    pthread_attr_setstacksize(&at, 256 * 1024);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    pthread_sigmask(SIG_SETMASK, &all, &prev);     /* the helper inherits it: no signal for it */
-    if (pthread_create(&t, &at, helper, (void *)(intptr_t)pid) == 0)
-        pthread_setname_np(t, "numaslab-stats");
-    else
+    if (machine_thread_start(helper, (void *)(intptr_t)pid, "numaslab-stats") != 0)
         __atomic_store_n(&helper_pid, 0, __ATOMIC_RELEASE);   /* try again at the next request */
-    pthread_sigmask(SIG_SETMASK, &prev, NULL);
-    pthread_attr_destroy(&at);
 }
 
 static void check(bool asked, bool from_malloc)

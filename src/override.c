@@ -14,8 +14,8 @@ void linetrace_op(void);        /* bench/numa/linetrace.c counts operations */
 #endif
 
 NS_API void *malloc(size_t size) { OP(); return api_malloc(size); }
-NS_API void free(void *p) { OP(); api_free(p, __builtin_return_address(0)); }
-NS_API void cfree(void *p) { OP(); api_free(p, __builtin_return_address(0)); }
+NS_API void free(void *p) { OP(); api_free(p); }
+NS_API void cfree(void *p) { OP(); api_free(p); }
 NS_API void *calloc(size_t count, size_t size) { OP(); return ns_calloc(count, size); }
 NS_API void *realloc(void *p, size_t size) { OP(); return ns_realloc(p, size); }
 NS_API void *reallocarray(void *p, size_t count, size_t size) { OP(); return ns_reallocarray(p, count, size); }

@@ -409,20 +409,6 @@ static void write_sites(sink_t *o)
         }
 }
 
-/* The span of a loaded object's executable segments (hi 0: none). */
-static void code_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
-{
-    *lo = UINTPTR_MAX, *hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-            uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-            *lo = a < *lo ? a : *lo;
-            *hi = a + ph->p_memsz > *hi ? a + ph->p_memsz : *hi;
-        }
-    }
-}
-
 /* "# object LO-HI BIAS BUILD_ID PATH" for each loaded object with code. */
 static int write_object(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -430,7 +416,7 @@ static int write_object(struct dl_phdr_info *info, size_t size, void *arg)
     sink_t *o = arg;
     uintptr_t lo, hi;
     char id[2 * 64 + 1] = "-";
-    code_range(info, &lo, &hi);
+    machine_code_span(info, &lo, &hi);
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type == PT_NOTE) {
@@ -554,21 +540,6 @@ static void prof_fork(int phase)
         lock_after_fork(&prof_lock, LOCK_PROF, phase == 2);
 }
 
-/* The executable code of the object that holds numaslab: stacks start at
- * the first frame outside it.  Linked statically into the program (the
- * object is the program itself), a fixed number of frames is skipped. */
-static int find_own(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size, (void)arg;
-    uintptr_t me = (uintptr_t)&find_own, lo, hi;
-    code_range(info, &lo, &hi);
-    if (me < lo || me >= hi)
-        return 0;
-    if (info->dlpi_name && *info->dlpi_name)
-        own_lo = lo, own_hi = hi;
-    return 1;
-}
-
 /* From the constructor (src/init.c), when NUMASLAB_PROF is set: the
  * unwinder, the hooks, the profile at exit. */
 void prof_start(void)
@@ -587,8 +558,13 @@ void prof_start(void)
         unwind(warm, 4);
         unwinder = "glibc backtrace";
     }
-    own_skip = 3;               /* the hook, tcache_countdown, malloc */
-    dl_iterate_phdr(find_own, NULL);
+    /* stacks start at the first frame outside numaslab's code; linked
+     * statically (its code is the program's), a fixed number of frames
+     * is skipped: the hook, tcache_countdown, malloc */
+    bool alone;
+    machine_self(&own_lo, &own_hi, &alone);
+    if (!alone)
+        own_lo = own_hi = 0, own_skip = 3;
     tcache_fork_above = prof_fork;
     tcache_draw_hook = draw_blocks;
     tcache_sample_hook = sample_small;

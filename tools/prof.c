@@ -51,7 +51,6 @@ static struct {
     name_t *names;
     size_t nnames, capnames;
     double rate;
-    int nodes;
     char header[512];
 } P;
 
@@ -219,7 +218,6 @@ static int load(const char *file)
         else if (!strncmp(line, "# numaslab heap profile: ", 25)) {
             snprintf(P.header, sizeof P.header, "%s", line + 25);
             P.header[strcspn(P.header, "\n")] = 0;
-            sscanf(strstr(line, "nodes ") ? strstr(line, "nodes ") : "", "nodes %d", &P.nodes);
         } else
             parse_site(line);
     }

@@ -271,6 +271,21 @@ size_t machine_page_slow(void);
  * held (the thread-stack cache lock), which pthread_create takes. */
 void machine_find_libc(void);
 bool machine_in_libc(const void *pc);
+/* numaslab's own code (the executable segments of the object it is linked
+ * into: libnumaslab.so, or the whole program when linked statically),
+ * found with the C library's; true while not yet known. */
+bool machine_in_self(const void *pc);
+/* [lo, hi) of that code, and whether it is numaslab's alone (false: the
+ * program itself, numaslab linked statically into it). */
+void machine_self(uintptr_t *lo, uintptr_t *hi, bool *alone);
+/* A detached helper thread of numaslab's own (live statistics, the
+ * background release), named `name`, 256 KiB of stack, every signal
+ * blocked (a program's handlers never run on it); 0 or pthread_create's
+ * error. */
+int machine_thread_start(void *(*fn)(void *), void *arg, const char *name);
+/* The span [lo, hi) of a loaded object's executable segments (hi 0: none). */
+struct dl_phdr_info;
+void machine_code_span(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 static inline size_t ns_page_size(void)
 {
     size_t p = __atomic_load_n(&machine_page, __ATOMIC_RELAXED);

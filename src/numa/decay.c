@@ -19,9 +19,12 @@
  * decay_note (an empty SuperSlab listed, a large mapping cached, 2 MiB of
  * slabs freed in SuperSlabs still in use; under the node's lock) raises
  * `decay_work`; the next free() that sees it with no thread yet
- * starts one once it holds no lock (api.h, decay_start_for), unless that
- * free() was called by the C library or the loader, which may hold glibc's
- * thread-stack cache lock that pthread_create takes (base/machine.c); a
+ * starts one once it holds no lock (api.h, free_slow_entry: free()'s
+ * caller is read there, off the fast path), unless that free() was called
+ * by the C library or the loader, which may hold glibc's thread-stack
+ * cache lock that pthread_create takes (base/machine.c), or from within
+ * numaslab (realloc; and free() itself when the compiler did not
+ * tail-call the slow entry, so that the caller is unknown); a
  * thread's exit starts it too (tiny/tcache.c, the cache's destructor).
  * Never from malloc: the loader allocates with its own locks held.
  * pthread_create may allocate (TLS): the state is STARTING meanwhile, so
@@ -65,7 +68,6 @@ _Atomic uint32_t decay_state;
 _Atomic uint32_t decay_work;
 static _Atomic uint32_t parked;
 
-#define RELEASE_STACK (256 * 1024)
 
 static void futex_wait(_Atomic uint32_t *w, uint32_t val, const struct timespec *timeout)
 {
@@ -106,7 +108,6 @@ static void nap(uint32_t state)
 static void *release_main(void *arg)
 {
     (void)arg;
-    pthread_setname_np(pthread_self(), "numaslab-decay");
     uint32_t state;
     while ((state = atomic_load(&decay_state)) != DECAY_OFF) {
         atomic_store(&decay_work, 0);
@@ -154,17 +155,7 @@ void decay_start(void)
         errno = saved;
         return;
     }
-    pthread_attr_t at;
-    sigset_t all, prev;
-    pthread_t t;
-    sigfillset(&all);
-    pthread_attr_init(&at);
-    pthread_attr_setstacksize(&at, RELEASE_STACK);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    pthread_sigmask(SIG_SETMASK, &all, &prev);      /* inherited: no signal for it */
-    int rc = pthread_create(&t, &at, release_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &prev, NULL);
-    pthread_attr_destroy(&at);
+    int rc = machine_thread_start(release_main, NULL, "numaslab-decay");
     s = DECAY_STARTING;         /* OFF meanwhile: the main thread ended (the new one sees it) */
     atomic_compare_exchange_strong(&decay_state, &s, rc == 0 ? DECAY_RUNNING : DECAY_OFF);
     errno = saved;
@@ -172,7 +163,7 @@ void decay_start(void)
 
 void decay_start_for(const void *caller)
 {
-    if (caller && !machine_in_libc(caller))
+    if (caller && !machine_in_libc(caller) && !machine_in_self(caller))
         decay_start();
 }
 
