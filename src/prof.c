@@ -50,7 +50,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hugepage/hugepage.h"
 #include "api.h"
 #include <numaslab.h>
 
@@ -102,10 +101,8 @@ static __thread double large_left;
 /* ---------------------------------------------------------------- draws */
 static uint64_t rand64(void)
 {
-    if (NS_UNLIKELY(rng == 0)) {
-        if (hp_getrandom(&rng, sizeof rng) != 0 || rng == 0)
-            rng = (uintptr_t)&rng ^ clock_ms() ^ 0x9e3779b97f4a7c15u;
-    }
+    if (NS_UNLIKELY(rng == 0))
+        rng = hardened_random() | 1;    /* the thread's getrandom pool (superslab/hardened.c) */
     rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;      /* xorshift64* */
     return rng * 0x2545f4914f6cdd1du;
 }

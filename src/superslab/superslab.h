@@ -342,7 +342,8 @@ void hardened_mark_free(slab_t *s, uint32_t first, uint32_t n);  /* carved block
 /* Two fresh random keys (getrandom; never derived from an address). */
 void hardened_new_key(list_key_t *k);
 /* A random number from this thread's pool (getrandom), for the hand-out
- * order of freshly carved blocks. */
+ * order of freshly carved blocks (and, in every build, the seed of the
+ * heap profiler's sampling gaps, src/prof.c). */
 uint64_t hardened_random(void);
 
 /* ------------------------------------------------------------ validate.c
