@@ -38,14 +38,23 @@ enum { HP_BACK_BASE = 0, HP_BACK_THP = 1, HP_BACK_HUGETLB = 2 };
 void hp_init(void);
 int hp_mode(void);
 /* Map a SuperSlab: hugetlb pages if `hugetlb` and the kernel has them,
- * else (if `fallback`) THP (MADV_HUGEPAGE) or base pages as the mode says;
- * *backing tells which.  ENOMEM when the OS refuses. */
-int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out);
+ * else (if `fallback`) THP (MADV_HUGEPAGE) or base pages as the mode says,
+ * base pages (MADV_NOHUGEPAGE) when `sparse`; *backing tells which.
+ * ENOMEM when the OS refuses. */
+int hp_ss_map(bool hugetlb, bool fallback, bool sparse, int *backing, void **out);
 void hp_ss_unmap(void *p);
 /* A THP SuperSlab asks for transparent huge pages again (`on`), or no
  * longer: once some of its units were purged, khugepaged would otherwise
  * collapse it back into a whole resident 2 MiB page. */
 int hp_ss_thp(void *p, bool on);
+/* Would a SuperSlab asking for transparent huge pages get them (the mode
+ * allows THP and the kernel's setting is not "never")? */
+bool hp_thp_possible(void);
+/* Make a SuperSlab that asks for THP one huge page now (MADV_COLLAPSE,
+ * Linux 6.1; the pages it has are copied into it) instead of waiting for
+ * khugepaged; an errno when the kernel cannot (older kernel, no free 2 MiB
+ * block, a guard page inside). */
+int hp_ss_collapse(void *p);
 /* A mapping of 1 GiB hugetlb pages (size a multiple of 1 GiB, 1 GiB
  * aligned by the kernel); ENOMEM when the pool has too few. */
 int hp_map_1g(size_t size, void **out);

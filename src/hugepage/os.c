@@ -272,16 +272,17 @@ static bool map_at(uintptr_t slot, bool hugetlb)
     return false;
 }
 
-int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out)
+int hp_ss_map(bool hugetlb, bool fallback, bool sparse, int *backing, void **out)
 {
+    bool thp = mode != OPT_PAGES_NONE && !sparse;
     if (fault_now())
         return ENOMEM;
     uintptr_t slot = slot_take();
     if (!slot) {    /* no chunk: a plain aligned mapping */
         void *m;
-        if (hp_map(NS_SS_SIZE, NS_SS_SIZE, mode != OPT_PAGES_NONE, &m) != 0)
+        if (hp_map(NS_SS_SIZE, NS_SS_SIZE, thp, &m) != 0)
             return ENOMEM;
-        *backing = mode != OPT_PAGES_NONE && thp_setting ? HP_BACK_THP : HP_BACK_BASE;
+        *backing = thp && thp_setting ? HP_BACK_THP : HP_BACK_BASE;
         *out = m;       /* (hp_map made it fresh) */
         return 0;
     }
@@ -295,7 +296,7 @@ int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out)
         slot_put(slot);
         return ENOMEM;
     }
-    if (mode == OPT_PAGES_NONE) {
+    if (!thp) {
         os_madvise((void *)slot, NS_SS_SIZE, MADV_NOHUGEPAGE);
         *backing = HP_BACK_BASE;
     } else {
@@ -309,6 +310,17 @@ int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out)
 int hp_ss_thp(void *p, bool on)
 {
     return os_madvise(p, NS_SS_SIZE, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0 ? 0 : errno;
+}
+
+bool hp_thp_possible(void) { return mode != OPT_PAGES_NONE && thp_setting; }
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+
+int hp_ss_collapse(void *p)
+{
+    return os_madvise(p, NS_SS_SIZE, MADV_COLLAPSE) == 0 ? 0 : errno;
 }
 
 void hp_ss_unmap(void *p)

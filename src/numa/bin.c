@@ -252,6 +252,8 @@ static uint32_t slab_take(slab_t *s, uint32_t want, void **head)
     if (ns_config_hardened)
         hardened_mark_free(s, s->bump, carve);
     s->bump += carve;
+    if (carve)
+        pool_carved(s, (size_t)carve * s->size);
     n += carve;
     s->used += n;
     ns_assert(s->used <= s->bump && s->bump <= s->capacity);

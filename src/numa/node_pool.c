@@ -24,9 +24,19 @@ static _Atomic uint32_t npools;
 #define SS_FULL_BUCKET NS_UNITS
 #define SS_EMPTY_BUCKET (NS_UNITS + 1)
 #define SS_SCAN_PER_BUCKET 4
-/* A SuperSlab with at least this many units carved is dense: its huge
- * page pays; below it, once idle, its free units go back (ss_purge_idle). */
+/* A SuperSlab with at least this many units carved may be dense; below
+ * it, once idle, its free units go back (ss_purge_idle). */
 #define SS_DENSE (NS_UNITS / 2)
+/* Huge pages where they pay (THP mode): a SuperSlab is dense, and asks for
+ * a huge page, once half of its bytes were handed out (carved_bytes: a
+ * slab's blocks are handed out from its start, so this is the part the
+ * program touched; carved units alone are no measure, since each class
+ * in use takes a 64 KiB unit for its first block).  A new SuperSlab starts
+ * on base pages unless the node already has SS_HUGE_START dense ones: a
+ * heap that big will fill its next SuperSlab too, and a huge page taken
+ * at the first fault costs no copy. */
+#define SS_DENSE_BYTES (NS_SS_SIZE / 2)
+#define SS_HUGE_START 2
 
 /* Pools are created once and never freed; a pool is fully initialised
  * before npools covers it (release), and the topology naming its node is
@@ -83,8 +93,6 @@ static void ss_unlink(node_pool_t *pool, superslab_t *ss)
     ss->prev = ss->next = NULL;
 }
 
-static void ss_rejoin(node_pool_t *pool, superslab_t *ss);
-
 /* After a carve or an uncarve (ss unlinked): onto the list of its used
  * units.  An empty one waits for its decay. */
 static void ss_link(node_pool_t *pool, superslab_t *ss)
@@ -92,8 +100,6 @@ static void ss_link(node_pool_t *pool, superslab_t *ss)
     uint32_t b = ss->used_units == 0 ? SS_EMPTY_BUCKET : ss->used_units == NS_UNITS ? SS_FULL_BUCKET : ss->used_units;
     ss->bucket = b;
     ss->purged_mask &= ss->free_mask;   /* a carved unit is touched again */
-    if (ss->split && ss->used_units >= SS_DENSE)
-        ss_rejoin(pool, ss);
     if (b == SS_FULL_BUCKET)
         return;
     superslab_t **head = b == SS_EMPTY_BUCKET ? &pool->empty : &pool->by_used[b];
@@ -172,15 +178,33 @@ static void ss_split(node_pool_t *pool, superslab_t *ss)
     ss->split = 1;
 }
 
-/* ... and asks for them again once it is dense. */
-static void ss_rejoin(node_pool_t *pool, superslab_t *ss)
+/* ... and asks for them again once it is dense (true).  ss_lock held. */
+static bool ss_rejoin(node_pool_t *pool, superslab_t *ss)
 {
-    if (hp_ss_thp(ss, true) != 0)
-        return;
+    if (!ss->split || hp_ss_thp(ss, true) != 0)
+        return false;
     pool->nbacking[HP_BACK_BASE]--;
     pool->nbacking[HP_BACK_THP]++;
     ss->backing = HP_BACK_THP;
     ss->split = 0;
+    return true;
+}
+
+void pool_carved(slab_t *s, size_t bytes)
+{
+    superslab_t *ss = superslab_of(s->start);
+    size_t before = atomic_fetch_add_explicit(&ss->carved_bytes, bytes, memory_order_relaxed);
+    if (before >= SS_DENSE_BYTES || before + bytes < SS_DENSE_BYTES)
+        return;             /* not the crossing: the common case */
+    node_pool_t *pool = node_pool(ss->node);
+    lock_take(&pool->ss_lock, LOCK_SS);
+    bool promoted = ss_rejoin(pool, ss);
+    lock_drop(&pool->ss_lock, LOCK_SS);
+    /* its pages so far become one huge page now (the later faults of a
+     * THP range that already has base pages would not); without
+     * MADV_COLLAPSE khugepaged does it in its own time */
+    if (promoted)
+        hp_ss_collapse(ss);
 }
 
 /* Once no slab was carved on the node for NUMASLAB_DECAY_MS, sparse
@@ -215,13 +239,15 @@ static bool ss_purge_idle(node_pool_t *pool, uint64_t now)
 }
 
 /* A fresh SuperSlab for the node: mapped with the page kind the mode asks
- * for, bound to the node before its first touch, its header set up. */
+ * for (THP: base pages until it is dense, unless the node's heap is big),
+ * bound to the node before its first touch, its header set up. */
 static superslab_t *ss_new(node_pool_t *pool)
 {
     void *m;
     int mode = hp_mode(), backing;
     bool hugetlb = mode == OPT_PAGES_HUGETLB || (mode == OPT_PAGES_AUTO && topo_node_has_hugetlb_kb(pool->node, 2048));
-    if (hp_ss_map(hugetlb, mode != OPT_PAGES_HUGETLB || options.hugetlb_fallback, &backing, &m) != 0)
+    bool sparse = hp_thp_possible() && pool->nbacking[HP_BACK_THP] < SS_HUGE_START;
+    if (hp_ss_map(hugetlb, mode != OPT_PAGES_HUGETLB || options.hugetlb_fallback, sparse, &backing, &m) != 0)
         return NULL;
     topo_bind(m, NS_SS_SIZE, pool->node);
     superslab_t *ss = superslab_init(m, pool->node, backing);
@@ -229,6 +255,7 @@ static superslab_t *ss_new(node_pool_t *pool)
         hp_ss_unmap(m);
         return NULL;
     }
+    ss->split = sparse && backing == HP_BACK_BASE;
     pool->nsuperslabs++;
     pool->nbacking[ss->backing]++;
     ss->bucket = SS_FULL_BUCKET;   /* on no list yet */

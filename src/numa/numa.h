@@ -230,6 +230,10 @@ int node_heap_load_topology(void);
  * then an empty one, then a new mapping; `need_room`: a new mapping only
  * if the node has room); NULL when none can be had.  bin lock held. */
 slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room);
+/* `bytes` of slab s were handed out for the first time (slab_take): its
+ * SuperSlab may have become dense, and is then promoted to a huge page.
+ * Takes ss_lock when it does (bin lock held or none). */
+void pool_carved(slab_t *s, size_t bytes);
 /* Give the slab's units back (bin lock held); bytes unmapped. */
 size_t pool_free_slab(node_pool_t *pool, slab_t *s);
 /* Release empty slabs and SuperSlabs, and cached large mappings: `all` now,

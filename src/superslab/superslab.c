@@ -51,6 +51,8 @@ superslab_t *superslab_init(void *m, uint32_t node, int backing)
     ss->node = node;
     ss->free_mask = 0xffffffffu;
     ss->used_units = 0;
+    ss->split = 0;
+    atomic_store_explicit(&ss->carved_bytes, 0, memory_order_relaxed);
     if (addrmap_set((uintptr_t)ss, NS_SS_SIZE, (uintptr_t)ss | NS_MAP_SS) != 0)
         return NULL;
     ssmap_set((uintptr_t)ss, ssmap_node_tag(node));
@@ -154,6 +156,7 @@ void slab_uncarve(superslab_t *ss, slab_t *s)
     }
     ss->free_mask |= ((units == 32 ? 0u : 1u << units) - 1u) << u;
     ss->used_units -= units;
+    atomic_fetch_sub_explicit(&ss->carved_bytes, (size_t)s->bump * s->size, memory_order_relaxed);
     s->units = 0;
     if (ns_config_debug)
         superslab_validate(ss);

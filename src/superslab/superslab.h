@@ -123,7 +123,14 @@ typedef struct superslab {
      * unit takes the slow path, where the profiler sees its samples go */
     uint16_t prof_live[NS_UNITS];
     uint32_t purged_mask;       /* free units whose pages were dropped     */
-    uint32_t split;             /* THP asked at mapping, off since a purge */
+    /* THP mode, on base pages while sparse: a new SuperSlab of a small
+     * heap, or a sparse one whose free units were purged; asks for huge
+     * pages again once dense (node_pool.c, pool_carved).  ss_lock. */
+    uint32_t split;
+    /* bytes of its live slabs handed out at least once (blocks carved from
+     * their bump; slab_take adds, slab_uncarve subtracts): the part of it
+     * that has been touched, what tells dense from sparse */
+    _Atomic size_t carved_bytes;
     slab_t slabs[NS_UNITS];     /* slabs[u]: the slab starting at unit u   */
 } superslab_t;
 

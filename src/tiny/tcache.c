@@ -34,6 +34,13 @@
 
 #define CAP_MIN 2
 #define CAP_START 64
+/* Slow start: a class's first refill hands out at most CAP_FIRST_BYTES of
+ * blocks (at least CAP_MIN), and its next refills double the capacity up
+ * to CAP_START, so a class a program uses for a few blocks touches a page
+ * or two of its slab instead of 32 blocks' worth (a 4 KiB class: 1 block,
+ * not 8). */
+#define CAP_FIRST_BYTES 4096
+#define SLOW_START_REFILLS 4
 #define HOT_EVENTS 4
 
 /* sentinels: every direct entry at bins[0] (empty: malloc misses), a tag
@@ -357,12 +364,19 @@ static bool keep_in_cache(void *arg, void *blk, unsigned cls)
  * none has; `local`: the thread's node only, and never a new SuperSlab
  * past its room).  A class starts with capacity 0 and gets its first
  * capacity here.  false: no memory. */
+bool tcache_slow_start = true;
+
 static bool refill(tcache_t *tc, unsigned cls, bool local)
 {
     tbin_t *b = &tc->bins[cls];
+    uint32_t m = cap_max(cls), start = m < CAP_START ? m : CAP_START;
     if (b->cap == 0) {
-        uint32_t m = cap_max(cls);
-        b->cap = b->room = m < CAP_START ? m : CAP_START;
+        uint32_t first = tcache_slow_start ? CAP_FIRST_BYTES / sizeclass_size[cls] : start;
+        b->cap = b->room = first >= start ? start : first > CAP_MIN ? first : CAP_MIN < m ? CAP_MIN : m;
+    } else if (b->cap < start && tc->own.cls[cls].refills < SLOW_START_REFILLS) {
+        uint32_t cap = b->cap * 2 < start ? b->cap * 2 : start;
+        b->room += cap - b->cap;        /* the count (cap - room) stays */
+        b->cap = cap;
     }
     check_node(tc);
     node_pool_t *pool = node_pool((uint32_t)tc->node);

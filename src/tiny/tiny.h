@@ -58,6 +58,11 @@ _Static_assert(offsetof(tcache_t, bins) == 0, "binoff is an offset from the tcac
 /* ------------------------------------------------------------- tcache.c */
 extern __thread tcache_t *tcache_tls;
 
+/* A class's first refills start small (see CAP_FIRST_BYTES in tcache.c);
+ * white-box unit tests that count batches from the first refill turn it
+ * off. */
+extern bool tcache_slow_start;
+
 /* Called at the top of tcache_alloc_slow once the cache is live, when set
  * (src/init.c sets it: live statistics, src/live.c); holds no lock. */
 extern void (*tcache_slow_hook)(void);

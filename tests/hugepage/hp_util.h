@@ -540,10 +540,10 @@ static inline void hp_check_kernel(const char *when, const ns_stats_t *st, const
     hp_mem_t m;
     hp_smaps(set, &m);
     bool thp_on = strcmp(hp_thp_mode(), "never") != 0;
-    bool base_ok = !thp_on || strcmp(hp_pages_mode(), "none") == 0;
     uint64_t k_ht = m.bytes_ht, k_thp = thp_on ? m.bytes_hg : 0, k_base = m.bytes - k_ht - k_thp;
     uint64_t p_ht = m.proc_ht, p_thp = thp_on ? m.proc_hg : 0, p_base = m.proc - p_ht - p_thp;
-    uint64_t cap = p_ht + p_thp + (base_ok ? p_base : 0), occ = 0;
+    /* base-page SuperSlabs in every mode (THP mode: while sparse) */
+    uint64_t cap = p_ht + p_thp + p_base, occ = 0;
     for (int i = 0; i < 5; i++)
         occ += t->occ[i];
     if (set->n) {
@@ -561,12 +561,12 @@ static inline void hp_check_kernel(const char *when, const ns_stats_t *st, const
               k_base / (double)MiB);
     }
     CHECK(t->superslabs * SS_SIZE <= cap && occ * SS_SIZE <= cap && t->ss_hugetlb * SS_SIZE <= p_ht &&
-              t->ss_thp * SS_SIZE <= p_thp && (base_ok ? t->ss_base * SS_SIZE <= p_base : t->ss_base == 0),
+              t->ss_thp * SS_SIZE <= p_thp && t->ss_base * SS_SIZE <= p_base,
           "%s: no more SuperSlabs than the process has mapped: superslabs %llu (histogram %llu) x 2 MiB <= %.0f MiB; "
           "hugetlb %llu x 2 MiB <= %.0f MiB of hugetlb VMAs, thp %llu x 2 MiB <= %.0f MiB of MADV_HUGEPAGE VMAs, base %llu %s",
           when, (unsigned long long)t->superslabs, (unsigned long long)occ, cap / (double)MiB,
           (unsigned long long)t->ss_hugetlb, p_ht / (double)MiB, (unsigned long long)t->ss_thp, p_thp / (double)MiB,
-          (unsigned long long)t->ss_base, base_ok ? "x 2 MiB <= the other anonymous read-write VMAs" : "== 0 (THP on, not 'none')");
+          (unsigned long long)t->ss_base, "x 2 MiB <= the other anonymous read-write VMAs");
     CHECK(st->mapped_bytes >= m.rss + m.hugetlb, "%s: mapped_bytes %.1f MiB >= the %.1f MiB resident in those VMAs",
           when, st->mapped_bytes / (double)MiB, (m.rss + m.hugetlb) / (double)MiB);
 }

@@ -13,6 +13,7 @@
 
 static int setup(void **state)
 {
+    tcache_slow_start = false;      /* these tests count batches of 32 from a class's first refill */
     unit_start();
     assert_non_null(tcache_get());
     return 0;

@@ -66,7 +66,9 @@ static void two_lists(void *arg)
 {
     /* a class the other tests left alone (worker sizes are below 3016),
      * so that this cache's list holds blocks of the slab it owns only */
+    void **q2 = ns_malloc(6000);     /* two: a class's first refill takes one block */
     void **q = ns_malloc(6000);
+    ns_free(q2);
     ns_free(q);                      /* q heads this thread's cache list */
     slab_t *s = slab_of((uintptr_t)q);
     bin_t *b = &node_pool(s->node)->bins[s->cls];

@@ -47,7 +47,7 @@ static inline superslab_t *unit_superslab_new(uint32_t node)
 {
     void *m;
     int backing;
-    if (hp_ss_map(false, true, &backing, &m) != 0)
+    if (hp_ss_map(false, true, false, &backing, &m) != 0)
         return NULL;
     superslab_t *ss = superslab_init(m, node, backing);
     if (!ss)
