@@ -10,9 +10,11 @@
  *      go back (VmSize + its mapping > limit) must succeed; freed, it stays
  *      in the large cache (VmSize does not drop).
  *   2. A larger block that fits only if that cached mapping goes back must
- *      succeed.
- *   3. A block the limit cannot hold at all: NULL, errno ENOMEM.
- *   4. The process still works: small and large blocks, contents checked.
+ *      succeed (the large path); freed, it is cached in turn.
+ *   3. 40 MiB of small blocks, which fit only if that mapping goes back
+ *      (the small path: new SuperSlabs).
+ *   4. A block the limit cannot hold at all: NULL, errno ENOMEM.
+ *   5. The process still works: small and large blocks, contents checked.
  * Exit 77 (skip) where RLIMIT_AS cannot be lowered or VmSize is unreadable. */
 #include "as_util.h"
 
@@ -67,14 +69,25 @@ int main(void)
     /* 2. the cached 88 MiB mapping */
     large_round("2 (large cache)", 96 * MiB);
 
-    /* 3. more than the limit holds */
+    /* 3. small blocks: the cached 96 MiB mapping makes room for SuperSlabs */
+    size_t vm = as_vmsize();
+    AS_CHECK(vm + 40 * MiB > limit, "3: 40 MiB of small blocks would fit without a give-back (VmSize %zu KiB)",
+             vm >> 10);
+    while (c.bytes < 40 * MiB)
+        if (!as_add(&c, 1024))
+            break;
+    AS_CHECK(c.bytes >= 40 * MiB, "3: small blocks: only %zu KiB (errno %d), although the large cache would make room",
+             c.bytes >> 10, errno);
+    AS_CHECK(as_free_all(&c) == 0, "3: small blocks damaged");
+
+    /* 4. more than the limit holds */
     errno = 0;
     void *p = malloc(limit);
     int e = errno;
     AS_CHECK(p == NULL && e == ENOMEM, "malloc(%zu MiB) beyond the limit: %p, errno %d", limit >> 20, p, e);
     free(p);
 
-    /* 4. still working */
+    /* 5. still working */
     for (int i = 0; i < 2000; i++)
         as_add(&c, 32 + (size_t)i % 4096);
     size_t small = c.count;
