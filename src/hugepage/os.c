@@ -287,6 +287,10 @@ size_t hp_ss_trim(void)
         memmove(k, k + 1, (nchunks - c - 1) * sizeof *k);     /* keep the age order */
         nchunks--;
     }
+    if (bytes) {    /* a heap that shrank grows again from the newest reservation left */
+        size_t last = nchunks ? chunk_size(&chunks[nchunks - 1]) : 0;
+        chunk_next = last ? (last < CHUNK_MAX ? last * 2 : CHUNK_MAX) : CHUNK_MIN;
+    }
     lock_drop(&chunk_lock, LOCK_CHUNKS);
     return bytes;
 }
