@@ -49,7 +49,8 @@ int ns_node_of(const void *ptr);
 
 /* Give every unused page back to the OS now: flush the calling thread's
  * cache, drain remote frees, release empty SuperSlabs and cached large
- * mappings.  Returns the number of bytes unmapped. */
+ * mappings, and unmap the address-space reservations that no SuperSlab
+ * uses any more.  Returns the number of bytes of memory unmapped. */
 size_t ns_release(void);
 
 /* Statistics, merged on demand.  All byte counts are bytes of address space

@@ -18,6 +18,14 @@ static uint32_t current_node(void)
     return tc ? (uint32_t)tc->node : topo_current_node();
 }
 
+/* large_alloc, and once more after everything numaslab keeps went back
+ * when the OS refused (memory, or address space under RLIMIT_AS). */
+static void *large_new(size_t size, size_t align, uint32_t node, bool zero)
+{
+    void *p = large_alloc(size, align, node, zero);
+    return p || !tcache_give_back() ? p : large_alloc(size, align, node, zero);
+}
+
 /* A new large block (or NULL): errno on failure, and the heap profiler
  * may sample it. */
 static void *large_done(void *p)
@@ -36,7 +44,7 @@ void *alloc_large(size_t size)
         return NULL;
     }
     live_tick_malloc();
-    return large_done(large_alloc(size, 0, current_node(), false));
+    return large_done(large_new(size, 0, current_node(), false));
 }
 
 NS_API void *ns_malloc(size_t size)
@@ -56,7 +64,7 @@ NS_API void *ns_calloc(size_t count, size_t size)
             errno = ENOMEM;
             return NULL;
         }
-        return large_done(large_alloc(total, 0, current_node(), true));
+        return large_done(large_new(total, 0, current_node(), true));
     }
     void *p = api_malloc(total);
     if (p)
@@ -87,7 +95,7 @@ static void *alloc_aligned(size_t align, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return large_done(large_alloc(size, align, current_node(), false));
+    return large_done(large_new(size, align, current_node(), false));
 }
 
 static bool pow2(size_t x) { return x && !(x & (x - 1)); }
@@ -197,7 +205,7 @@ NS_API void *ns_malloc_onnode(size_t size, int node)
         return NULL;
     }
     if (size > NS_SMALL_MAX)
-        return large_done(large_alloc(size, 0, (uint32_t)node, false));
+        return large_done(large_new(size, 0, (uint32_t)node, false));
     /* from the cache only if it holds that node's blocks and has one (a
      * refill could move the cache to the CPU's current node) */
     unsigned cls = sizeclass_of(size);

@@ -91,9 +91,7 @@ NS_API size_t ns_release(void)
     tcache_t *tc = tcache_get();
     size_t bytes = tc ? tcache_flush_all(tc) : 0;
     tcache_away_flush_idle(0);          /* other threads' parked remote frees */
-    for (uint32_t n = 0; n < topo_nodes(); n++)
-        bytes += node_pool_release(node_pool(n), true);
-    return bytes;
+    return bytes + node_heap_release_all(NULL);
 }
 
 NS_API int ns_malloc_trim(size_t pad)

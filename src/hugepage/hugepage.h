@@ -25,12 +25,13 @@ int hp_unmap(void *p, size_t size);
 int hp_purge(void *p, size_t size);
 
 /* ------------------------------------------------------------ SuperSlabs
- * SuperSlabs come from 1 GiB reservations of address space (PROT_NONE,
- * no memory charged): mapping one is a single mmap(MAP_FIXED) over a free
- * 2 MiB slot, releasing one maps PROT_NONE over it again, which returns its
- * memory (a hugetlb page goes back to the kernel's pool) and keeps the slot
- * for the next SuperSlab.  Whole 2 MiB units only: a huge page is never
- * split by a release. */
+ * SuperSlabs come from reservations of address space (PROT_NONE, no
+ * memory charged) that grow on demand: 16 MiB first, each next one twice
+ * the last, up to 1 GiB.  Mapping one is a single mmap(MAP_FIXED) over a
+ * free 2 MiB slot, releasing one maps PROT_NONE over it again, which
+ * returns its memory (a hugetlb page goes back to the kernel's pool) and
+ * keeps the slot for the next SuperSlab.  Whole 2 MiB units only: a huge
+ * page is never split by a release. */
 enum { HP_BACK_BASE = 0, HP_BACK_THP = 1, HP_BACK_HUGETLB = 2 };
 
 /* Start-up: the page mode (options.pages, OPT_PAGES_*) and the kernel's
@@ -43,6 +44,10 @@ int hp_mode(void);
  * ENOMEM when the OS refuses. */
 int hp_ss_map(bool hugetlb, bool fallback, bool sparse, int *backing, void **out);
 void hp_ss_unmap(void *p);
+/* Unmap the reservations none of whose slots holds a SuperSlab: their
+ * address space goes back (malloc_trim, and when a mapping failed).
+ * Returns the bytes unmapped. */
+size_t hp_ss_trim(void);
 /* A THP SuperSlab asks for transparent huge pages again (`on`), or no
  * longer: once some of its units were purged, khugepaged would otherwise
  * collapse it back into a whole resident 2 MiB page. */

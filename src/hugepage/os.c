@@ -154,18 +154,28 @@ int hp_purge(void *p, size_t size)
 #ifndef MAP_HUGE_2MB
 #define MAP_HUGE_2MB (21 << 26)
 #endif
-#define CHUNK_SIZE ((size_t)1 << 30)
-#define CHUNK_SLOTS (CHUNK_SIZE / NS_SS_SIZE)
-#define MAX_CHUNKS 4096                 /* 4 TiB; past it: one mmap each */
+/* Reservations grow on demand: the first is CHUNK_MIN (8 SuperSlabs), each
+ * next one twice the last, up to CHUNK_MAX.  A small process so keeps
+ * little address space (RLIMIT_AS counts PROT_NONE reservations too), and
+ * a large one still needs few mmaps.  When the OS refuses a reservation
+ * (RLIMIT_AS, vm.max_map_count) a smaller one is tried, then a mapping of
+ * its own for the SuperSlab (hp_ss_map). */
+#define CHUNK_MIN ((size_t)16 << 20)
+#define CHUNK_MAX ((size_t)1 << 30)
+#define CHUNK_MAX_SLOTS (CHUNK_MAX / NS_SS_SIZE)
+#define MAX_CHUNKS 4096                 /* about 4 TiB; past it: one mmap each */
 
 typedef struct chunk {
     uintptr_t base;
-    uint64_t free[CHUNK_SLOTS / 64];    /* bit set: slot free */
+    uint32_t nslots;                    /* its size / NS_SS_SIZE */
     uint32_t nfree;
+    uint64_t free[CHUNK_MAX_SLOTS / 64];    /* bit set: slot free */
 } chunk_t;
 
+/* chunks[0..nchunks) oldest first; all under chunk_lock */
 static chunk_t chunks[MAX_CHUNKS];
 static uint32_t nchunks;
+static size_t chunk_next = CHUNK_MIN;   /* the size of the next reservation */
 static pthread_mutex_t chunk_lock = PTHREAD_MUTEX_INITIALIZER;
 static int mode = OPT_PAGES_THP;
 static int thp_setting = 1;
@@ -190,42 +200,57 @@ void hp_init(void)
 
 int hp_mode(void) { return mode; }
 
-/* A free slot, reserving a new chunk when all are taken; 0 past MAX_CHUNKS
- * or when the reservation fails. */
+static size_t chunk_size(const chunk_t *k) { return (size_t)k->nslots * NS_SS_SIZE; }
+
+/* A new reservation, all its slots free: chunk_next bytes, or the largest
+ * smaller one the OS grants (down to CHUNK_MIN); NULL if none.  chunk_lock
+ * held. */
+static chunk_t *chunk_reserve(void)
+{
+    if (nchunks == MAX_CHUNKS)
+        return NULL;
+    for (size_t size = chunk_next; size >= CHUNK_MIN; size /= 2) {
+        size_t span = size + NS_SS_SIZE;        /* room to align the start */
+        void *m = os_mmap(span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+        if (m == MAP_FAILED)
+            continue;
+        uintptr_t a = ((uintptr_t)m + NS_SS_SIZE - 1) & ~(uintptr_t)NS_SS_MASK;
+        if (a > (uintptr_t)m)
+            munmap(m, a - (uintptr_t)m);
+        if ((uintptr_t)m + span > a + size)
+            munmap((void *)(a + size), (uintptr_t)m + span - (a + size));
+        chunk_t *k = &chunks[nchunks++];
+        k->base = a;
+        k->nslots = k->nfree = (uint32_t)(size / NS_SS_SIZE);
+        memset(k->free, 0, sizeof k->free);
+        for (uint32_t i = 0; i < k->nslots; i++)
+            k->free[i / 64] |= 1ull << (i % 64);
+        chunk_next = size < CHUNK_MAX ? size * 2 : CHUNK_MAX;
+        return k;
+    }
+    return NULL;
+}
+
+/* A free slot, reserving a new chunk when all are taken; 0 when none can
+ * be had. */
 static uintptr_t slot_take(void)
 {
     uintptr_t slot = 0;
     lock_take(&chunk_lock, LOCK_CHUNKS);
-    for (uint32_t c = nchunks; c-- > 0 && !slot;) {      /* newest chunk first */
-        chunk_t *k = &chunks[c];
-        if (!k->nfree)
-            continue;
-        for (unsigned w = 0; w < CHUNK_SLOTS / 64; w++)
-            if (k->free[w]) {
-                unsigned b = (unsigned)__builtin_ctzll(k->free[w]);
-                k->free[w] &= ~(1ull << b);
-                k->nfree--;
-                slot = k->base + (uintptr_t)(w * 64 + b) * NS_SS_SIZE;
-                break;
-            }
-    }
-    if (!slot && nchunks < MAX_CHUNKS) {
-        size_t span = CHUNK_SIZE + NS_SS_SIZE;
-        void *m = os_mmap(span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
-        if (m != MAP_FAILED) {
-            uintptr_t a = ((uintptr_t)m + NS_SS_SIZE - 1) & ~(uintptr_t)NS_SS_MASK;
-            if (a > (uintptr_t)m)
-                munmap(m, a - (uintptr_t)m);
-            if ((uintptr_t)m + span > a + CHUNK_SIZE)
-                munmap((void *)(a + CHUNK_SIZE), (uintptr_t)m + span - (a + CHUNK_SIZE));
-            chunk_t *k = &chunks[nchunks++];
-            k->base = a;
-            memset(k->free, 0xff, sizeof k->free);
-            k->free[0] &= ~1ull;
-            k->nfree = CHUNK_SLOTS - 1;
-            slot = a;
+    chunk_t *k = NULL;
+    for (uint32_t c = nchunks; c-- > 0 && !k;)      /* newest chunk first */
+        if (chunks[c].nfree)
+            k = &chunks[c];
+    if (!k)
+        k = chunk_reserve();
+    for (unsigned w = 0; k && w < (k->nslots + 63) / 64; w++)
+        if (k->free[w]) {
+            unsigned b = (unsigned)__builtin_ctzll(k->free[w]);
+            k->free[w] &= ~(1ull << b);
+            k->nfree--;
+            slot = k->base + (uintptr_t)(w * 64 + b) * NS_SS_SIZE;
+            break;
         }
-    }
     lock_drop(&chunk_lock, LOCK_CHUNKS);
     return slot;
 }
@@ -233,7 +258,7 @@ static uintptr_t slot_take(void)
 static chunk_t *chunk_of(uintptr_t p)
 {
     for (uint32_t c = 0; c < nchunks; c++)
-        if (p - chunks[c].base < CHUNK_SIZE)
+        if (p - chunks[c].base < chunk_size(&chunks[c]))
             return &chunks[c];
     return NULL;
 }
@@ -248,6 +273,26 @@ static void slot_put(uintptr_t slot)
         k->nfree++;
     }
     lock_drop(&chunk_lock, LOCK_CHUNKS);
+}
+
+size_t hp_ss_trim(void)
+{
+    size_t bytes = 0;
+    lock_take(&chunk_lock, LOCK_CHUNKS);
+    for (uint32_t c = nchunks; c-- > 0;) {
+        chunk_t *k = &chunks[c];
+        if (k->nfree != k->nslots || munmap((void *)k->base, chunk_size(k)) != 0)
+            continue;
+        bytes += chunk_size(k);
+        memmove(k, k + 1, (nchunks - c - 1) * sizeof *k);     /* keep the age order */
+        nchunks--;
+    }
+    if (bytes) {    /* a heap that shrank grows again from the newest reservation left */
+        size_t last = nchunks ? chunk_size(&chunks[nchunks - 1]) : 0;
+        chunk_next = last ? (last < CHUNK_MAX ? last * 2 : CHUNK_MAX) : CHUNK_MIN;
+    }
+    lock_drop(&chunk_lock, LOCK_CHUNKS);
+    return bytes;
 }
 
 /* Put the reservation back over a slot whose mapping failed or is released:

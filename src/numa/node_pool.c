@@ -332,6 +332,17 @@ size_t node_pool_release(node_pool_t *pool, bool all)
     return bytes + large_release_cached(pool, clock_ms(), all);
 }
 
+size_t node_heap_release_all(size_t *unreserved)
+{
+    size_t bytes = 0;
+    for (uint32_t n = 0; n < topo_nodes(); n++)
+        bytes += node_pool_release(node_pool(n), true);
+    size_t trimmed = hp_ss_trim();
+    if (unreserved)
+        *unreserved = trimmed;
+    return bytes;
+}
+
 bool (*node_heap_away_hook)(uint64_t age_ms);
 
 static bool away_all_handed(void)

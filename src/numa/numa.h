@@ -239,6 +239,13 @@ size_t pool_free_slab(node_pool_t *pool, slab_t *s);
 /* Release empty slabs and SuperSlabs, and cached large mappings: `all` now,
  * otherwise those past the decay period.  Returns bytes unmapped. */
 size_t node_pool_release(node_pool_t *pool, bool all);
+/* Everything kept goes back now (ns_release, and an allocation the OS
+ * refused, before it tries once more): node_pool_release(all) of every
+ * node, then the SuperSlab reservations left without a SuperSlab.
+ * Returns the bytes of memory unmapped; *unreserved (if not NULL) gets
+ * the bytes of reservations.  Takes bin, ss and large locks in their
+ * order: the caller holds none. */
+size_t node_heap_release_all(size_t *unreserved);
 /* The decay pass over every node, at most every NUMASLAB_DECAY_MS / 2
  * (whichever thread calls it first); nothing while the release thread
  * runs (decay.c). */

@@ -403,11 +403,21 @@ static bool refill(tcache_t *tc, unsigned cls, bool local)
     return true;
 }
 
+bool tcache_give_back(void)
+{
+    tcache_t *tc = tcache_get();
+    size_t unreserved, bytes = tc ? tcache_flush_all(tc) : 0;
+    bytes += node_heap_release_all(&unreserved);
+    return bytes || unreserved;
+}
+
 /* One block for a thread without a cache (exiting, or no memory for one). */
 static void *alloc_uncached(unsigned cls)
 {
     uint32_t got;
     void **p = bin_refill(node_pool(topo_current_node()), cls, 1, &got);
+    if (!got && tcache_give_back())
+        p = bin_refill(node_pool(topo_current_node()), cls, 1, &got);
     if (!got)
         return NULL;
     if (ns_config_hardened)
@@ -497,7 +507,7 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
             p = tcache_countdown(tc, b, p);
         return p;
     }
-    if (!b->head && !refill(tc, cls, false)) {
+    if (!b->head && !refill(tc, cls, false) && !(tcache_give_back() && refill(tc, cls, false))) {
         errno = ENOMEM;
         return NULL;
     }

@@ -113,6 +113,11 @@ bool tcache_away_flush_idle(uint64_t age_ms);
 bool tcache_block_is_free(void *p);
 tcache_t *tcache_get(void);      /* this thread's live cache, or NULL */
 size_t tcache_flush_all(tcache_t *tc);   /* bytes this unmapped */
+/* The OS refused memory or address space: this thread's cache and
+ * everything the heap keeps go back (node_heap_release_all), for one more
+ * try; false when nothing did (a retry would fail again).  Called where
+ * the allocation failed, holding no lock. */
+bool tcache_give_back(void);
 void tcache_fork_child(void);
 void tcache_fork_handlers(void);  /* fork.c: pthread_atfork, at start-up */
 void tcache_lock_list(void);
