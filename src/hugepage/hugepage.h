@@ -13,10 +13,28 @@
 #include "../base/base.h"
 
 /* Map `size` bytes of fresh, zeroed, read-write memory aligned to `align`.
- * `huge`: ask for transparent huge pages (MADV_HUGEPAGE) when the range
- * holds whole 2 MiB pages; otherwise MADV_NOHUGEPAGE keeps a small mapping
- * from growing a 2 MiB resident page.  ENOMEM when the OS refuses. */
-int hp_map(size_t size, size_t align, bool huge, void **out);
+ * The first `huge` bytes (a multiple of 2 MiB, from a 2 MiB aligned start)
+ * ask for transparent huge pages (MADV_HUGEPAGE); the rest refuses them
+ * (MADV_NOHUGEPAGE), so a small mapping, or the tail of a large block,
+ * never grows a 2 MiB resident page.  ENOMEM when the OS refuses. */
+int hp_map(size_t size, size_t align, size_t huge, void **out);
+
+/* Map fresh memory at exactly [p, p+size), read-write, refusing huge pages,
+ * only if nothing is mapped there: EEXIST if something is (the kernel's
+ * MAP_FIXED_NOREPLACE; a kernel without it placed the mapping elsewhere,
+ * which is undone and reported as EEXIST too). */
+int hp_map_at(void *p, size_t size);
+
+/* Ask for transparent huge pages on [p, p+size) (`on`), or refuse them.
+ * Pages already resident stay as they are. */
+int hp_thp(void *p, size_t size, bool on);
+
+/* Move the pages of [from, from+size) to [to, to+size) without copying
+ * them (mremap): `to` must be mapped by the caller and is replaced; both
+ * 2 MiB aligned, size a multiple of 2 MiB.  `from` stays mapped, empty
+ * (MREMAP_DONTUNMAP, Linux 5.7): the caller unmaps it.  On failure
+ * (EINVAL: an older kernel) nothing has moved. */
+int hp_move(void *from, size_t size, void *to);
 
 /* Give the range back to the OS (munmap). */
 int hp_unmap(void *p, size_t size);
@@ -42,10 +60,6 @@ int hp_mode(void);
  * *backing tells which.  ENOMEM when the OS refuses. */
 int hp_ss_map(bool hugetlb, bool fallback, int *backing, void **out);
 void hp_ss_unmap(void *p);
-/* A THP SuperSlab asks for transparent huge pages again (`on`), or no
- * longer: once some of its units were purged, khugepaged would otherwise
- * collapse it back into a whole resident 2 MiB page. */
-int hp_ss_thp(void *p, bool on);
 /* A mapping of 1 GiB hugetlb pages (size a multiple of 1 GiB, 1 GiB
  * aligned by the kernel); ENOMEM when the pool has too few. */
 int hp_map_1g(size_t size, void **out);
