@@ -115,7 +115,9 @@ static int sparse(void)
         CHECK(vma_flag(p, "hg") == 1, "its first granule asks for huge pages");
     } else {
         CHECK(r < 64 * KiB, "written at its first byte, it has %zu KiB resident (< 64 KiB)", r >> 10);
-        CHECK(rss1 - rss0 < 64 * KiB, "RSS +%llu KiB (< 64 KiB)", (unsigned long long)(rss1 - rss0) >> 10);
+        /* the process's RSS also counts numaslab's metadata (a Debug
+         * build's validators add 64 KiB): far below one huge page */
+        CHECK(rss1 - rss0 < 256 * KiB, "RSS +%llu KiB (< 256 KiB)", (unsigned long long)(rss1 - rss0) >> 10);
         CHECK(huge1 == huge0, "AnonHugePages unchanged (+%lld KiB)", (long long)(huge1 - huge0) >> 10);
         CHECK(vma_flag(p, "nh") == 1 && vma_flag(p + 2 * MiB, "nh") == 1, "no granule asks for huge pages (VmFlags nh)");
     }
