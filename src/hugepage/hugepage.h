@@ -1,4 +1,4 @@
-/* hugepage.h - the OS layer: the only place that calls mmap, munmap,
+/* hugepage.h - the OS layer: the only place that calls mmap, mremap, munmap,
  * madvise and mbind, and reads sysfs and procfs.  Every function returns 0
  * or an errno value (or says otherwise) and never allocates.  Contract:
  * sizes and alignments are multiples of the page size; alignments are
