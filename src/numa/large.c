@@ -189,7 +189,10 @@ static size_t huge_part(size_t need)
  * ask for huge pages, the rest refuses them, and nothing past the block
  * stays resident (a cached mapping reused for a smaller block, a shrink:
  * a huge page there is split).  Failed system calls leave the record as
- * the kernel has it: only RSS suffers.  No lock: the caller owns l. */
+ * the kernel has it: only RSS suffers (and only a successful purge lowers
+ * `touched`, which bounds what a later calloc has to clear).  Refusing
+ * first, then purging: khugepaged cannot collapse the tail in between.
+ * No lock: the caller owns l. */
 static void shape(large_t *l, size_t need)
 {
     if (l->huge1g)
