@@ -166,6 +166,15 @@ int hp_thp(void *p, size_t size, bool on)
 #define MREMAP_DONTUNMAP 4
 #endif
 
+static void *os_mremap(uintptr_t from, size_t len, uintptr_t to)
+{
+    if (fault_now()) {      /* test builds: also in the middle of a move */
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    return mremap((void *)from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, (void *)to);
+}
+
 /* One mremap moves one VMA's pages (EFAULT if the range spans several);
  * a large mapping is a few VMAs (its huge and not-huge parts, pieces
  * mapped apart and merged), each a whole number of 2 MiB granules, so the
@@ -178,11 +187,9 @@ int hp_move(void *from, size_t size, void *to)
     uintptr_t f = (uintptr_t)from, t = (uintptr_t)to;
     size_t done = 0;
     int err = 0;
-    if (fault_now())
-        return ENOMEM;
     while (done < size) {
         size_t len = size - done;
-        while (mremap((void *)(f + done), len, len, flags, (void *)(t + done)) == MAP_FAILED) {
+        while (os_mremap(f + done, len, t + done) == MAP_FAILED) {
             if (errno != EFAULT || len <= NS_SS_SIZE) {
                 err = errno;
                 break;
