@@ -624,9 +624,10 @@ static void test_return_routes_blocks_by_owner(void **state)
  * or left mapped.  fail_at counts the OS layer's mapping calls: 1
  * hp_map_at (refused by the fence), 2 hp_map, 3 the first mremap.  At 3
  * nothing has moved.  At 4: a kernel whose mremap moves one VMA per call
- * (before 6.17) refused the whole range at 3 (two VMAs: 4 MiB huge, the
+ * (older ones) refused the whole range at 3 (two VMAs: 4 MiB huge, the
  * 2 MiB tail), moved the huge part at 4 and fails the tail at 5, so the
- * huge part is moved back; a newer one moved it all at 3 and succeeds. */
+ * huge part is moved back; one that moves several VMAs at once (this
+ * 6.18 one) moved it all at 3 and succeeds. */
 static void move_fails(unsigned fail_at)
 {
     size_t n = 5 * MiB;
