@@ -168,11 +168,17 @@ NS_API void *ns_realloc(void *p, size_t size)
     }
     uintptr_t e = addrmap_lookup((uintptr_t)p);
     if (e & NS_MAP_LARGE) {
-        if (size > NS_SMALL_MAX && large_resize((large_t *)(e & ~NS_MAP_TAGS), size) == 0) {
-            if (NS_UNLIKELY(prof_on))
+        void *q = size > NS_SMALL_MAX ? large_resize((large_t *)(e & ~NS_MAP_TAGS), size) : NULL;
+        if (q && NS_UNLIKELY(prof_on)) {
+            if (q == p) {
                 prof_resize(p);
-            return p;
+            } else {        /* moved: as if freed and allocated anew */
+                prof_free(p);
+                prof_large(q);
+            }
         }
+        if (q)
+            return q;
     } else if (size <= old && size >= old / 2) {
         return p;          /* shrink in place while the waste stays below half */
     }

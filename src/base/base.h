@@ -34,6 +34,8 @@
       "a background thread gives back what fell unused (empty SuperSlabs, cached large mappings, free units of sparse SuperSlabs) NUMASLAB_DECAY_MS later, also while the process sleeps; started once there is something to give back (0: only allocator calls give back)") \
     X(large_cache, SIZE, 128 << 20, 0, (int64_t)1 << 40, "LARGE_CACHE",                             \
       "bytes of freed large mappings kept per node for reuse (their pages stay resident)")         \
+    X(large_thp, BOOL, 1, 0, 1, "LARGE_THP",                                                       \
+      "large blocks ask for transparent huge pages on each whole 2 MiB of them (never on their tail past it); 0: base pages only, so a sparsely written block costs only the pages written (see README, Large blocks and huge pages)") \
     X(tcache_bytes, SIZE, 64 << 10, 0, 16 << 20, "TCACHE_BYTES",                                   \
       "bytes one thread may cache per size class (at least 2 blocks, at most 512); 0 disables thread caches") \
     X(nodes, NODES, 0, 0, 0, "NODES",                                                              \

@@ -1,4 +1,4 @@
-/* hugepage.h - the OS layer: the only place that calls mmap, munmap,
+/* hugepage.h - the OS layer: the only place that calls mmap, mremap, munmap,
  * madvise and mbind, and reads sysfs and procfs.  Every function returns 0
  * or an errno value (or says otherwise) and never allocates.  Contract:
  * sizes and alignments are multiples of the page size; alignments are
@@ -13,10 +13,28 @@
 #include "../base/base.h"
 
 /* Map `size` bytes of fresh, zeroed, read-write memory aligned to `align`.
- * `huge`: ask for transparent huge pages (MADV_HUGEPAGE) when the range
- * holds whole 2 MiB pages; otherwise MADV_NOHUGEPAGE keeps a small mapping
- * from growing a 2 MiB resident page.  ENOMEM when the OS refuses. */
-int hp_map(size_t size, size_t align, bool huge, void **out);
+ * The first `huge` bytes (a multiple of 2 MiB, from a 2 MiB aligned start)
+ * ask for transparent huge pages (MADV_HUGEPAGE); the rest refuses them
+ * (MADV_NOHUGEPAGE), so a small mapping, or the tail of a large block,
+ * never grows a 2 MiB resident page.  ENOMEM when the OS refuses. */
+int hp_map(size_t size, size_t align, size_t huge, void **out);
+
+/* Map fresh memory at exactly [p, p+size), read-write, refusing huge pages,
+ * only if nothing is mapped there: EEXIST if something is (the kernel's
+ * MAP_FIXED_NOREPLACE; a kernel without it placed the mapping elsewhere,
+ * which is undone and reported as EEXIST too). */
+int hp_map_at(void *p, size_t size);
+
+/* Ask for transparent huge pages on [p, p+size) (`on`), or refuse them.
+ * Pages already resident stay as they are. */
+int hp_thp(void *p, size_t size, bool on);
+
+/* Move the pages of [from, from+size) to [to, to+size) without copying
+ * them (mremap): `to` must be mapped by the caller and is replaced; both
+ * 2 MiB aligned, size a multiple of 2 MiB.  `from` stays mapped, empty
+ * (MREMAP_DONTUNMAP, Linux 5.7): the caller unmaps it.  On failure
+ * (EINVAL: an older kernel) nothing has moved. */
+int hp_move(void *from, size_t size, void *to);
 
 /* Give the range back to the OS (munmap). */
 int hp_unmap(void *p, size_t size);
@@ -48,10 +66,6 @@ void hp_ss_unmap(void *p);
  * address space goes back (malloc_trim, and when a mapping failed).
  * Returns the bytes unmapped. */
 size_t hp_ss_trim(void);
-/* A THP SuperSlab asks for transparent huge pages again (`on`), or no
- * longer: once some of its units were purged, khugepaged would otherwise
- * collapse it back into a whole resident 2 MiB page. */
-int hp_ss_thp(void *p, bool on);
 /* Would a SuperSlab asking for transparent huge pages get them (the mode
  * allows THP and the kernel's setting is not "never")? */
 bool hp_thp_possible(void);

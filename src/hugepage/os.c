@@ -106,7 +106,7 @@ static int os_madvise(void *p, size_t size, int advice)
     return madvise(p, size, advice);
 }
 
-int hp_map(size_t size, size_t align, bool huge, void **out)
+int hp_map(size_t size, size_t align, size_t huge, void **out)
 {
     if (size == 0 || size > NS_MAX_REQUEST || align > ((size_t)1 << 40))
         return ENOMEM;
@@ -130,14 +130,84 @@ int hp_map(size_t size, size_t align, bool huge, void **out)
         munmap(m, head);
     if (tail)
         munmap((void *)(aligned + size), tail);
-    const size_t huge_size = (size_t)1 << 21;
-    if (huge && size >= huge_size && (aligned & (huge_size - 1)) == 0)
-        os_madvise((void *)aligned, size, MADV_HUGEPAGE);
-    else if (!huge)
-        os_madvise((void *)aligned, size, MADV_NOHUGEPAGE);
+    if (huge > size || (aligned & NS_SS_MASK))
+        huge = 0;
+    if (huge)
+        os_madvise((void *)aligned, huge, MADV_HUGEPAGE);
+    if (huge < size)
+        os_madvise((void *)(aligned + huge), size - huge, MADV_NOHUGEPAGE);
     FRESH((void *)aligned, size);
     *out = (void *)aligned;
     return 0;
+}
+
+int hp_map_at(void *p, size_t size)
+{
+    if (fault_now())
+        return ENOMEM;
+    void *m = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (m == MAP_FAILED)
+        return errno == EEXIST ? EEXIST : ENOMEM;
+    if (m != p) {       /* a kernel before 4.17 took the address as a hint */
+        munmap(m, size);
+        return EEXIST;
+    }
+    os_madvise(p, size, MADV_NOHUGEPAGE);
+    FRESH(p, size);
+    return 0;
+}
+
+int hp_thp(void *p, size_t size, bool on)
+{
+    return os_madvise(p, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0 ? 0 : errno;
+}
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+static void *os_mremap(uintptr_t from, size_t len, uintptr_t to)
+{
+    if (fault_now()) {      /* test builds: also in the middle of a move */
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    return mremap((void *)from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, (void *)to);
+}
+
+/* One mremap moves one VMA's pages (EFAULT if the range spans several);
+ * a large mapping is a few VMAs (its huge and not-huge parts, pieces
+ * mapped apart and merged), each a whole number of 2 MiB granules, so the
+ * move tries the rest of the range and halves it on EFAULT.  A piece that
+ * cannot move after others did is undone by moving those back: the old
+ * range stayed mapped (DONTUNMAP), nobody else can have taken it. */
+int hp_move(void *from, size_t size, void *to)
+{
+    const int flags = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
+    uintptr_t f = (uintptr_t)from, t = (uintptr_t)to;
+    size_t done = 0;
+    int err = 0;
+    while (done < size) {
+        size_t len = size - done;
+        while (os_mremap(f + done, len, t + done) == MAP_FAILED) {
+            if (errno != EFAULT || len <= NS_SS_SIZE) {
+                err = errno;
+                break;
+            }
+            len = ((len / 2) + NS_SS_MASK) & ~(size_t)NS_SS_MASK;
+        }
+        if (err)
+            break;
+        done += len;
+    }
+    if (!err)
+        return 0;
+    /* back, granule by granule (each lies in one VMA): the old range is
+     * still mapped, so this cannot collide with anyone else's mapping */
+    for (size_t off = 0; off < done; off += NS_SS_SIZE)
+        if (mremap((void *)(t + off), NS_SS_SIZE, NS_SS_SIZE, flags, (void *)(f + off)) == MAP_FAILED)
+            error_fatal("mremap could not move a half-moved large block back", from);
+    return err == ENOMEM || err == EAGAIN ? ENOMEM : err;
 }
 
 int hp_unmap(void *p, size_t size)
@@ -325,7 +395,7 @@ int hp_ss_map(bool hugetlb, bool fallback, bool sparse, int *backing, void **out
     uintptr_t slot = slot_take();
     if (!slot) {    /* no chunk: a plain aligned mapping */
         void *m;
-        if (hp_map(NS_SS_SIZE, NS_SS_SIZE, thp, &m) != 0)
+        if (hp_map(NS_SS_SIZE, NS_SS_SIZE, thp ? NS_SS_SIZE : 0, &m) != 0)
             return ENOMEM;
         *backing = thp && thp_setting ? HP_BACK_THP : HP_BACK_BASE;
         *out = m;       /* (hp_map made it fresh) */
@@ -350,11 +420,6 @@ int hp_ss_map(bool hugetlb, bool fallback, bool sparse, int *backing, void **out
     }
     *out = (void *)slot;
     return 0;
-}
-
-int hp_ss_thp(void *p, bool on)
-{
-    return os_madvise(p, NS_SS_SIZE, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0 ? 0 : errno;
 }
 
 bool hp_thp_possible(void) { return mode != OPT_PAGES_NONE && thp_setting; }

@@ -4,9 +4,25 @@
  * A mapping is a whole number of 2 MiB granules, 2 MiB aligned (or more for
  * bigger alignments), so the address map tells it apart from everything
  * else; the block starts at the mapping's start, and its large_t record
- * lives in metadata, not in front of it.  Mappings of 2 MiB and more ask for
- * transparent huge pages; smaller ones refuse them (a 300 KiB block must not
- * become a 2 MiB resident page).
+ * lives in metadata, not in front of it.
+ *
+ * Huge pages (issue 14): the whole 2 MiB granules of a block ask for
+ * transparent huge pages (NUMASLAB_LARGE_THP); the granule holding its tail
+ * refuses them, and nothing past the block's end (rounded to a page) is
+ * touched, so a 2.9 MiB block written in full costs 2.9 MiB of RSS, not 4,
+ * and a 300 KiB block never becomes a 2 MiB resident page.  The rest of the
+ * tail granule is address space only.  The issue also proposed sharing a
+ * granule between the tails of several blocks (a finer page heap, the
+ * address map pointing to a small table per shared granule); keeping one
+ * block per granule gives the same RSS with the address map and free()
+ * unchanged, at the cost of up to 2 MiB of address space per block.  A
+ * record's `huge` is the prefix asking for THP; shape() moves it, and
+ * purges what lies past the block, whenever a mapping takes a new size
+ * (cache reuse, realloc).
+ *
+ * Growth (realloc past the reservation) does not copy: the granules after
+ * the mapping are mapped if they are free, else the pages move to a new
+ * reservation with mremap.
  *
  * Reuse: a freed mapping goes to its node's cache (newest first) instead of
  * back to the OS, keeping its pages, so a program that allocates and frees
@@ -51,24 +67,24 @@ static void link_cached(node_pool_t *pool, large_t *l)
     decay_note();
 }
 
-/* Can cached mapping c serve `reserved` bytes of page kind `thp`?  A 1 GiB
- * page mapping is never split: it serves requests of at least half its
- * size. */
-static bool fits(const large_t *c, size_t reserved, bool thp)
+/* Can cached mapping c serve `reserved` bytes?  Any size can (shape()
+ * sets its huge pages for the new block).  A 1 GiB page mapping is never
+ * split: it serves requests of at least half its size. */
+static bool fits(const large_t *c, size_t reserved)
 {
     if (c->huge1g)
         return c->reserved >= reserved && c->reserved <= 2 * reserved;
-    return c->thp == thp && c->reserved >= reserved;
+    return c->reserved >= reserved;
 }
 
 /* The smallest cached mapping that fits, unlinked, cut to `reserved` when a
  * record for the rest can be had (the rest stays cached, as new); NULL if
  * none fits.  large_lock held. */
-static large_t *cache_take(node_pool_t *pool, size_t reserved, bool thp)
+static large_t *cache_take(node_pool_t *pool, size_t reserved)
 {
     large_t *l = NULL;
     for (large_t *c = pool->lcache; c; c = c->next)
-        if (fits(c, reserved, thp) && (!l || c->reserved < l->reserved)) {
+        if (fits(c, reserved) && (!l || c->reserved < l->reserved)) {
             l = c;
             if (c->reserved == reserved)
                 break;
@@ -83,11 +99,14 @@ static large_t *cache_take(node_pool_t *pool, size_t reserved, bool thp)
             rest->base = l->base + reserved;
             rest->reserved = l->reserved - reserved;
             rest->touched = l->touched > reserved ? l->touched - reserved : 0;
+            rest->huge = l->huge > reserved ? l->huge - reserved : 0;
             rest->cached_ms = clock_ms();   /* at the head: the newest */
             link_cached(pool, rest);
             l->reserved = reserved;
             if (l->touched > reserved)
                 l->touched = reserved;
+            if (l->huge > reserved)
+                l->huge = reserved;
         } else if (rest) {
             meta_free(rest, sizeof(*rest));   /* serve the request with all of l */
         }
@@ -104,15 +123,28 @@ static large_t *cached_neighbour(const node_pool_t *pool, const large_t *l, uint
 {
     for (large_t *n = pool->lcache; n; n = n->next)
         if ((after ? n->base == a : n->base + n->reserved == a) && n->state == NS_LARGE_CACHED && !n->huge1g &&
-            n->thp == l->thp && now - n->cached_ms <= (uint64_t)options.decay_ms)
+            now - n->cached_ms <= (uint64_t)options.decay_ms)
             return n;
     return NULL;
 }
 
-/* Merge the freed (not yet cached) l with its cached neighbours; returns
- * the record that now covers it.  large_lock held. */
-/* lo takes over hi, the mapping right after it.  Both are mapped already,
- * so addrmap_set only repoints entries of existing leaves: it cannot fail. */
+/* Can lo and hi, the mapping right after it, become one record?  Its huge
+ * part must stay a prefix: if lo has granules refusing huge pages, hi's
+ * huge ones are made to refuse them too (not the other way round: a cached
+ * tail granule with some resident pages must not be collapsed into a
+ * whole 2 MiB page by khugepaged).  large_lock held. */
+static bool joinable(const large_t *lo, large_t *hi)
+{
+    if (lo->huge == lo->reserved || hi->huge == 0)
+        return true;
+    if (hp_thp((void *)hi->base, hi->huge, false) != 0)
+        return false;
+    hi->huge = 0;
+    return true;
+}
+
+/* lo takes over hi.  Both are mapped already, so addrmap_set only
+ * repoints entries of existing leaves: it cannot fail. */
 static void absorb(large_t *lo, large_t *hi)
 {
     int rc = addrmap_set(hi->base, hi->reserved, (uintptr_t)lo | NS_MAP_LARGE);
@@ -120,26 +152,66 @@ static void absorb(large_t *lo, large_t *hi)
     (void)rc;
     if (hi->touched)
         lo->touched = lo->reserved + hi->touched;
+    if (lo->huge == lo->reserved)
+        lo->huge += hi->huge;
     lo->reserved += hi->reserved;
     meta_free(hi, sizeof(*hi));
 }
 
+/* Merge the freed (not yet cached) l with its cached neighbours; returns
+ * the record that now covers it.  large_lock held. */
 static large_t *merge(node_pool_t *pool, large_t *l, uint64_t now)
 {
     if (l->huge1g)
         return l;
     large_t *n = cached_neighbour(pool, l, l->base + l->reserved, true, now);
-    if (n) {
+    if (n && joinable(l, n)) {
         unlink_cached(pool, n);
         absorb(l, n);
     }
     large_t *p = cached_neighbour(pool, l, l->base, false, now);
-    if (p) {
+    if (p && joinable(p, l)) {
         unlink_cached(pool, p);
         absorb(p, l);
         l = p;
     }
     return l;
+}
+
+/* The part of a block of `need` bytes that asks for huge pages: its whole
+ * 2 MiB granules, none with NUMASLAB_LARGE_THP=0. */
+static size_t huge_part(size_t need)
+{
+    return options.large_thp ? need & ~NS_SS_MASK : 0;
+}
+
+/* Fit the live mapping l to a block of `need` bytes: its whole granules
+ * ask for huge pages, the rest refuses them, and nothing past the block
+ * stays resident (a cached mapping reused for a smaller block, a shrink:
+ * a huge page there is split).  Failed system calls leave the record as
+ * the kernel has it: only RSS suffers (and only a successful purge lowers
+ * `touched`, which bounds what a later calloc has to clear).  Refusing
+ * first, then purging: khugepaged cannot collapse the tail in between.
+ * No lock: the caller owns l. */
+static void shape(large_t *l, size_t need)
+{
+    if (l->huge1g)
+        return;
+    size_t want = huge_part(need);
+    if (want < l->huge && hp_thp((void *)(l->base + want), l->huge - want, false) == 0)
+        l->huge = want;
+    if (l->touched > need && hp_purge((void *)(l->base + need), l->touched - need) == 0)
+        l->touched = need;
+    if (want > l->huge && hp_thp((void *)(l->base + l->huge), want - l->huge, true) == 0)
+        l->huge = want;
+}
+
+static void bind(void *m, size_t size, uint32_t node)
+{
+    if (options.interleave)
+        topo_bind_interleave(m, size);
+    else
+        topo_bind(m, size, node);
 }
 
 static void destroy(node_pool_t *pool, large_t *l)
@@ -161,7 +233,7 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
 
     if (align <= NS_SS_SIZE) {
         lock_take(&pool->large_lock, LOCK_LARGE);
-        l = cache_take(pool, reserved, need >= NS_SS_SIZE);
+        l = cache_take(pool, reserved);
         if (l) {
             l->state = NS_LARGE_LIVE;
             l->usable = need;
@@ -171,6 +243,7 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
         }
         lock_drop(&pool->large_lock, LOCK_LARGE);
         if (l) {
+            shape(l, need);
             if (zero)
                 memset((void *)l->base, 0, need < l->touched ? need : l->touched);
             if (need > l->touched)
@@ -196,13 +269,10 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
         hp_map_1g((need + gib - 1) & ~(gib - 1), &m) == 0) {
         huge1g = true;          /* NUMASLAB_HUGE_1G: whole 1 GiB pages */
         reserved = (need + gib - 1) & ~(gib - 1);
-    } else if (hp_map(reserved, align > NS_SS_SIZE ? align : NS_SS_SIZE, need >= NS_SS_SIZE, &m) != 0) {
+    } else if (hp_map(reserved, align > NS_SS_SIZE ? align : NS_SS_SIZE, huge_part(need), &m) != 0) {
         return NULL;
     }
-    if (options.interleave)
-        topo_bind_interleave(m, reserved);
-    else
-        topo_bind(m, reserved, node);
+    bind(m, reserved, node);
     l = meta_alloc(sizeof(*l));
     if (!l) {
         hp_unmap(m, reserved);
@@ -215,7 +285,7 @@ void *large_alloc(size_t size, size_t align, uint32_t node, bool zero)
     l->node = node;
     l->state = NS_LARGE_LIVE;
     l->huge1g = huge1g;
-    l->thp = !huge1g && need >= NS_SS_SIZE;
+    l->huge = huge1g ? 0 : huge_part(need);
     if (addrmap_set(l->base, reserved, (uintptr_t)l | NS_MAP_LARGE) != 0) {
         hp_unmap(m, reserved);
         meta_free(l, sizeof(*l));
@@ -271,27 +341,63 @@ void large_free(large_t *l, void *p)
     }
 }
 
-int large_resize(large_t *l, size_t size)
+/* Make l's reservation hold `need` bytes without copying: map the
+ * granules after it if they are free, else move its pages (mremap) to the
+ * start of a new reservation and unmap the old one.  0, or an errno (l
+ * unchanged).  No lock: the caller owns l. */
+static int grow(large_t *l, size_t need)
+{
+    node_pool_t *pool = node_pool(l->node);
+    size_t reserved = round_up(need, NS_SS_SIZE), more = reserved - l->reserved;
+    uintptr_t base = l->base, end = l->base + l->reserved;
+    void *m;
+    int rc;
+    if (hp_map_at((void *)end, more) == 0) {
+        bind((void *)end, more, l->node);
+        if ((rc = addrmap_set(end, more, (uintptr_t)l | NS_MAP_LARGE)) != 0) {
+            hp_unmap((void *)end, more);
+            return rc;
+        }
+    } else {
+        if ((rc = hp_map(reserved, NS_SS_SIZE, 0, &m)) != 0)
+            return rc;
+        bind(m, reserved, l->node);    /* the moved pages keep their own binding */
+        if ((rc = addrmap_set((uintptr_t)m, reserved, (uintptr_t)l | NS_MAP_LARGE)) == 0 &&
+            (rc = hp_move((void *)base, l->reserved, m)) != 0)
+            addrmap_clear((uintptr_t)m, reserved);
+        if (rc != 0) {
+            hp_unmap(m, reserved);
+            return rc;
+        }
+        base = (uintptr_t)m;
+        /* retire the old range: out of the map before it is unmapped, so
+         * that whoever maps there next is not cleared by us */
+        addrmap_clear(l->base, l->reserved);
+        hp_unmap((void *)l->base, l->reserved);
+    }
+    lock_take(&pool->large_lock, LOCK_LARGE);
+    l->base = base;
+    l->reserved = reserved;
+    pool->large_bytes += more;
+    lock_drop(&pool->large_lock, LOCK_LARGE);
+    return 0;
+}
+
+void *large_resize(large_t *l, size_t size)
 {
     size_t need = round_up(size ? size : 1, ns_page_size());
-    if (need > l->reserved)
-        return -1;
+    if (need > l->reserved && (l->huge1g || grow(l, need) != 0))
+        return NULL;
     node_pool_t *pool = node_pool(l->node);
     lock_take(&pool->large_lock, LOCK_LARGE);
     pool->large_usable += need;
     pool->large_usable -= l->usable;
     l->usable = need;
     lock_drop(&pool->large_lock, LOCK_LARGE);
-    /* shrinking: give back whole 2 MiB units past the new end */
-    size_t keep = round_up(need, NS_SS_SIZE);
-    /* only a successful purge zeroes the tail: `touched` bounds what a
-     * later calloc of this mapping has to clear */
-    if (l->touched > keep && !l->huge1g &&
-        hp_purge((void *)(l->base + keep), round_up(l->touched, NS_SS_SIZE) - keep) == 0)
-        l->touched = keep;
+    shape(l, need);
     if (need > l->touched)
         l->touched = need;
-    return 0;
+    return (void *)l->base;
 }
 
 size_t large_release_cached(node_pool_t *pool, uint64_t now_ms, bool all)

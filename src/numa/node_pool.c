@@ -170,7 +170,7 @@ static void ss_purge_units(superslab_t *ss, unsigned u, unsigned n)
  * counted as on base pages from now on.  ss_lock held. */
 static void ss_split(node_pool_t *pool, superslab_t *ss)
 {
-    if (ss->backing != HP_BACK_THP || hp_ss_thp(ss, false) != 0)
+    if (ss->backing != HP_BACK_THP || hp_thp(ss, NS_SS_SIZE, false) != 0)
         return;
     pool->nbacking[HP_BACK_THP]--;
     pool->nbacking[HP_BACK_BASE]++;
@@ -181,7 +181,7 @@ static void ss_split(node_pool_t *pool, superslab_t *ss)
 /* ... and asks for them again once it is dense (true).  ss_lock held. */
 static bool ss_rejoin(node_pool_t *pool, superslab_t *ss)
 {
-    if (!ss->split || hp_ss_thp(ss, true) != 0)
+    if (!ss->split || hp_thp(ss, NS_SS_SIZE, true) != 0)
         return false;
     pool->nbacking[HP_BACK_BASE]--;
     pool->nbacking[HP_BACK_THP]++;

@@ -91,13 +91,15 @@ typedef struct large {
     uintptr_t base;             /* the block (and the mapping's start)     */
     size_t reserved;            /* bytes mapped, a multiple of 2 MiB       */
     size_t usable;              /* bytes the user may use, page multiple   */
-    size_t touched;             /* high-water mark of usable (RSS bound)   */
+    size_t touched;             /* high-water mark of usable (RSS bound):
+                                   past it the pages are zero, not resident */
+    size_t huge;                /* bytes from base asking for THP (whole
+                                   2 MiB granules); the rest refuses them  */
     uint64_t cached_ms;         /* when it entered the cache               */
     struct large *prev, *next;  /* node cache list, newest first           */
     uint32_t node;
     uint8_t state;              /* NS_LARGE_LIVE / NS_LARGE_CACHED         */
     uint8_t huge1g;             /* on 1 GiB hugetlb pages                  */
-    uint8_t thp;                /* mapped asking for huge pages            */
 } large_t;
 
 enum { NS_LARGE_LIVE = 1, NS_LARGE_CACHED = 2 };
@@ -372,8 +374,9 @@ void decay_fork_child(void);
 /* -------------------------------------------------------------- large.c */
 void *large_alloc(size_t size, size_t align, uint32_t node, bool zero);
 void large_free(large_t *l, void *p);   /* reports invalid / double frees */
-/* try to resize in place: 0 or -1 (caller moves) */
-int large_resize(large_t *l, size_t size);
+/* Resize without copying: in place, or by moving the pages (mremap); the
+ * block's address (l->base) after it, or NULL: the caller copies. */
+void *large_resize(large_t *l, size_t size);
 size_t large_release_cached(node_pool_t *pool, uint64_t now_ms, bool all);
 
 #endif

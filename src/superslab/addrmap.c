@@ -31,7 +31,7 @@ static uintptr_t *leaf_for(uintptr_t a, bool create)
     if (leaf || !create)
         return leaf;
     void *m;
-    if (hp_map(LEAF_ENTRIES * sizeof(uintptr_t), NS_PAGE_MIN, false, &m) != 0)
+    if (hp_map(LEAF_ENTRIES * sizeof(uintptr_t), NS_PAGE_MIN, 0, &m) != 0)
         return NULL;
     __atomic_store_n(&addrmap_root[i], (uintptr_t *)m, __ATOMIC_RELEASE);
     return m;

@@ -47,7 +47,7 @@ void *meta_alloc(size_t size)
              * mapping (a large block) lies right next to metadata */
             size_t guard = ns_config_hardened ? ns_page_size() : 0;
             void *m;
-            if (hp_map(csize + 2 * guard, guard ? guard : NS_PAGE_MIN, false, &m) == 0) {
+            if (hp_map(csize + 2 * guard, guard ? guard : NS_PAGE_MIN, 0, &m) == 0) {
                 if (guard) {
                     hp_guard(m, guard);
                     hp_guard((char *)m + guard + csize, guard);

@@ -52,7 +52,7 @@ static void mark(seen_t *t, void *p, const char *where)
         i++;
     if (i == t->n) {
         void *m;
-        NS_CHECK(t->n < SEEN_MAX && hp_map(SEEN_BITS / 8, NS_PAGE_MIN, false, &m) == 0,
+        NS_CHECK(t->n < SEEN_MAX && hp_map(SEEN_BITS / 8, NS_PAGE_MIN, 0, &m) == 0,
                  "heap validator: room to track the SuperSlab", p);
         superslab_validate((const superslab_t *)ss);
         t->ss[i] = ss;

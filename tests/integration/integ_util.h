@@ -292,6 +292,25 @@ static inline const smaps_vma_t *smaps_find(const smaps_t *m, uintptr_t a)
     return lo < m->n && m->v[lo].lo <= a ? &m->v[lo] : NULL;
 }
 
+/* The run of adjacent read-write mappings from the one holding a up to
+ * one that reaches a + len, as one (a large block is a few VMAs: its
+ * huge-page part and its tail); *out zeroed (lo == hi) if there is none. */
+static inline void smaps_span(const smaps_t *m, uintptr_t a, size_t len, smaps_vma_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const smaps_vma_t *v = smaps_find(m, a);
+    if (!v || !v->rw)
+        return;
+    *out = *v;
+    for (v++; out->hi < a + len && v < m->v + m->n && v->lo == out->hi && v->rw; v++) {
+        out->hi = v->hi;
+        out->rss += v->rss;
+        out->anon_huge += v->anon_huge;
+        out->hugetlb += v->hugetlb;
+        out->advice = out->advice == v->advice ? out->advice : 0;
+    }
+}
+
 /* Totals over the distinct read-write mappings that contain at least one
  * of the addresses (found by address, each mapping counted once). */
 typedef struct smaps_sum {

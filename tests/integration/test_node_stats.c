@@ -501,8 +501,10 @@ static void test_stats_vs_smaps(void **state)
     get_stats(&c);
     read_smaps();
     tot_t tc = totals(&c);
-    const smaps_vma_t *lv = smaps_find(&smaps_now, (uintptr_t)l);
-    if (!lv || !lv->rw || lv->hi < (uintptr_t)l + lsize)
+    smaps_vma_t span;       /* the block's huge-page granules and its tail: two VMAs */
+    const smaps_vma_t *lv = &span;
+    smaps_span(&smaps_now, (uintptr_t)l, lsize, &span);
+    if (!lv->rw || lv->hi < (uintptr_t)l + lsize)
         fail_msg("smaps: no read-write mapping holds the large block %p..+%zu", (void *)l, lsize);
     smaps_sum_of(&smaps_now, v, N + 1, &s);
     uint64_t anon_rw = smaps_anon_rw_bytes(&smaps_now, -1);

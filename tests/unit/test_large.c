@@ -1,6 +1,7 @@
 /* test_large.c - blocks above NS_SMALL_MAX: their own 2 MiB-aligned mapping,
- * the per-node cache of freed mappings (reuse, budget, decay, release),
- * in-place resize, double frees, big alignments. */
+ * huge pages on whole granules only (never on the tail), the per-node cache
+ * of freed mappings (reuse, budget, decay, release), resize in place and
+ * growth without copying, double frees, big alignments. */
 #include "unit_util.h"
 
 static options_t saved;
@@ -262,10 +263,9 @@ static void test_resize_in_place(void **state)
     memset(p + 3 * MiB, 0x11, 6 * MiB);
     /* exactly to the reservation */
     assert_ptr_equal(ns_realloc(p, big), p);
-    /* beyond the reservation: moves, contents kept */
+    /* beyond the reservation: grows in place or moves, contents kept */
     q = ns_realloc(p, big + 1);
     assert_non_null(q);
-    assert_true(q != p);
     for (size_t i = 0; i < 3 * MiB; i += 4096)
         assert_int_equal(q[i], (char)(i >> 12));
     assert_int_equal(q[3 * MiB + 7], 0x11);
@@ -344,13 +344,192 @@ static void test_big_alignments(void **state)
     }
 }
 
+/* Is THP usable here at all (not "never")?  Tests of where huge pages go
+ * skip without it: every page would be a base page, and they would pass
+ * without showing anything. */
+static bool thp_available(void)
+{
+    char buf[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = 0;
+        fclose(f);
+    }
+    return buf[0] && !strstr(buf, "[never]");
+}
+
+/* A large block's record asks for huge pages on its whole granules only,
+ * and a cached mapping taken for a block of another size is reshaped: no
+ * huge page at the new tail, nothing resident past the block, calloc
+ * zeroes what was written. */
+static void test_huge_prefix_and_reuse(void **state)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t sizes[] = {300 * KiB, 2 * MiB, 2900 * KiB, 4 * MiB + 1, 7900 * KiB};
+    for (int i = 0; i < 5; i++) {
+        char *p = ns_malloc(sizes[i]);
+        assert_non_null(p);
+        large_t *l = large_of(p);
+        assert_int_equal(l->huge, round_up_sz(sizes[i], page) & ~NS_SS_MASK);
+        ns_free(p);
+    }
+    ns_release();
+    if (!thp_available())
+        skip();
+    /* a 7.9 MiB block written in full: its last granule is its tail */
+    size_t big = 7900 * KiB, small = 2900 * KiB;
+    char *p = ns_malloc(big);
+    memset(p, 0x5a, big);
+    assert_true(resident_bytes(p, 8 * MiB) <= round_up_sz(big, page));
+    ns_free(p);
+    /* the cached 8 MiB mapping split for 2.9 MiB: granule 1, a whole
+     * (maybe huge) granule before, is the tail now */
+    char *q = ns_malloc(small);
+    assert_ptr_equal(q, p);
+    large_t *l = large_of(q);
+    assert_int_equal(l->reserved, 4 * MiB);
+    assert_int_equal(l->huge, 2 * MiB);
+    assert_int_equal(l->touched, round_up_sz(small, page));
+    size_t tail = resident_bytes(q + 2 * MiB, 2 * MiB);
+    if (tail > small - 2 * MiB)
+        fail_msg("reused mapping: %zu bytes resident in the tail granule of a %zu-byte block", tail, small);
+    memset(q, 0x33, small);
+    size_t res = resident_bytes(q, 4 * MiB);
+    if ((double)res > 1.02 * (double)small)
+        fail_msg("reused mapping written in full: %zu resident for %zu bytes", res, small);
+    /* freed, it merges with the rest of the split again; the huge part
+     * stays a prefix (the rest's huge granule now refuses huge pages) */
+    ns_free(q);
+    assert_int_equal(node0_stats().large_cached, 1);
+    l = large_of(p);
+    assert_int_equal(l->reserved, 8 * MiB);
+    assert_int_equal(l->huge, 2 * MiB);
+    /* calloc of all of it: whole granules ask again, every byte zero */
+    unsigned char *z = ns_calloc(1, 7 * MiB);
+    assert_ptr_equal(z, p);
+    assert_int_equal(large_of(z)->huge, 6 * MiB);
+    for (size_t i = 0; i < 7 * MiB; i += 256)
+        if (z[i])
+            fail_msg("calloc over a reused mapping: byte %zu = %#x", i, z[i]);
+    ns_free(z);
+}
+
+/* The physical frame behind a page, from /proc/self/pagemap (0 when the
+ * kernel hides frames: not root). */
+static uint64_t frame_of(const void *p)
+{
+    uint64_t e = 0;
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    if (fd >= 0) {
+        if (pread(fd, &e, sizeof e, (off_t)((uintptr_t)p / (uintptr_t)sysconf(_SC_PAGESIZE) * sizeof e)) != sizeof e)
+            e = 0;
+        close(fd);
+    }
+    return e >> 63 ? e & ((1ull << 55) - 1) : 0;
+}
+
+static unsigned char pattern(size_t i) { return (unsigned char)(i * 7 + (i >> 20)); }
+
+/* Map [a, a+size) for ourselves only if it is free (a fence or a probe). */
+static bool take_range(uintptr_t a, size_t size)
+{
+    void *m = mmap((void *)a, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (m != MAP_FAILED && m != (void *)a)
+        munmap(m, size);
+    return m == (void *)a;
+}
+
+/* realloc past the reservation does not copy: in place when the granules
+ * after it are free, else the pages move (the same physical frames at the
+ * new address); the old range leaves the address map. */
+static void test_realloc_grows_without_copying(void **state)
+{
+    /* two blocks, and the upper one unmapped (no cache): the lower one
+     * then usually has free granules after it */
+    options.large_cache = 0;
+    unsigned char *p = ns_malloc(3 * MiB), *other = ns_malloc(3 * MiB);
+    if ((uintptr_t)other + 4 * MiB == (uintptr_t)p) {
+        unsigned char *t = p;
+        p = other;
+        other = t;
+    }
+    ns_free(other);
+    options.large_cache = saved.large_cache;
+    for (size_t i = 0; i < 3 * MiB; i++)
+        p[i] = pattern(i);
+    uint64_t frame = frame_of(p), frame_end = frame_of(p + 3 * MiB - 1);
+    large_t *l = large_of(p);
+
+    /* in place: the next 2 MiB are free (made sure by a probe) */
+    uintptr_t end = l->base + l->reserved;
+    if (take_range(end, 2 * MiB)) {
+        munmap((void *)end, 2 * MiB);
+        assert_ptr_equal(ns_realloc(p, 5 * MiB), p);
+        assert_int_equal(l->reserved, 6 * MiB);
+        assert_int_equal(addrmap_lookup(end), (uintptr_t)l | NS_MAP_LARGE);
+    } else {
+        print_message("the granules after the block are taken: in-place growth not shown\n");
+        assert_non_null(p = ns_realloc(p, 5 * MiB));
+    }
+    l = large_of(p);
+
+    /* moved: the granule after the reservation is fenced off */
+    uintptr_t old = l->base;
+    size_t old_reserved = l->reserved;
+    end = old + old_reserved;
+    bool fenced = take_range(end, 2 * MiB);
+    ns_node_stats_t before = node0_stats();
+    unsigned char *q = ns_realloc(p, 9 * MiB);
+    assert_non_null(q);
+    if (fenced) {
+        munmap((void *)end, 2 * MiB);
+        assert_true(q != p);
+    }
+    assert_int_equal((uintptr_t)q & NS_SS_MASK, 0);
+    assert_ptr_equal(large_of(q), l);       /* the same record, retargeted */
+    assert_int_equal(l->base, (uintptr_t)q);
+    assert_int_equal(l->reserved, 10 * MiB);
+    if (q != p)
+        for (size_t off = 0; off < old_reserved; off += NS_SS_SIZE)
+            assert_int_equal(addrmap_lookup(old + off), 0);
+    ns_node_stats_t after = node0_stats();
+    assert_int_equal(after.large_count, before.large_count);
+    assert_int_equal(after.large_bytes, before.large_bytes + 4 * MiB);
+    /* the truth that nothing was copied: the same physical pages */
+    if (frame) {
+        assert_int_equal(frame_of(q), frame);
+        assert_int_equal(frame_of(q + 3 * MiB - 1), frame_end);
+    } else {
+        print_message("no frame numbers in /proc/self/pagemap (not root): no-copy not shown\n");
+    }
+
+    /* on to 64 MiB a MiB at a time, every byte kept, whole granules huge */
+    size_t have = 3 * MiB;
+    for (size_t n = 10 * MiB; n <= 64 * MiB; n += MiB) {
+        assert_non_null(q = ns_realloc(q, n));
+        for (size_t i = have; i < n; i++)
+            q[i] = pattern(i);
+        have = n;
+    }
+    for (size_t i = 0; i < have; i++)
+        if (q[i] != pattern(i))
+            fail_msg("byte %zu lost growing to %zu bytes", i, have);
+    if (frame)
+        assert_int_equal(frame_of(q), frame);
+    assert_int_equal(large_of(q)->huge, 64 * MiB);
+    assert_int_equal(node0_stats().large_bytes, before.large_bytes - old_reserved + 64 * MiB);
+    ns_free(q);
+}
+
 #define T(f) cmocka_unit_test_setup(f, each)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_large_mapping_properties), T(test_cache_reuse), T(test_cache_split_merge), T(test_cache_budget), T(test_decay),
         T(test_decay_on_free), T(test_release_unmaps_cache), T(test_resize_in_place), T(test_large_double_free),
-        T(test_large_interior_free), T(test_big_alignments),
+        T(test_large_interior_free), T(test_big_alignments), T(test_huge_prefix_and_reuse),
+        T(test_realloc_grows_without_copying),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -15,6 +15,7 @@ static int child_main(void)
     printf("decay_ms=%ld\n", (long)options.decay_ms);
     printf("background=%ld\n", (long)options.background);
     printf("large_cache=%ld\n", (long)options.large_cache);
+    printf("large_thp=%ld\n", (long)options.large_thp);
     printf("tcache_bytes=%ld\n", (long)options.tcache_bytes);
     printf("strict=%ld\n", (long)options.strict);
     printf("interleave=%ld\n", (long)options.interleave);
@@ -119,6 +120,7 @@ static void test_defaults(void **state)
     assert_int_equal(value(&defaults, "decay_ms"), 1000);
     assert_int_equal(value(&defaults, "background"), 1);
     assert_int_equal(value(&defaults, "large_cache"), 128 << 20);
+    assert_int_equal(value(&defaults, "large_thp"), 1);
     assert_int_equal(value(&defaults, "tcache_bytes"), 64 << 10);
     assert_int_equal(value(&defaults, "strict"), 0);
     assert_int_equal(value(&defaults, "stats"), 0);
@@ -144,6 +146,9 @@ static void test_good_values(void **state)
         {"NUMASLAB_LARGE_CACHE=1T", "large_cache", 1L << 40},
         {"NUMASLAB_LARGE_CACHE=12345", "large_cache", 12345},
         {"NUMASLAB_LARGE_CACHE=0", "large_cache", 0},
+        {"NUMASLAB_LARGE_THP=0", "large_thp", 0},
+        {"NUMASLAB_LARGE_THP=off", "large_thp", 0},
+        {"NUMASLAB_LARGE_THP=1", "large_thp", 1},
         {"NUMASLAB_TCACHE_BYTES=16M", "tcache_bytes", 16L << 20},
         {"NUMASLAB_TCACHE_BYTES=0", "tcache_bytes", 0},
         {"NUMASLAB_ABORT_ON_ERROR=off", "abort_on_error", 0},
@@ -198,6 +203,8 @@ static void test_bad_values_warn_and_keep_default(void **state)
         {"NUMASLAB_LARGE_CACHE=8 M", "NUMASLAB_LARGE_CACHE", "large_cache"},
         {"NUMASLAB_LARGE_CACHE=16777216T", "NUMASLAB_LARGE_CACHE", "large_cache"},   /* overflow */
         {"NUMASLAB_TCACHE_BYTES=17M", "NUMASLAB_TCACHE_BYTES", "tcache_bytes"},
+        {"NUMASLAB_LARGE_THP=2", "NUMASLAB_LARGE_THP", "large_thp"},
+        {"NUMASLAB_LARGE_THP=never", "NUMASLAB_LARGE_THP", "large_thp"},
         {"NUMASLAB_ABORT_ON_ERROR=maybe", "NUMASLAB_ABORT_ON_ERROR", "abort_on_error"},
         {"NUMASLAB_ABORT_ON_ERROR=2", "NUMASLAB_ABORT_ON_ERROR", "abort_on_error"},
         {"NUMASLAB_STATS=", "NUMASLAB_STATS", "stats"},

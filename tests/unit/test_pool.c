@@ -619,6 +619,69 @@ static void test_return_routes_blocks_by_owner(void **state)
 #undef bin_used
 }
 
+/* A large block whose growth has to move (the granule after it fenced
+ * off), with the move failing: realloc copies instead, and nothing is lost
+ * or left mapped.  fail_at counts the OS layer's mapping calls: 1
+ * hp_map_at (refused by the fence), 2 hp_map, 3 the first mremap.  At 3
+ * nothing has moved.  At 4: a kernel whose mremap moves one VMA per call
+ * (older ones) refused the whole range at 3 (two VMAs: 4 MiB huge, the
+ * 2 MiB tail), moved the huge part at 4 and fails the tail at 5, so the
+ * huge part is moved back; one that moves several VMAs at once (this
+ * 6.18 one) moved it all at 3 and succeeds. */
+static void move_fails(unsigned fail_at)
+{
+    size_t n = 5 * MiB;
+    /* two blocks, the upper one unmapped (no cache): the granules after
+     * the lower one are then free for the fence */
+    options.large_cache = 0;
+    unsigned char *p = ns_malloc(n), *other = ns_malloc(n);
+    assert_non_null(p);
+    assert_non_null(other);
+    if ((uintptr_t)other + 6 * MiB == (uintptr_t)p) {
+        unsigned char *t = p;
+        p = other;
+        other = t;
+    }
+    ns_free(other);
+    options.large_cache = saved.large_cache;
+    for (size_t i = 0; i < n; i += 512)
+        p[i] = (unsigned char)(i >> 9);
+    uintptr_t end = (uintptr_t)p + 6 * MiB;
+    void *fence = mmap((void *)end, 2 * MiB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (fence != (void *)end) {
+        if (fence != MAP_FAILED)
+            munmap(fence, 2 * MiB);
+        ns_free(p);
+        skip();         /* cannot make the move happen */
+    }
+    ns_release();
+    uint64_t mapped0 = mapped_bytes();
+    hp_fault_set(fail_at - 1, 1);
+    unsigned char *q = ns_realloc(p, 9 * MiB);
+    hp_fault_set(0, 0);
+    munmap(fence, 2 * MiB);
+    assert_non_null(q);
+    assert_true(q != p);
+    for (size_t i = 0; i < n; i += 512)
+        if (q[i] != (unsigned char)(i >> 9))
+            fail_msg("failing at OS call %u: byte %zu lost", fail_at, i);
+    /* the copy or the move left one 10 MiB mapping, and at most the old
+     * 6 MiB one in the cache */
+    if (mapped_bytes() > mapped0 + 10 * MiB)
+        fail_msg("failing at OS call %u: mapped %llu -> %llu", fail_at, (unsigned long long)mapped0,
+                 (unsigned long long)mapped_bytes());
+    ns_free(q);
+    ns_release();
+    assert_int_equal(mapped_bytes(), mapped0 - 6 * MiB);
+    check_pool_invariants();
+}
+
+static void test_large_move_fails(void **state)
+{
+    move_fails(3);
+    move_fails(4);
+}
+
 #define T(f) cmocka_unit_test_setup(f, each)
 int main(void)
 {
@@ -634,6 +697,7 @@ int main(void)
         T(test_release_return_value),
         T(test_malloc_trim_return),
         T(test_return_routes_blocks_by_owner),
+        T(test_large_move_fails),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
