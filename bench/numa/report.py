@@ -271,6 +271,30 @@ emit("medians and spread per cell (ops/s median, spread = (max-min)/median, '!' 
      "Median throughput, its spread (max-min)/median, marked `!` above %.0f %%, and the number of runs, per workload, thread count and allocator." % (100 * max_spread),
      hdr, table)
 
+# the memory table: peak RSS per cell, every allocator on one line, and
+# issue 14's targets (geometric mean at most 1.15x glibc's and below every
+# peer's; no cell above 1.5x glibc)
+hdr = ["workload", "thr"] + allocs
+table, logs = [], {a: [] for a in allocs}
+for w in workloads:
+    for t in threads:
+        g = med("peak_rss_kb", w, t, "glibc")
+        cells = []
+        for a in allocs:
+            v = med("peak_rss_kb", w, t, a)
+            if v and g:
+                logs[a].append(math.log(v / g))
+            cells.append("-" if not v else "%.1f (%s)" % (v / 1024, ratio(v, g)) if g else "%.1f" % (v / 1024))
+        table.append([w, str(t)] + cells)
+gmean = {a: math.exp(sum(l) / len(l)) for a, l in logs.items() if l}
+table.append(["geomean vs glibc", ""] + ["%.3f" % gmean[a] if a in gmean else "-" for a in allocs])
+over = {a: sum(1 for x in logs[a] if x > math.log(1.5)) for a in allocs}
+table.append(["cells above 1.5x glibc", ""] + [str(over[a]) for a in allocs])
+emit("memory: peak RSS per cell, MiB (ratio to glibc); issue 14's targets: geomean <= 1.15x glibc and below every peer's, no cell above 1.5x",
+     "Memory: peak RSS per workload",
+     "Peak RSS (VmHWM read by the workload at its end), MiB, medians of the runs, and its ratio to glibc's in the same cell; the last rows give the geometric mean of the ratios and the cells above 1.5x glibc (issue 14's targets: a geometric mean of at most 1.15x glibc's and below every peer's, and no cell above 1.5x).",
+     hdr, table)
+
 # geometric means over the suite: run time relative to glibc (= glibc ops / allocator ops)
 geo = []
 for a in allocs:
