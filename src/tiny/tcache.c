@@ -359,13 +359,13 @@ static bool keep_in_cache(void *arg, void *blk, unsigned cls)
     return true;
 }
 
+bool tcache_slow_start = true;
+
 /* Fill the empty list of class cls with a batch from the slab the thread
  * owns on its node (or the nearest node with room, or the home node when
  * none has; `local`: the thread's node only, and never a new SuperSlab
  * past its room).  A class starts with capacity 0 and gets its first
  * capacity here.  false: no memory. */
-bool tcache_slow_start = true;
-
 static bool refill(tcache_t *tc, unsigned cls, bool local)
 {
     tbin_t *b = &tc->bins[cls];
