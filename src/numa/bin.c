@@ -301,6 +301,7 @@ void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got)
     if (ns_config_debug)
         debug_validate(pool, b, cls);
     lock_drop(&b->lock, LOCK_BIN);
+    pool_collapse_pending();
     return head;
 }
 
@@ -448,6 +449,7 @@ void *owned_take(owner_t *o, unsigned cls, uint32_t want, uint32_t *got, bool ne
             if (n) {
                 own_add(&oc->used, n);
                 *got = n;
+                pool_collapse_pending();
                 return head;
             }
             oc->cur = NULL;

@@ -9,9 +9,11 @@
  * Huge pages (issue 14): the whole 2 MiB granules of a block ask for
  * transparent huge pages (NUMASLAB_LARGE_THP); the granule holding its tail
  * refuses them, and nothing past the block's end (rounded to a page) is
- * touched, so a 2.9 MiB block written in full costs 2.9 MiB of RSS, not 4,
- * and a 300 KiB block never becomes a 2 MiB resident page.  The rest of the
- * tail granule is address space only.  The issue also proposed sharing a
+ * touched, so a fresh 2.9 MiB block written in full costs 2.9 MiB of RSS,
+ * not 4, and a fresh 300 KiB block never becomes a 2 MiB resident page (a
+ * block cut from a cached mapping keeps the pages the cache held, see
+ * shape()).  The rest of the tail granule is address space only.  The
+ * issue also proposed sharing a
  * granule between the tails of several blocks (a finer page heap, the
  * address map pointing to a small table per shared granule); keeping one
  * block per granule gives the same RSS with the address map and free()
@@ -115,11 +117,12 @@ static large_t *cache_take(node_pool_t *pool, size_t reserved)
 }
 
 /* The cached mapping of pool that ends at a (or starts at a, `after`),
- * with the same page kind as l, not due for release at `now`, or NULL.
+ * not on 1 GiB pages and not due for release at `now`, or NULL (whether
+ * its huge-page advice lets it join is joinable()'s question).
  * large_lock held.  Found on the pool's own cache list, not through the
  * address map: a neighbour there may be another node's record, which only
  * that node's lock protects (it may be changing or being recycled). */
-static large_t *cached_neighbour(const node_pool_t *pool, const large_t *l, uintptr_t a, bool after, uint64_t now)
+static large_t *cached_neighbour(const node_pool_t *pool, uintptr_t a, bool after, uint64_t now)
 {
     for (large_t *n = pool->lcache; n; n = n->next)
         if ((after ? n->base == a : n->base + n->reserved == a) && n->state == NS_LARGE_CACHED && !n->huge1g &&
@@ -164,12 +167,12 @@ static large_t *merge(node_pool_t *pool, large_t *l, uint64_t now)
 {
     if (l->huge1g)
         return l;
-    large_t *n = cached_neighbour(pool, l, l->base + l->reserved, true, now);
+    large_t *n = cached_neighbour(pool, l->base + l->reserved, true, now);
     if (n && joinable(l, n)) {
         unlink_cached(pool, n);
         absorb(l, n);
     }
-    large_t *p = cached_neighbour(pool, l, l->base, false, now);
+    large_t *p = cached_neighbour(pool, l->base, false, now);
     if (p && joinable(p, l)) {
         unlink_cached(pool, p);
         absorb(p, l);

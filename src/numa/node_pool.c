@@ -28,13 +28,15 @@ static _Atomic uint32_t npools;
  * it, once idle, its free units go back (ss_purge_idle). */
 #define SS_DENSE (NS_UNITS / 2)
 /* Huge pages where they pay (THP mode): a SuperSlab is dense, and asks for
- * a huge page, once half of its bytes were handed out (carved_bytes: a
+ * a huge page (collapsed at once, outside any lock), once half of its
+ * bytes were handed out (carved_bytes: a
  * slab's blocks are handed out from its start, so this is the part the
  * program touched; carved units alone are no measure, since each class
  * in use takes a 64 KiB unit for its first block).  A new SuperSlab starts
- * on base pages unless the node already has SS_HUGE_START dense ones: a
- * heap that big will fill its next SuperSlab too, and a huge page taken
- * at the first fault costs no copy. */
+ * on base pages unless SS_HUGE_START SuperSlabs of the node already ask
+ * for huge pages (dense ones, or new ones of a heap this big): a heap that
+ * big will fill its next SuperSlab too, and a huge page taken at the first
+ * fault costs no copy. */
 #define SS_DENSE_BYTES (NS_SS_SIZE / 2)
 #define SS_HUGE_START 2
 
@@ -190,6 +192,25 @@ static bool ss_rejoin(node_pool_t *pool, superslab_t *ss)
     return true;
 }
 
+/* A SuperSlab this thread promoted, collapsed once the thread holds no
+ * lock (pool_collapse_pending): MADV_COLLAPSE allocates a huge page and
+ * copies what is there, which must not happen under a bin lock. */
+static __thread superslab_t *collapse_pending __attribute__((tls_model("initial-exec")));
+
+void pool_collapse_pending(void)
+{
+    superslab_t *ss = collapse_pending;
+    if (NS_UNLIKELY(ss != NULL)) {
+        collapse_pending = NULL;
+        /* its pages so far become one huge page now (the later faults of
+         * a THP range that already has base pages would not); without
+         * MADV_COLLAPSE khugepaged does it in its own time.  The
+         * SuperSlab cannot have gone: its blocks are in this thread's
+         * hands (and a collapse of a released slot fails harmlessly). */
+        hp_ss_collapse(ss);
+    }
+}
+
 void pool_carved(slab_t *s, size_t bytes)
 {
     superslab_t *ss = superslab_of(s->start);
@@ -198,13 +219,9 @@ void pool_carved(slab_t *s, size_t bytes)
         return;             /* not the crossing: the common case */
     node_pool_t *pool = node_pool(ss->node);
     lock_take(&pool->ss_lock, LOCK_SS);
-    bool promoted = ss_rejoin(pool, ss);
+    if (ss_rejoin(pool, ss))
+        collapse_pending = ss;
     lock_drop(&pool->ss_lock, LOCK_SS);
-    /* its pages so far become one huge page now (the later faults of a
-     * THP range that already has base pages would not); without
-     * MADV_COLLAPSE khugepaged does it in its own time */
-    if (promoted)
-        hp_ss_collapse(ss);
 }
 
 /* Once no slab was carved on the node for NUMASLAB_DECAY_MS, sparse

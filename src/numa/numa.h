@@ -233,9 +233,12 @@ int node_heap_load_topology(void);
  * if the node has room); NULL when none can be had.  bin lock held. */
 slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room);
 /* `bytes` of slab s were handed out for the first time (slab_take): its
- * SuperSlab may have become dense, and is then promoted to a huge page.
- * Takes ss_lock when it does (bin lock held or none). */
+ * SuperSlab may have become dense, and then asks for a huge page.  Takes
+ * ss_lock when it does (bin lock held or none); the collapse into one
+ * huge page waits for pool_collapse_pending, which the refill paths call
+ * once they hold no lock. */
 void pool_carved(slab_t *s, size_t bytes);
+void pool_collapse_pending(void);
 /* Give the slab's units back (bin lock held); bytes unmapped. */
 size_t pool_free_slab(node_pool_t *pool, slab_t *s);
 /* Release empty slabs and SuperSlabs, and cached large mappings: `all` now,

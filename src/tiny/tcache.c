@@ -40,7 +40,7 @@
  * or two of its slab instead of 32 blocks' worth (a 4 KiB class: 1 block,
  * not 8). */
 #define CAP_FIRST_BYTES 4096
-#define SLOW_START_REFILLS 4
+#define SLOW_START_REFILLS 6    /* enough doublings from 2 to 64 */
 #define HOT_EVENTS 4
 
 /* sentinels: every direct entry at bins[0] (empty: malloc misses), a tag
@@ -560,9 +560,10 @@ static bool push_behind_own(tcache_t *tc, tbin_t *b, slab_t *s, void **p)
     int saved = errno;
     bool got = refill(tc, s->cls, true);
     errno = saved;
-    if (!got || s->node != (uint32_t)tc->node)
+    /* a refill leaves room for one block, unless other nodes' frees
+     * drained into it filled the list (then the caller flushes first) */
+    if (!got || s->node != (uint32_t)tc->node || b->room == 0)
         return false;
-    ns_assert(b->room != 0);    /* a refill leaves room for one block */
     link_set(p, NULL, &tc->key);
     if (!b->head) {
         b->head = p;
