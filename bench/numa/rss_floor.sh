@@ -67,8 +67,8 @@ for line in open(sys.argv[1]):
 print(len(c))
 PY
 sql="create table t(k integer, v text); insert into t select value, hex(randomblob(32)) from generate_series(1, 200000); create index i on t(v); select count(*) from t where v like 'AB%';"
-real() {    # real LIB NAME CMD...: median max RSS, or - when CMD is missing
-    local lib=$1 name=$2; shift 2
+real() {    # real LIB CMD...: median max RSS, or - when CMD is missing
+    local lib=$1; shift
     command -v "$1" >/dev/null 2>&1 || { echo -; return; }
     maxrss "$lib" "$@"
 }
@@ -85,8 +85,8 @@ echo "| allocator | python3 re script | sort | gcc -O2 -c | perl | sqlite3 | xz 
 echo "|---|---|---|---|---|---|---|"
 for spec in "$@"; do
     name=${spec%%=*} lib=${spec#*=}
-    echo "| $name | $(real "$lib" py "$PYTHON" "$work/re.py" "$work/text") | $(real "$lib" sort sort "$work/text")" \
-         "| $(real "$lib" gcc gcc -O2 -c -o /dev/null "$work/prog.c")" \
-         "| $(real "$lib" perl perl -ne '$h{$1}++ if /=(\d+)/; END { print scalar(keys %h), "\n" }' "$work/text")" \
-         "| $(real "$lib" sqlite3 sqlite3 :memory: "$sql") | $(real "$lib" xz xz -9 -c "$work/text") |"
+    echo "| $name | $(real "$lib" "$PYTHON" "$work/re.py" "$work/text") | $(real "$lib" sort "$work/text")" \
+         "| $(real "$lib" gcc -O2 -c -o /dev/null "$work/prog.c")" \
+         "| $(real "$lib" perl -ne '$h{$1}++ if /=(\d+)/; END { print scalar(keys %h), "\n" }' "$work/text")" \
+         "| $(real "$lib" sqlite3 :memory: "$sql") | $(real "$lib" xz -9 -c "$work/text") |"
 done

@@ -365,7 +365,8 @@ bool tcache_slow_start = true;
  * owns on its node (or the nearest node with room, or the home node when
  * none has; `local`: the thread's node only, and never a new SuperSlab
  * past its room).  A class starts with capacity 0 and gets its first
- * capacity here.  false: no memory. */
+ * capacity here.  When other nodes' frees are waiting, the drain may fill
+ * the list up to its capacity (room 0) instead.  false: no memory. */
 static bool refill(tcache_t *tc, unsigned cls, bool local)
 {
     tbin_t *b = &tc->bins[cls];

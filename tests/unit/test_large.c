@@ -449,17 +449,7 @@ static bool take_range(uintptr_t a, size_t size)
  * new address); the old range leaves the address map. */
 static void test_realloc_grows_without_copying(void **state)
 {
-    /* two blocks, and the upper one unmapped (no cache): the lower one
-     * then usually has free granules after it */
-    options.large_cache = 0;
-    unsigned char *p = ns_malloc(3 * MiB), *other = ns_malloc(3 * MiB);
-    if ((uintptr_t)other + 4 * MiB == (uintptr_t)p) {
-        unsigned char *t = p;
-        p = other;
-        other = t;
-    }
-    ns_free(other);
-    options.large_cache = saved.large_cache;
+    unsigned char *p = large_with_room_after(3 * MiB, 4 * MiB);
     for (size_t i = 0; i < 3 * MiB; i++)
         p[i] = pattern(i);
     uint64_t frame = frame_of(p), frame_end = frame_of(p + 3 * MiB - 1);

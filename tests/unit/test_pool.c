@@ -631,19 +631,7 @@ static void test_return_routes_blocks_by_owner(void **state)
 static void move_fails(unsigned fail_at)
 {
     size_t n = 5 * MiB;
-    /* two blocks, the upper one unmapped (no cache): the granules after
-     * the lower one are then free for the fence */
-    options.large_cache = 0;
-    unsigned char *p = ns_malloc(n), *other = ns_malloc(n);
-    assert_non_null(p);
-    assert_non_null(other);
-    if ((uintptr_t)other + 6 * MiB == (uintptr_t)p) {
-        unsigned char *t = p;
-        p = other;
-        other = t;
-    }
-    ns_free(other);
-    options.large_cache = saved.large_cache;
+    unsigned char *p = large_with_room_after(n, 6 * MiB);   /* room for the fence */
     for (size_t i = 0; i < n; i += 512)
         p[i] = (unsigned char)(i >> 9);
     uintptr_t end = (uintptr_t)p + 6 * MiB;

@@ -220,6 +220,27 @@ static inline size_t resident_bytes(const void *p, size_t len)
     return n * (len / written);
 }
 
+/* A large block of n bytes whose reservation (`reserved`, n rounded up to
+ * 2 MiB) usually has free granules after it: two are allocated with the
+ * large cache off and the upper one is unmapped.  The caller's
+ * NUMASLAB_LARGE_CACHE is put back. */
+static inline unsigned char *large_with_room_after(size_t n, size_t reserved)
+{
+    __typeof__(options.large_cache) cache = options.large_cache;
+    options.large_cache = 0;
+    unsigned char *p = ns_malloc(n), *other = ns_malloc(n);
+    assert_non_null(p);
+    assert_non_null(other);
+    if ((uintptr_t)other + reserved == (uintptr_t)p) {
+        unsigned char *t = p;
+        p = other;
+        other = t;
+    }
+    ns_free(other);
+    options.large_cache = cache;
+    return p;
+}
+
 static inline void sleep_ms(unsigned ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
