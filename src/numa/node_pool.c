@@ -27,14 +27,18 @@ static _Atomic uint32_t npools;
 /* A SuperSlab with at least this many units carved may be dense; below
  * it, once idle, its free units go back (ss_purge_idle). */
 #define SS_DENSE (NS_UNITS / 2)
-/* Huge pages where they pay (THP mode): a SuperSlab is dense, and asks for
- * a huge page (collapsed at once, outside any lock), once half of its
- * bytes were handed out (carved_bytes: a
- * slab's blocks are handed out from its start, so this is the part the
- * program touched; carved units alone are no measure, since each class
- * in use takes a 64 KiB unit for its first block).  A new SuperSlab starts
- * on base pages unless SS_HUGE_START SuperSlabs of the node already ask
- * for huge pages (dense ones, or new ones of a heap this big): a heap that
+/* Huge pages where they pay (THP mode): a SuperSlab is dense once half
+ * of its bytes were handed out (carved_bytes: a slab's blocks are handed
+ * out from its start, so this is the part the program touched; carved
+ * units alone are no measure, since each class in use takes a 64 KiB unit
+ * for its first block).  A dense SuperSlab asks for a huge page (collapsed
+ * at once, outside any lock) once the node's heap spans SS_PROMOTE_MIN
+ * SuperSlabs; before that it waits on base pages (pool->dense_waiting):
+ * a heap of a few MiB fits the TLB's reach on base pages, and a huge page
+ * would make the untouched half of each SuperSlab resident (a small
+ * producer/consumer program: 0.8 MiB more).  A new SuperSlab starts on
+ * base pages unless SS_HUGE_START SuperSlabs of the node already ask for
+ * huge pages (dense ones, or new ones of a heap this big): a heap that
  * big will fill its next SuperSlab too, and a huge page taken at the first
  * fault costs no copy. */
 #define SS_DENSE_BYTES (NS_SS_SIZE / 2)
@@ -116,6 +120,14 @@ static void ss_link(node_pool_t *pool, superslab_t *ss)
     }
 }
 
+/* A SuperSlab goes (ss_collect_empty), or waits again: it waits no more.  ss_lock held. */
+static void stop_waiting(node_pool_t *pool, superslab_t *ss)
+{
+    for (unsigned i = 0; i < SS_PROMOTE_MIN; i++)
+        if (pool->dense_waiting[i] == ss)
+            pool->dense_waiting[i] = NULL;
+}
+
 /* Unlink empty SuperSlabs to unmap: all, those past the decay period, or
  * those beyond the reserve.  ss_lock held; returns a list (next links). */
 static superslab_t *ss_collect_empty(node_pool_t *pool, bool all)
@@ -130,6 +142,7 @@ static superslab_t *ss_collect_empty(node_pool_t *pool, bool all)
         if (!all && nempty <= reserve && now - t->empty_since_ms < (uint64_t)options.decay_ms)
             break;
         ss_unlink(pool, t);
+        stop_waiting(pool, t);
         pool->nsuperslabs--;
         pool->nbacking[t->backing]--;
         nempty--;
@@ -192,22 +205,54 @@ static bool ss_rejoin(node_pool_t *pool, superslab_t *ss)
     return true;
 }
 
-/* A SuperSlab this thread promoted, collapsed once the thread holds no
+/* SuperSlabs this thread promoted, collapsed once the thread holds no
  * lock (pool_collapse_pending): MADV_COLLAPSE allocates a huge page and
- * copies what is there, which must not happen under a bin lock. */
-static __thread superslab_t *collapse_pending __attribute__((tls_model("initial-exec")));
+ * copies what is there, which must not happen under a bin lock.  Filled
+ * from the first slot; one promotion wakes at most SS_PROMOTE_MIN (the
+ * waiting ones and itself); more would be left to khugepaged. */
+static __thread superslab_t *collapse_pending[SS_PROMOTE_MIN] __attribute__((tls_model("initial-exec")));
 
 void pool_collapse_pending(void)
 {
-    superslab_t *ss = collapse_pending;
-    if (NS_UNLIKELY(ss != NULL)) {
-        collapse_pending = NULL;
+    if (NS_LIKELY(collapse_pending[0] == NULL))
+        return;
+    for (unsigned i = 0; i < SS_PROMOTE_MIN && collapse_pending[i]; i++) {
+        superslab_t *ss = collapse_pending[i];
+        collapse_pending[i] = NULL;
         /* its pages so far become one huge page now (the later faults of
          * a THP range that already has base pages would not); without
-         * MADV_COLLAPSE khugepaged does it in its own time.  The
-         * SuperSlab cannot have gone: its blocks are in this thread's
-         * hands (and a collapse of a released slot fails harmlessly). */
+         * MADV_COLLAPSE khugepaged does it in its own time.  A SuperSlab
+         * released meanwhile is harmless: a collapse of an unmapped slot
+         * fails, and one the pool mapped again is dense or about to be. */
         hp_ss_collapse(ss);
+    }
+}
+
+/* ss asks for huge pages again, and is collapsed after the lock drops.
+ * ss_lock held. */
+static void promote(node_pool_t *pool, superslab_t *ss)
+{
+    if (!ss_rejoin(pool, ss))
+        return;
+    for (unsigned i = 0; i < SS_PROMOTE_MIN; i++)
+        if (!collapse_pending[i]) {
+            collapse_pending[i] = ss;
+            return;
+        }
+}
+
+/* The node's heap now spans SS_PROMOTE_MIN SuperSlabs: the dense ones
+ * that waited on base pages are promoted (one whose blocks went back
+ * meanwhile just stops waiting).  ss_lock held. */
+static void promote_waiting(node_pool_t *pool)
+{
+    if (pool->nsuperslabs < SS_PROMOTE_MIN)
+        return;
+    for (unsigned i = 0; i < SS_PROMOTE_MIN; i++) {
+        superslab_t *ss = pool->dense_waiting[i];
+        pool->dense_waiting[i] = NULL;
+        if (ss && atomic_load_explicit(&ss->carved_bytes, memory_order_relaxed) >= SS_DENSE_BYTES)
+            promote(pool, ss);
     }
 }
 
@@ -219,8 +264,18 @@ void pool_carved(slab_t *s, size_t bytes)
         return;             /* not the crossing: the common case */
     node_pool_t *pool = node_pool(ss->node);
     lock_take(&pool->ss_lock, LOCK_SS);
-    if (ss_rejoin(pool, ss))
-        collapse_pending = ss;
+    if (!ss->split) {
+        /* huge already */
+    } else if (pool->nsuperslabs >= SS_PROMOTE_MIN) {
+        promote(pool, ss);
+    } else {
+        stop_waiting(pool, ss);     /* at most once in the list */
+        for (unsigned i = 0; i < SS_PROMOTE_MIN; i++)
+            if (!pool->dense_waiting[i]) {
+                pool->dense_waiting[i] = ss;
+                break;
+            }
+    }
     lock_drop(&pool->ss_lock, LOCK_SS);
 }
 
@@ -275,6 +330,7 @@ static superslab_t *ss_new(node_pool_t *pool)
     ss->split = sparse && backing == HP_BACK_BASE;
     pool->nsuperslabs++;
     pool->nbacking[ss->backing]++;
+    promote_waiting(pool);
     ss->bucket = SS_FULL_BUCKET;   /* on no list yet */
     return ss;
 }

@@ -105,6 +105,10 @@ typedef struct large {
 enum { NS_LARGE_LIVE = 1, NS_LARGE_CACHED = 2 };
 
 /* -------------------------------------------------------------- node pool */
+/* A dense SuperSlab asks for a huge page once the node's heap spans this
+ * many SuperSlabs (node_pool.c, pool_carved). */
+#define SS_PROMOTE_MIN 4
+
 typedef struct node_pool {
     bin_t bins[NS_CLASSES];
     /* SuperSlabs: ss_lock */
@@ -114,6 +118,9 @@ typedef struct node_pool {
     superslab_t *empty_tail;
     uint64_t nsuperslabs;
     uint64_t nbacking[3];       /* SuperSlabs by HP_BACK_*                 */
+    /* dense SuperSlabs on base pages until the heap spans SS_PROMOTE_MIN
+     * SuperSlabs (node_pool.c, pool_carved) */
+    superslab_t *dense_waiting[SS_PROMOTE_MIN];
     uint64_t carved_ms;         /* when a slab was last carved here        */
     uint32_t uncarved;          /* units freed in SuperSlabs left in use,
                                    since the last decay_note for them      */

@@ -14,13 +14,18 @@
  *     and their Rss is at most the bytes written + 3 pages per size (the
  *     page a block shares with the next one of its slab, the free-list
  *     links of the few blocks a thread cache keeps, the header).
- *  3. Then 24 MiB of 256-byte blocks, written: AnonHugePages covers at
- *     least 90 % of the Rss of the SuperSlabs holding them (the first ones
- *     promoted once half of them was in use, MADV_COLLAPSE; later ones
- *     started on huge pages).  If the kernel has no MADV_COLLAPSE (before
+ *  3. Then 1.5 MiB of 256-byte blocks, written: dense, but the heap spans
+ *     fewer than 4 SuperSlabs (SS_PROMOTE_MIN), so they stay on base
+ *     pages: no AnonHugePages where they are (a heap of a few MiB fits the
+ *     TLB's reach; a huge page would make the untouched rest resident).
+ *  4. Then up to 24 MiB of 256-byte blocks, written: AnonHugePages covers
+ *     at least 90 % of the Rss of the SuperSlabs holding them (the ones
+ *     of step 3 promoted when the heap reached 4 SuperSlabs, MADV_COLLAPSE;
+ *     later ones promoted once half of them was in use, or started on
+ *     huge pages).  If the kernel has no MADV_COLLAPSE (before
  *     6.1; the test asks for it on a mapping of its own), the first two
  *     SuperSlabs may wait for khugepaged: 80 %.
- *  4. Every block is intact.
+ *  5. Every block is intact.
  */
 #include "hp_util.h"
 
@@ -86,12 +91,26 @@ int main(void)
 
     bool collapse = collapse_works();
     hp_blks_init(&dense, 24 * MiB / 256 + 16);
-    for (size_t i = 0; i < 24 * MiB / 256; i++)
+    hp_ssset_t dset;
+    for (size_t i = 0; i < 24 * MiB / 256; i++) {
         if (!hp_alloc_one(&dense, 256, (uint32_t)(i + 100000))) {
             CHECK(0, "malloc(256) failed: %s", strerror(errno));
             return hp_finish("hp_sparse");
         }
-    hp_ssset_t dset;
+        if (dense.n == 3 * MiB / 2 / 256) {
+            hp_ssset_of(&dset, &dense);
+            hp_smaps(&dset, &m);
+            hp_print_mem("1.5 MiB of 256-byte blocks", &m);
+            ns_stats_t st;
+            hp_tot_t t;
+            hp_stats(&st, &t);
+            CHECK(t.superslabs < 4, "the heap spans fewer than 4 SuperSlabs here (%llu)",
+                  (unsigned long long)t.superslabs);
+            CHECK(m.anon_huge == 0 && m.rss >= MiB, "a dense heap of a few MiB stays on base pages: AnonHugePages "
+                  "%.0f KiB, Rss %.0f KiB (>= 1 MiB: the blocks were written)", m.anon_huge / (double)KiB,
+                  m.rss / (double)KiB);
+        }
+    }
     hp_ssset_of(&dset, &dense);
     hp_smaps(&dset, &m);
     hp_print_mem("24 MiB of 256-byte blocks", &m);
