@@ -11,8 +11,9 @@
  * only, so the fast path pays nothing): every TCACHE_TICK slow-path events
  * the thread looks at each class; one that refilled or flushed often
  * doubles its capacity (up to NUMASLAB_TCACHE_BYTES worth of blocks,
- * 2..512), one that saw no event and holds blocks gives back half of them
- * and halves its capacity.  Caches are bounded, thread exit flushes them,
+ * 2..512; a class the thread only frees, to TRANSIT_BYTES), one that saw
+ * no event and holds blocks gives back half of them and halves its
+ * capacity.  Caches are bounded, thread exit flushes them,
  * and after fork the child returns the caches of threads that no longer
  * exist.
  *
@@ -42,6 +43,8 @@
 #define CAP_FIRST_BYTES 4096
 #define SLOW_START_REFILLS 6    /* enough doublings from 2 to 64 */
 #define HOT_EVENTS 4
+/* A consumer's class (transit) grows to at most this many bytes */
+#define TRANSIT_BYTES 16384
 
 /* sentinels: every direct entry at bins[0] (empty: malloc misses), a tag
  * no SuperSlab has (free misses) */
@@ -269,6 +272,21 @@ size_t tcache_flush_all(tcache_t *tc)
 }
 
 /* ---------------------------------------------------- adaptive capacity */
+/* A class this thread frees but does not allocate (its one refill was
+ * push_behind_own's): a consumer's, whose cached blocks only wait for the
+ * next flush. */
+static bool transit(const tcache_t *tc, unsigned cls)
+{
+    return tc->own.cls[cls].refills <= 1;
+}
+
+static uint32_t transit_max(unsigned cls, uint32_t m)
+{
+    uint32_t t = (uint32_t)(TRANSIT_BYTES / sizeclass_size[cls]);
+    t = t < CAP_MIN ? CAP_MIN : t;
+    return t < m ? t : m;
+}
+
 static void tick(tcache_t *tc)
 {
     tc->tick_events = 0;
@@ -278,7 +296,9 @@ static void tick(tcache_t *tc)
         uint32_t m = cap_max(c);
         uint32_t count = tbin_count(b);
         if (tc->events[c] >= HOT_EVENTS) {
-            b->cap = b->cap * 2 > m ? m : b->cap * 2;
+            if (transit(tc, c))     /* flushes alone: a consumer's batch */
+                m = transit_max(c, m);
+            b->cap = b->cap * 2 > m ? (b->cap > m ? b->cap : m) : b->cap * 2;
         } else if (tc->events[c] == 0 && count > 0) {
             flush_keep(tc, c, count / 2);
             count = tbin_count(b);
@@ -600,7 +620,10 @@ void tcache_free_small(void *ptr, slab_t *s)
         return;
     }
     if (b->room == 0) {
-        flush_keep(tc, s->cls, b->cap / 2);   /* overflow: the colder half goes home */
+        /* overflow: the colder half goes home; all of it if the thread
+         * does not allocate the class (transit: nothing here would be
+         * reused) */
+        flush_keep(tc, s->cls, transit(tc, s->cls) ? 0 : b->cap / 2);
         event(tc, s->cls);
         if (b->room == 0) {         /* capacity 0: caching is off */
             give_back(s, p);

@@ -413,6 +413,51 @@ static void test_free_only_thread_within_capacity(void **state)
     assert_int_equal(bin_used(cls), used0);
 }
 
+/* A consumer: a thread that frees blocks of a class it does not allocate
+ * (60000 hand-overs of 256 bytes) caches at most 16 KiB of them (64
+ * blocks, where a class it allocates grows to 64 KiB: 256), and flushes
+ * them whole; so a producer/consumer pair holds its blocks in flight, not
+ * a cache's worth per class in the consumer (tcache.c, transit). */
+struct consumer {
+    void **v;
+    int n;
+    uint32_t max_count;
+};
+
+static void *consumer_thread(void *arg)
+{
+    struct consumer *c = arg;
+    unsigned cls = sizeclass_of(256);
+    for (int i = 0; i < c->n; i++) {
+        ns_free(c->v[i]);
+        uint32_t n = tbin_count(&tcache_tls->bins[cls]);
+        if (n > c->max_count)
+            c->max_count = n;
+    }
+    return NULL;
+}
+
+static void test_consumer_caches_little(void **state)
+{
+    (void)state;
+    enum { N = 60000 };
+    unsigned cls = sizeclass_of(256);
+    assert_int_equal(sizeclass_size[cls], 256);
+    struct consumer c = {malloc(N * sizeof(void *)), N, 0};
+    for (int i = 0; i < N; i++) {
+        assert_non_null(c.v[i] = ns_malloc(256));
+        memset(c.v[i], 0x5a, 256);
+    }
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, consumer_thread, &c), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    print_message("the consumer held at most %u blocks of 256 bytes\n", c.max_count);
+    assert_true(c.max_count >= 2);                  /* it did cache */
+    assert_true(c.max_count <= 16384 / 256);
+    free(c.v);
+    assert_int_equal(tcache_validate_heap(), heap_free_blocks());
+}
+
 static void test_alloc_after_cache_destroyed(void **state)
 {
     unsigned cls = sizeclass_of(24);
@@ -441,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_alloc_after_cache_destroyed),
         cmocka_unit_test(test_handed_over_block_not_reused_first),
         cmocka_unit_test(test_free_only_thread_within_capacity),
+        cmocka_unit_test(test_consumer_caches_little),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
