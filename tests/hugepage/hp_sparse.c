@@ -14,15 +14,15 @@
  *     and their Rss is at most the bytes written + 3 pages per size (the
  *     page a block shares with the next one of its slab, the free-list
  *     links of the few blocks a thread cache keeps, the header).
- *  3. Then 1.5 MiB of 256-byte blocks, written: dense, but the heap spans
- *     fewer than 4 SuperSlabs (SS_PROMOTE_MIN), so they stay on base
+ *  3. Then 256-byte blocks, written, until one SuperSlab holds 1.625 MiB
+ *     of them: dense, but the heap spans fewer than 4 SuperSlabs (SS_PROMOTE_MIN), so they stay on base
  *     pages: no AnonHugePages where they are (a heap of a few MiB fits the
  *     TLB's reach; a huge page would make the untouched rest resident).
  *  4. Then up to 24 MiB of 256-byte blocks, written: AnonHugePages covers
  *     at least 90 % of the Rss of the SuperSlabs holding them (the ones
  *     of step 3 promoted when the heap reached 4 SuperSlabs, MADV_COLLAPSE;
- *     later ones promoted once half of them was in use, or started on
- *     huge pages).  If the kernel has no MADV_COLLAPSE (before
+ *     later ones promoted once three quarters of them were handed out, or
+ *     started on huge pages).  If the kernel has no MADV_COLLAPSE (before
  *     6.1; the test asks for it on a mapping of its own), the first two
  *     SuperSlabs may wait for khugepaged: 80 %.
  *  5. Every block is intact.
@@ -92,15 +92,28 @@ int main(void)
     bool collapse = collapse_works();
     hp_blks_init(&dense, 24 * MiB / 256 + 16);
     hp_ssset_t dset;
+    /* step 3 ends when one SuperSlab holds 1.625 MiB of these blocks
+     * (81 % of it: dense) */
+    struct { uintptr_t ss; size_t n; } per[16] = {{0, 0}};
+    bool step3 = false;
     for (size_t i = 0; i < 24 * MiB / 256; i++) {
         if (!hp_alloc_one(&dense, 256, (uint32_t)(i + 100000))) {
             CHECK(0, "malloc(256) failed: %s", strerror(errno));
             return hp_finish("hp_sparse");
         }
-        if (dense.n == 3 * MiB / 2 / 256) {
+        if (step3)
+            continue;
+        uintptr_t ss = SS_BASE(dense.b[dense.n - 1].p);
+        for (int k = 0; k < 16; k++)
+            if (per[k].ss == ss || per[k].ss == 0) {
+                per[k].ss = ss;
+                step3 = ++per[k].n * 256 >= 13 * MiB / 8;
+                break;
+            }
+        if (step3) {
             hp_ssset_of(&dset, &dense);
             hp_smaps(&dset, &m);
-            hp_print_mem("1.5 MiB of 256-byte blocks", &m);
+            hp_print_mem("a SuperSlab with 1.625 MiB of 256-byte blocks", &m);
             ns_stats_t st;
             hp_tot_t t;
             hp_stats(&st, &t);
@@ -111,6 +124,7 @@ int main(void)
                   m.rss / (double)KiB);
         }
     }
+    CHECK(step3, "one SuperSlab came to hold 1.625 MiB of the 256-byte blocks");
     hp_ssset_of(&dset, &dense);
     hp_smaps(&dset, &m);
     hp_print_mem("24 MiB of 256-byte blocks", &m);
