@@ -218,9 +218,12 @@ NS_API void *ns_malloc_onnode(size_t size, int node)
     tcache_t *tc = tcache_get();
     if (tc && (uint32_t)tc->node == (uint32_t)node && tc->bins[cls].head)
         return tcache_alloc(cls);
-    /* otherwise one block straight from that node's bin */
+    /* otherwise one block straight from that node's bin (once more after
+     * a give-back, as malloc would) */
     uint32_t got;
     void **b = bin_refill(node_pool((uint32_t)node), cls, 1, &got);
+    if (!got && tcache_give_back())
+        b = bin_refill(node_pool((uint32_t)node), cls, 1, &got);
     if (!got) {
         errno = ENOMEM;
         return NULL;

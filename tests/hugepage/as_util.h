@@ -88,13 +88,13 @@ typedef struct as_chain {
     size_t count, bytes;
 } as_chain;
 
-/* malloc(size) into the chain (size >= sizeof(as_blk)); false (errno
- * from malloc) if it failed. */
-static inline bool as_add(as_chain *c, size_t size)
+/* alloc(size) into the chain (size >= sizeof(as_blk)); false (errno
+ * from alloc) if it failed.  Freed with free(). */
+static inline bool as_add_by(as_chain *c, size_t size, void *(*alloc)(size_t))
 {
     if (size < sizeof(as_blk))
         abort();
-    as_blk *b = malloc(size);
+    as_blk *b = alloc(size);
     if (!b)
         return false;
     b->next = c->head;
@@ -105,6 +105,11 @@ static inline bool as_add(as_chain *c, size_t size)
     c->count++;
     c->bytes += size;
     return true;
+}
+
+static inline bool as_add(as_chain *c, size_t size)
+{
+    return as_add_by(c, size, malloc);
 }
 
 /* Check every block's pattern and free it; the number of damaged ones. */

@@ -13,15 +13,25 @@
  *      succeed (the large path); freed, it is cached in turn.
  *   3. 40 MiB of small blocks, which fit only if that mapping goes back
  *      (the small path: new SuperSlabs).
+ *   3b. The same with ns_malloc_onnode (its own path to the bins): a
+ *      96 MiB block cached again (the empty SuperSlabs of step 3 go back
+ *      for it), then 40 MiB of small blocks on node 0.
  *   4. A block the limit cannot hold at all: NULL, errno ENOMEM.
  *   5. The process still works: small and large blocks, contents checked.
  * Exit 77 (skip) where RLIMIT_AS cannot be lowered or VmSize is unreadable. */
 #include "as_util.h"
 
+#include <numaslab.h>
+
 #define HEADROOM ((size_t)112 << 20)
 #define ALIGN_SLACK (2 * MiB)      /* a large mapping is 2 MiB aligned: mmap asks for this much more */
 
 static size_t limit;
+
+static void *onnode0(size_t size)
+{
+    return ns_malloc_onnode(size, 0);
+}
 
 /* Does a large block of `size` need more address space than the limit
  * leaves now?  Then it can only succeed if numaslab gives some back. */
@@ -79,6 +89,18 @@ int main(void)
     AS_CHECK(c.bytes >= 40 * MiB, "3: small blocks: only %zu KiB (errno %d), although the large cache would make room",
              c.bytes >> 10, errno);
     AS_CHECK(as_free_all(&c) == 0, "3: small blocks damaged");
+
+    /* 3b. ns_malloc_onnode: the same, through its own path */
+    large_round("3b (large cache, for ns_malloc_onnode)", 96 * MiB);
+    vm = as_vmsize();
+    AS_CHECK(vm + 40 * MiB > limit, "3b: 40 MiB of small blocks would fit without a give-back (VmSize %zu KiB)",
+             vm >> 10);
+    while (c.bytes < 40 * MiB)
+        if (!as_add_by(&c, 1024, onnode0))
+            break;
+    AS_CHECK(c.bytes >= 40 * MiB, "3b: ns_malloc_onnode: only %zu KiB (errno %d), although the large cache would "
+             "make room", c.bytes >> 10, errno);
+    AS_CHECK(as_free_all(&c) == 0, "3b: small blocks damaged");
 
     /* 4. more than the limit holds */
     errno = 0;
