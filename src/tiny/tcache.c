@@ -11,7 +11,8 @@
  * only, so the fast path pays nothing): every TCACHE_TICK slow-path events
  * the thread looks at each class; one that refilled or flushed often
  * doubles its capacity (up to NUMASLAB_TCACHE_BYTES worth of blocks,
- * 2..512; a class the thread only frees, to TRANSIT_BYTES), one that saw
+ * 2..512, or CAP_BIG within 4x that; a class the thread only frees, to
+ * TRANSIT_BYTES), one that saw
  * no event and holds blocks gives back half of them and halves its
  * capacity.  Caches are bounded, thread exit flushes them,
  * and after fork the child returns the caches of threads that no longer
@@ -43,6 +44,14 @@
 #define CAP_FIRST_BYTES 4096
 #define SLOW_START_REFILLS 6    /* enough doublings from 2 to 64 */
 #define HOT_EVENTS 4
+/* A class of big blocks may cache up to CAP_BIG blocks within
+ * CAP_BIG_FACTOR x NUMASLAB_TCACHE_BYTES (above 2 KiB at the defaults: 32
+ * blocks of 4 KiB, 16 of 16 KiB, 4 of 64 KiB instead of 16, 4 and 2):
+ * with a few blocks per class, a program with many big sizes in use
+ * spends its time refilling and flushing (rptest at one thread: 28.7 ->
+ * 40 M blocks/s, tcmalloc 42 M; peak RSS +3 %). */
+#define CAP_BIG 32
+#define CAP_BIG_FACTOR 4
 /* A consumer's class (transit) grows to at most this many bytes */
 #define TRANSIT_BYTES 16384
 
@@ -130,7 +139,10 @@ static uint32_t cap_max(unsigned cls)
 {
     if (options.tcache_bytes == 0)
         return 0;
-    uint64_t c = (uint64_t)options.tcache_bytes / sizeclass_size[cls];
+    uint64_t size = sizeclass_size[cls], c = (uint64_t)options.tcache_bytes / size;
+    uint64_t big = (uint64_t)options.tcache_bytes * CAP_BIG_FACTOR / size;
+    if (c < CAP_BIG)
+        c = big < CAP_BIG ? big : CAP_BIG;
     return c < CAP_MIN ? CAP_MIN : c > TCACHE_CAP_MAX ? TCACHE_CAP_MAX : (uint32_t)c;
 }
 

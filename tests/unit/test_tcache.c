@@ -11,9 +11,14 @@ static int setup(void **state)
     return 0;
 }
 
-static uint32_t cap_limit(unsigned cls)   /* tcache.c cap_max */
+/* The README's bound: NUMASLAB_TCACHE_BYTES of blocks (2..512), or up to
+ * 32 blocks within 4x that for big blocks. */
+static uint32_t cap_limit(unsigned cls)
 {
-    uint64_t c = (uint64_t)options.tcache_bytes / sizeclass_size[cls];
+    uint64_t size = sizeclass_size[cls], c = (uint64_t)options.tcache_bytes / size;
+    uint64_t big = 4 * (uint64_t)options.tcache_bytes / size;
+    if (c < 32)
+        c = big < 32 ? big : 32;
     return c < 2 ? 2 : c > 512 ? 512 : (uint32_t)c;
 }
 
@@ -128,22 +133,36 @@ static void burst(size_t size, int n, int rounds)
     free(v);
 }
 
-static void test_hot_class_grows(void **state)
+/* A class that refills and flushes every burst doubles its capacity up to
+ * the bound, and no further. */
+static void hot_class_grows(size_t size, int burst_n)
 {
-    unsigned cls = sizeclass_of(80);
+    unsigned cls = sizeclass_of(size);
     uint32_t cap0 = tcache_tls->bins[cls].cap, limit = cap_limit(cls);
     assert_true(cap0 < limit);
     uint32_t maxcap = cap0;
     for (int r = 0; r < 60 && maxcap < limit; r++) {
-        burst(80, 3000, 1);
+        burst(size, burst_n, 1);
         if (tcache_tls->bins[cls].cap > maxcap)
             maxcap = tcache_tls->bins[cls].cap;
         check_counts();
     }
-    print_message("class %u: cap %u -> %u (limit %u)\n", cls, cap0, maxcap, limit);
+    print_message("class %u (%zu B): cap %u -> %u (limit %u)\n", cls, size, cap0, maxcap, limit);
     assert_true(maxcap > cap0);
     assert_int_equal(maxcap, limit);          /* doubled up to the bound */
     assert_true(tcache_tls->bins[cls].cap <= limit);
+}
+
+static void test_hot_class_grows(void **state)
+{
+    hot_class_grows(80, 3000);
+}
+
+/* 16000-byte blocks: 16 of them (4x 64 KiB), not the 4 that 64 KiB holds */
+static void test_hot_big_class_grows(void **state)
+{
+    hot_class_grows(16000, 200);
+    assert_int_equal(cap_limit(sizeclass_of(16000)), 16);
 }
 
 static void test_idle_class_shrinks(void **state)
@@ -477,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_blocks_from_this_node),
         cmocka_unit_test(test_count_never_exceeds_cap),
         cmocka_unit_test(test_hot_class_grows),
+        cmocka_unit_test(test_hot_big_class_grows),
         cmocka_unit_test(test_idle_class_shrinks),
         cmocka_unit_test(test_double_free_detected),
         cmocka_unit_test(test_double_free_after_flush_detected),
