@@ -168,15 +168,10 @@ NS_API void *ns_realloc(void *p, size_t size)
     }
     uintptr_t e = addrmap_lookup((uintptr_t)p);
     if (e & NS_MAP_LARGE) {
+        void *smp = NS_UNLIKELY(prof_on) ? prof_detach(p) : NULL;
         void *q = size > NS_SMALL_MAX ? large_resize((large_t *)(e & ~NS_MAP_TAGS), size) : NULL;
-        if (q && NS_UNLIKELY(prof_on)) {
-            if (q == p) {
-                prof_resize(p);
-            } else {        /* moved: as if freed and allocated anew */
-                prof_free(p);
-                prof_large(q);
-            }
-        }
+        if (smp)
+            prof_reattach(smp, q ? q : p);      /* p: copied below, freed with its sample */
         if (q)
             return q;
     } else if (size <= old && size >= old / 2) {

@@ -66,13 +66,16 @@ void live_tick_free(void);
  * The heap profiler (NUMASLAB_PROF): prof_on once prof_start ran (from
  * the constructor); prof_large for a new large block (it may sample it);
  * prof_free for a block that may be sampled (a large one, or a small one
- * in a unit with prof_live set), before it is freed; prof_resize after a
- * large block changed size in place. */
+ * in a unit with prof_live set), before it is freed; prof_detach before
+ * realloc resizes or moves a large block, prof_reattach after it (the
+ * sample leaves the table meanwhile: another thread may get a block at
+ * the old address once it moved). */
 extern bool prof_on;
 void prof_start(void);
 void prof_large(void *p);
 void prof_free(void *p);
-void prof_resize(void *p);
+void *prof_detach(void *p);
+void prof_reattach(void *sample, void *p);
 
 static inline void *api_malloc(size_t size)
 {

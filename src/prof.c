@@ -361,22 +361,52 @@ void prof_free(void *p)
         meta_free(smp, sizeof *smp);
 }
 
-void prof_resize(void *p)
+/* realloc of a large block (alloc.c): its sample, if it has one, leaves
+ * the table before the block can move, so that a block another thread
+ * gets at the old address meanwhile is not taken for it (its own sample
+ * would be the one a later prof_free(old) removed).  The opaque sample
+ * goes back with prof_reattach. */
+void *prof_detach(void *p)
 {
-    uintptr_t a = (uintptr_t)p, e = addrmap_lookup(a);
-    if (!(e & NS_MAP_LARGE))
-        return;
-    uint64_t usable = ((large_t *)(e & ~NS_MAP_TAGS))->usable;
+    uintptr_t a = (uintptr_t)p;
+    if (!maybe_sampled(a))
+        return NULL;
     lock_take(&prof_lock, LOCK_PROF);
-    for (prof_sample_t *s = *sample_slot(a); s; s = s->next)
-        if (s->addr == a) {
-            forget(s);
-            s->size = usable;
-            s->site->live_n++, s->site->live_bytes += usable;
-            s->site->node_bytes[s->node < PROF_NODES ? s->node : PROF_NODES - 1] += usable;
-            live_est += estimate(usable);
-            break;
-        }
+    prof_sample_t *smp = take_sample(a);
+    if (smp)
+        forget(smp);
+    lock_drop(&prof_lock, LOCK_PROF);
+    return smp;
+}
+
+/* The detached sample back, for the block now at p (where it moved, or
+ * the same place: grown or shrunk in place, or not resized), with its
+ * size and node now: the same allocation to the program, as a block that
+ * grows in place is. */
+void prof_reattach(void *sample, void *p)
+{
+    prof_sample_t *smp = sample;
+    uintptr_t a = (uintptr_t)p, e = addrmap_lookup(a);
+    if (!smp)
+        return;
+    if (!(e & NS_MAP_LARGE)) {      /* cannot happen: realloc hands back large blocks only here */
+        meta_free(smp, sizeof *smp);
+        return;
+    }
+    const large_t *l = (const large_t *)(e & ~NS_MAP_TAGS);
+    lock_take(&prof_lock, LOCK_PROF);
+    smp->addr = a;
+    smp->size = l->usable;
+    smp->node = l->node;
+    prof_sample_t **slot = sample_slot(a);
+    smp->next = *slot;
+    table_change(true);
+    __atomic_store_n(slot, smp, __ATOMIC_RELAXED);
+    table_change(false);
+    prof_site_t *site = smp->site;
+    site->live_n++, site->live_bytes += smp->size;
+    site->node_bytes[smp->node < PROF_NODES ? smp->node : PROF_NODES - 1] += smp->size;
+    live_est += estimate(smp->size);
     lock_drop(&prof_lock, LOCK_PROF);
 }
 

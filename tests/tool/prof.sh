@@ -10,6 +10,9 @@
 #     their node;
 #   - interval profiles, a bad profile path (one warning, nothing lost),
 #     ns_prof_dump with the profiler off (ENOTSUP, no file);
+#   - realloc moving a sampled large block while another thread allocates
+#     blocks where it was: both sites' live bytes exact (every block
+#     sampled);
 #   - 6 threads handing blocks to each other (contents checked) with two
 #     forks while the profiler samples: no deadlock, no damage.
 # Extra arguments: PROF_PROG HARDENED_LIB.
@@ -112,6 +115,21 @@ google-pprof --text --alloc_space "$PROG" "$T/thr.heap" >"$T/thr.txt" 2>/dev/nul
 x=$(flat_mb "$T/thr.txt" site_x)
 near "$x" 115 25 || fail "threads: site_x allocated $x MB, want about 115 (120000 blocks of 16..2015 B)"
 ok "6 threads, 2 forks: contents intact, site_x $x MB allocated (want 115)"
+
+# realloc moving a sampled large block while another thread allocates
+# where it was: with every block sampled, live bytes are exact (a sample
+# lost or misplaced shows as 0.3 MB off)
+run timeout 120 env LD_PRELOAD="$LIB" NUMASLAB_PROF=1 NUMASLAB_PROF_SAMPLE=1 "$PROG" realloc "$T/re.heap"
+expect_rc 0 "realloc while another thread allocates"
+grep -qx "dump 0 0" "$T/out" || fail "realloc: ns_prof_dump failed: $(cat "$T/out")"
+grep -qx "bad 0" "$T/out" || fail "realloc: contents damaged: $(cat "$T/out")"
+grow=$(sed -n 's/^grow \([0-9]*\)$/\1/p' "$T/out")
+google-pprof --text --inuse_space "$PROG" "$T/re.heap" >"$T/re.txt" 2>/dev/null
+g=$(flat_mb "$T/re.txt" site_grow) y=$(flat_mb "$T/re.txt" site_y)
+gw=$(python3 -c "print(round($grow / 1048576, 2))")
+near "${g:-0}" "$gw" 0.15 || fail "realloc: site_grow live $g MB, want $gw (the block's size at the end): $(head -8 "$T/re.txt")"
+near "${y:-0}" 18.75 0.15 || fail "realloc: site_y live $y MB, want 18.75 (64 x 300 KiB): $(head -8 "$T/re.txt")"
+ok "realloc: the moving block's sample follows it ($g MB, want $gw), the other thread's 64 blocks all live ($y MB, want 18.75)"
 
 # usage
 run "$TOOL" prof

@@ -8,6 +8,14 @@
  *     ns_prof_dump(DUMP_PATH) (found with dlsym: the program does not link
  *     numaslab), then half of site_c's blocks are freed before exit (the
  *     profile at exit).  Prints "dump RC ERRNO".
+ *   prof_prog realloc DUMP_PATH
+ *     one thread grows and shrinks a block from site_grow 3000 times
+ *     (realloc, 300 KiB .. 5.3 MiB: it moves; 5 MiB at the end), while
+ *     another allocates
+ *     3000 blocks of 300 KiB at site_y, keeping the last 64 live, so
+ *     that blocks land where the moving block was; then
+ *     ns_prof_dump(DUMP_PATH).  Prints "grow BYTES" (the block's size at
+ *     the end), "dump RC ERRNO" and "bad N" (damaged contents).
  *   prof_prog threads N
  *     N threads (more than cores) allocate from site_x and hand every other
  *     block to the next thread, which checks its contents and frees it;
@@ -41,6 +49,8 @@ NOINLINE void *site_c(void) { return CALL(malloc(4096)); }
 NOINLINE void *site_large(void) { return CALL(malloc(512 << 10)); }
 NOINLINE void *site_churn(void) { return CALL(malloc(128)); }
 NOINLINE void *site_x(size_t n) { return CALL(malloc(n)); }
+NOINLINE void *site_grow(void) { return CALL(malloc(300 << 10)); }
+NOINLINE void *site_y(void) { return CALL(malloc(300 << 10)); }
 
 static void fill(void *p, size_t n, unsigned tag)
 {
@@ -89,6 +99,67 @@ static int sites(const char *dump_path)
         free(c[i]);
     printf("bad %d\n", bad);
     return bad != 0;
+}
+
+/* ---------------------------------------------------------------- realloc */
+static size_t grow_size;
+static long realloc_bad;
+
+static void *grower(void *arg)
+{
+    (void)arg;
+    size_t n = 300 << 10;
+    unsigned char *p = site_grow();
+    p[0] = 0x5a, p[n - 1] = 0xa5;
+    for (int i = 1; i <= 3000; i++) {
+        size_t m = (300 << 10) + (size_t)((i * 7919) % 40) * (128 << 10);
+        unsigned char *q = realloc(p, m);
+        if (!q || q[0] != 0x5a || (m >= n && q[n - 1] != 0xa5)) {
+            realloc_bad++;
+            break;
+        }
+        p = q, n = m;
+        p[n - 1] = 0xa5;
+    }
+    unsigned char *q = realloc(p, 5 << 20);   /* ends 5 MiB */
+    if (!q || q[0] != 0x5a || q[n - 1] != 0xa5)
+        realloc_bad++;
+    else
+        p = q, n = 5 << 20;
+    grow_size = n;
+    sink = p;                   /* live at the dump */
+    return NULL;
+}
+
+static void *ys(void *arg)
+{
+    void **keep = arg;
+    for (int i = 0; i < 3000; i++) {
+        void *p = site_y();
+        fill(p, 4096, (unsigned)i);
+        if (i >= 64) {
+            realloc_bad += !check(keep[i % 64], 4096, (unsigned)(i - 64));
+            free(keep[i % 64]);
+        }
+        keep[i % 64] = p;
+    }
+    return NULL;
+}
+
+static int reallocs(const char *dump_path)
+{
+    static void *keep[64];
+    pthread_t g, y;
+    pthread_create(&g, NULL, grower, NULL);
+    pthread_create(&y, NULL, ys, keep);
+    pthread_join(g, NULL);
+    pthread_join(y, NULL);
+    int (*dump)(const char *);
+    void *f = dlsym(RTLD_DEFAULT, "ns_prof_dump");
+    memcpy(&dump, &f, sizeof f);
+    int rc = dump ? dump(dump_path) : -2;
+    printf("grow %zu\ndump %d %d\nbad %ld\n", grow_size, rc, rc ? errno : 0, realloc_bad);
+    return realloc_bad != 0;
 }
 
 /* ---------------------------------------------------------------- threads */
@@ -191,8 +262,10 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc == 3 && !strcmp(argv[1], "sites"))
         return sites(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "realloc"))
+        return reallocs(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "threads"))
         return threads(atoi(argv[2]));
-    fprintf(stderr, "usage: prof_prog sites DUMP_PATH | prof_prog threads N\n");
+    fprintf(stderr, "usage: prof_prog sites DUMP_PATH | prof_prog realloc DUMP_PATH | prof_prog threads N\n");
     return 2;
 }
