@@ -161,19 +161,22 @@ static void absorb(large_t *lo, large_t *hi)
     meta_free(hi, sizeof(*hi));
 }
 
-/* Merge the freed (not yet cached) l with its cached neighbours; returns
- * the record that now covers it.  large_lock held. */
+/* Merge the freed (not yet cached) l with its cached neighbours, up to
+ * half the budget (the largest mapping the cache takes: a bigger record
+ * would be the first to go, and with it all the cache holds); returns the
+ * record that now covers it.  large_lock held. */
 static large_t *merge(node_pool_t *pool, large_t *l, uint64_t now)
 {
     if (l->huge1g)
         return l;
+    uint64_t half = (uint64_t)options.large_cache / 2;
     large_t *n = cached_neighbour(pool, l->base + l->reserved, true, now);
-    if (n && joinable(l, n)) {
+    if (n && l->reserved + n->reserved <= half && joinable(l, n)) {
         unlink_cached(pool, n);
         absorb(l, n);
     }
     large_t *p = cached_neighbour(pool, l->base, false, now);
-    if (p && joinable(p, l)) {
+    if (p && p->reserved + l->reserved <= half && joinable(p, l)) {
         unlink_cached(pool, p);
         absorb(p, l);
         l = p;
