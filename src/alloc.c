@@ -168,10 +168,12 @@ NS_API void *ns_realloc(void *p, size_t size)
     }
     uintptr_t e = addrmap_lookup((uintptr_t)p);
     if (e & NS_MAP_LARGE) {
+        large_t *l = (large_t *)(e & ~NS_MAP_TAGS);
+        uint64_t before = l->usable;
         void *smp = NS_UNLIKELY(prof_on) ? prof_detach(p) : NULL;
-        void *q = size > NS_SMALL_MAX ? large_resize((large_t *)(e & ~NS_MAP_TAGS), size) : NULL;
-        if (smp)
-            prof_reattach(smp, q ? q : p);      /* p: copied below, freed with its sample */
+        void *q = size > NS_SMALL_MAX ? large_resize(l, size) : NULL;
+        if (NS_UNLIKELY(prof_on))       /* q NULL: p is copied below and freed with its sample */
+            prof_reattach(smp, q ? q : p, before);
         if (q)
             return q;
     } else if (size <= old && size >= old / 2) {

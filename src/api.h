@@ -75,7 +75,7 @@ void prof_start(void);
 void prof_large(void *p);
 void prof_free(void *p);
 void *prof_detach(void *p);
-void prof_reattach(void *sample, void *p);
+void prof_reattach(void *sample, void *p, uint64_t before);
 
 static inline void *api_malloc(size_t size)
 {

@@ -225,13 +225,19 @@ static void unit_release(uintptr_t a)
 /* ------------------------------------------------------------- sampling */
 static void interval_dump(void);
 
+/* P(a block of `size` bytes is sampled) = 1 - exp(-size / rate). */
+static double odds(uint64_t size)
+{
+    double r = (double)size / rate;
+    if (r > 20)
+        return 1;
+    return r < 1e-6 ? r : 1 - 1 / (1 + r + r * r / 2 + r * r * r / 6 + r * r * r * r / 24);
+}
+
 /* Sampled estimate of a block's bytes: size / P(sampled). */
 static uint64_t estimate(uint64_t size)
 {
-    double r = (double)size / rate;
-    double p = r < 1e-6 ? r : 1 - 1 / (1 + r + r * r / 2 + r * r * r / 6 + r * r * r * r / 24);
-    if (r > 20)
-        p = 1;
+    double p = odds(size);
     return p > 0 ? (uint64_t)((double)size / p) : size;
 }
 
@@ -280,7 +286,9 @@ static void sample_small(void *p, unsigned cls)
     in_prof = false;
 }
 
-void prof_large(void *p)
+/* `bytes` new bytes of the large block at p run through the thread's
+ * byte count-down; a hit samples the block, at its whole size. */
+static void large_bytes(void *p, uint64_t bytes)
 {
     uintptr_t e = addrmap_lookup((uintptr_t)p);
     if (!(e & NS_MAP_LARGE) || in_prof)
@@ -290,14 +298,21 @@ void prof_large(void *p)
         large_left = gap();
         large_armed = true;
     }
-    if ((double)l->usable < large_left) {
-        large_left -= (double)l->usable;
+    if ((double)bytes < large_left) {
+        large_left -= (double)bytes;
         return;
     }
     large_left = gap();         /* memoryless: the next gap starts afresh */
     in_prof = true;
     record(p, l->usable, l->node, false);
     in_prof = false;
+}
+
+void prof_large(void *p)
+{
+    uintptr_t e = addrmap_lookup((uintptr_t)p);
+    if (e & NS_MAP_LARGE)
+        large_bytes(p, ((large_t *)(e & ~NS_MAP_TAGS))->usable);
 }
 
 /* Unlink p's sample (NULL if p is not sampled).  Lock held. */
@@ -379,24 +394,40 @@ void *prof_detach(void *p)
     return smp;
 }
 
-/* The detached sample back, for the block now at p (where it moved, or
- * the same place: grown or shrunk in place, or not resized), with its
- * size and node now: the same allocation to the program, as a block that
- * grows in place is. */
-void prof_reattach(void *sample, void *p)
+/* After realloc: the block now at p (where it moved, or the same place:
+ * grown or shrunk in place, or not resized) was `before` usable bytes.
+ * A sampled block keeps its sample, and so its allocation site, with its
+ * size and node now; the odds stay those of a block of the new size, as
+ * pprof's scaling assumes (1 - exp(-size / rate)): a block that grew is
+ * also sampled when its new bytes take the count-down's hit, one that
+ * shrank keeps its sample with the ratio of the two sizes' odds. */
+void prof_reattach(void *sample, void *p, uint64_t before)
 {
     prof_sample_t *smp = sample;
     uintptr_t a = (uintptr_t)p, e = addrmap_lookup(a);
-    if (!smp)
-        return;
     if (!(e & NS_MAP_LARGE)) {      /* cannot happen: realloc hands back large blocks only here */
-        meta_free(smp, sizeof *smp);
+        if (smp)
+            meta_free(smp, sizeof *smp);
         return;
     }
     const large_t *l = (const large_t *)(e & ~NS_MAP_TAGS);
+    uint64_t now = l->usable;
+    if (!smp) {
+        if (now > before)
+            large_bytes(p, now - before);
+        return;
+    }
+    if (now < before) {
+        double keep = odds(now) / odds(before);
+        double u = (double)((rand64() >> 11) + 1) / 9007199254740992.0;   /* (0, 1] */
+        if (u > keep) {
+            meta_free(smp, sizeof *smp);
+            return;
+        }
+    }
     lock_take(&prof_lock, LOCK_PROF);
     smp->addr = a;
-    smp->size = l->usable;
+    smp->size = now;
     smp->node = l->node;
     prof_sample_t **slot = sample_slot(a);
     smp->next = *slot;

@@ -37,7 +37,7 @@
     X(large_thp, BOOL, 1, 0, 1, "LARGE_THP",                                                       \
       "large blocks ask for transparent huge pages on each whole 2 MiB of them (never on their tail past it); 0: base pages only, so a sparsely written block costs only the pages written (see README, Large blocks and huge pages)") \
     X(tcache_bytes, SIZE, 64 << 10, 0, 16 << 20, "TCACHE_BYTES",                                   \
-      "bytes one thread may cache per size class (at least 2 blocks, at most 512; big blocks up to 32 within 4x this); 0 disables thread caches") \
+      "bytes one thread may cache per size class (at least 2 blocks, at most 512; blocks above 2 KiB up to 32 within 4x this); 0 disables thread caches") \
     X(nodes, NODES, 0, 0, 0, "NODES",                                                              \
       "NUMA nodes to allocate from, as a list like 0,2-3 (default: all); threads on other nodes use the nearest listed one") \
     X(strict, BOOL, 0, 0, 1, "STRICT",                                                             \

@@ -210,34 +210,45 @@ static bool ss_rejoin(node_pool_t *pool, superslab_t *ss)
  * lock (pool_collapse_pending): MADV_COLLAPSE allocates a huge page and
  * copies what is there, which must not happen under a bin lock.  Filled
  * from the first slot; one promotion wakes at most SS_PROMOTE_MIN (the
- * waiting ones and itself); more would be left to khugepaged. */
-static __thread superslab_t *collapse_pending[SS_PROMOTE_MIN] __attribute__((tls_model("initial-exec")));
+ * waiting ones and itself); more would be left to khugepaged.  `held`:
+ * the thread holds blocks of it (the one whose carve made it dense), so
+ * it cannot go meanwhile; a waiting one it may not hold can. */
+typedef struct collapse {
+    superslab_t *ss;
+    bool held;
+} collapse_t;
+static __thread collapse_t collapse_pending[SS_PROMOTE_MIN] __attribute__((tls_model("initial-exec")));
 
 void pool_collapse_pending(void)
 {
-    if (NS_LIKELY(collapse_pending[0] == NULL))
+    if (NS_LIKELY(collapse_pending[0].ss == NULL))
         return;
-    for (unsigned i = 0; i < SS_PROMOTE_MIN && collapse_pending[i]; i++) {
-        superslab_t *ss = collapse_pending[i];
-        collapse_pending[i] = NULL;
+    for (unsigned i = 0; i < SS_PROMOTE_MIN && collapse_pending[i].ss; i++) {
+        collapse_t c = collapse_pending[i];
+        collapse_pending[i].ss = NULL;
         /* its pages so far become one huge page now (the later faults of
          * a THP range that already has base pages would not); without
-         * MADV_COLLAPSE khugepaged does it in its own time.  A SuperSlab
-         * released meanwhile is harmless: a collapse of an unmapped slot
-         * fails, and one the pool mapped again is dense or about to be. */
-        hp_ss_collapse(ss);
+         * MADV_COLLAPSE khugepaged does it in its own time.  A waiting
+         * one that fell empty and went back meanwhile is no longer in the
+         * address map (cleared before the unmap): skipped.  What is left
+         * is the instant between this look and the call; a slot unmapped
+         * and mapped again by someone else within it would only have its
+         * pages made huge (a collapse keeps contents), and a slot of a
+         * SuperSlab reservation cannot be (it stays reserved). */
+        if (c.held || addrmap_lookup((uintptr_t)c.ss) == ((uintptr_t)c.ss | NS_MAP_SS))
+            hp_ss_collapse(c.ss);
     }
 }
 
 /* ss asks for huge pages again, and is collapsed after the lock drops.
  * ss_lock held. */
-static void promote(node_pool_t *pool, superslab_t *ss)
+static void promote(node_pool_t *pool, superslab_t *ss, bool held)
 {
     if (!ss_rejoin(pool, ss))
         return;
     for (unsigned i = 0; i < SS_PROMOTE_MIN; i++)
-        if (!collapse_pending[i]) {
-            collapse_pending[i] = ss;
+        if (!collapse_pending[i].ss) {
+            collapse_pending[i] = (collapse_t){ss, held};
             return;
         }
 }
@@ -253,7 +264,7 @@ static void promote_waiting(node_pool_t *pool)
         superslab_t *ss = pool->dense_waiting[i];
         pool->dense_waiting[i] = NULL;
         if (ss && atomic_load_explicit(&ss->carved_bytes, memory_order_relaxed) >= SS_DENSE_BYTES)
-            promote(pool, ss);
+            promote(pool, ss, false);
     }
 }
 
@@ -268,7 +279,7 @@ void pool_carved(slab_t *s, size_t bytes)
     if (!ss->split) {
         /* huge already */
     } else if (pool->nsuperslabs >= SS_PROMOTE_MIN) {
-        promote(pool, ss);
+        promote(pool, ss, true);
     } else {
         stop_waiting(pool, ss);     /* at most once in the list */
         for (unsigned i = 0; i < SS_PROMOTE_MIN; i++)

@@ -237,10 +237,13 @@ int node_heap_init(void);
 int node_heap_load_topology(void);
 /* A new slab of class cls on the pool's node (fullest SuperSlab first,
  * then an empty one, then a new mapping; `need_room`: a new mapping only
- * if the node has room); NULL when none can be had.  bin lock held. */
+ * if the node has room); NULL when none can be had.  bin lock held.  A
+ * new mapping may promote dense SuperSlabs that waited: the caller calls
+ * pool_collapse_pending once it holds no lock. */
 slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room);
 /* `bytes` of slab s were handed out for the first time (slab_take): its
- * SuperSlab may have become dense, and then asks for a huge page.  Takes
+ * SuperSlab may have become dense, and then asks for a huge page (or
+ * waits for the heap to span SS_PROMOTE_MIN SuperSlabs).  Takes
  * ss_lock when it does (bin lock held or none); the collapse into one
  * huge page waits for pool_collapse_pending, which the refill paths call
  * once they hold no lock. */

@@ -125,7 +125,8 @@ typedef struct superslab {
     uint32_t purged_mask;       /* free units whose pages were dropped     */
     /* THP mode, on base pages while sparse: a new SuperSlab of a small
      * heap, or a sparse one whose free units were purged; asks for huge
-     * pages again once dense (node_pool.c, pool_carved).  ss_lock. */
+     * pages again once dense and the node's heap spans SS_PROMOTE_MIN
+     * SuperSlabs (node_pool.c, pool_carved).  ss_lock. */
     uint32_t split;
     /* bytes of its live slabs handed out at least once (blocks carved from
      * their bump; slab_take adds, slab_uncarve subtracts): the part of it

@@ -4,8 +4,8 @@
  * Each thread has a tcache_t with a LIFO list per size class holding blocks
  * of one node only (tcache.node).  malloc pops, free pushes (tiny.h); the
  * functions here run when a list is empty (refill a batch from the node's
- * bin), full (flush the colder half back), or when the block or the thread
- * is unusual.
+ * bin), full (flush the colder half back; all of it for a class the
+ * thread only frees), or when the block or the thread is unusual.
  *
  * Capacity adapts per class (jemalloc's idea, driven by slow-path events
  * only, so the fast path pays nothing): every TCACHE_TICK slow-path events
@@ -44,14 +44,15 @@
 #define CAP_FIRST_BYTES 4096
 #define SLOW_START_REFILLS 6    /* enough doublings from 2 to 64 */
 #define HOT_EVENTS 4
-/* A class of big blocks may cache up to CAP_BIG blocks within
- * CAP_BIG_FACTOR x NUMASLAB_TCACHE_BYTES (above 2 KiB at the defaults: 32
+/* A class of blocks above CAP_BIG_SIZE may cache up to CAP_BIG blocks
+ * within CAP_BIG_FACTOR x NUMASLAB_TCACHE_BYTES (at the default: 32
  * blocks of 4 KiB, 16 of 16 KiB, 4 of 64 KiB instead of 16, 4 and 2):
  * with a few blocks per class, a program with many big sizes in use
  * spends its time refilling and flushing (rptest at one thread: 28.7 ->
  * 40 M blocks/s, tcmalloc 42 M; peak RSS +3 %). */
 #define CAP_BIG 32
 #define CAP_BIG_FACTOR 4
+#define CAP_BIG_SIZE 2048
 /* A consumer's class (transit) grows to at most this many bytes */
 #define TRANSIT_BYTES 16384
 
@@ -141,7 +142,7 @@ static uint32_t cap_max(unsigned cls)
         return 0;
     uint64_t size = sizeclass_size[cls], c = (uint64_t)options.tcache_bytes / size;
     uint64_t big = (uint64_t)options.tcache_bytes * CAP_BIG_FACTOR / size;
-    if (c < CAP_BIG)
+    if (c < CAP_BIG && size > CAP_BIG_SIZE)
         c = big < CAP_BIG ? big : CAP_BIG;
     return c < CAP_MIN ? CAP_MIN : c > TCACHE_CAP_MAX ? TCACHE_CAP_MAX : (uint32_t)c;
 }
@@ -284,9 +285,11 @@ size_t tcache_flush_all(tcache_t *tc)
 }
 
 /* ---------------------------------------------------- adaptive capacity */
-/* A class this thread frees but does not allocate (its one refill was
- * push_behind_own's): a consumer's, whose cached blocks only wait for the
- * next flush. */
+/* A class this thread frees but does not allocate (at most one refill:
+ * push_behind_own's, or one malloc long ago): a consumer's, whose cached
+ * blocks only wait for the next flush.  The count restarts when the
+ * thread gives its slabs back (owner_stop: malloc_trim, a node change);
+ * a class it does allocate is itself again after two refills. */
 static bool transit(const tcache_t *tc, unsigned cls)
 {
     return tc->own.cls[cls].refills <= 1;

@@ -507,13 +507,13 @@ static uint64_t slab_bytes(uint32_t size)
 }
 
 /* The README's bound of a class's cache: NUMASLAB_TCACHE_BYTES of blocks
- * (2..512), or up to 32 blocks within 4x that for big blocks. */
+ * (2..512), or up to 32 blocks within 4x that for blocks above 2 KiB. */
 static uint32_t cache_cap(uint32_t size, uint64_t tbytes)
 {
     if (tbytes == 0)
         return 0;
     uint64_t c = tbytes / size, big = 4 * tbytes / size;
-    if (c < 32)
+    if (c < 32 && size > 2048)
         c = big < 32 ? big : 32;
     return c < 2 ? 2 : c > 512 ? 512 : (uint32_t)c;
 }

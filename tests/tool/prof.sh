@@ -10,6 +10,7 @@
 #     their node;
 #   - interval profiles, a bad profile path (one warning, nothing lost),
 #     ns_prof_dump with the profiler off (ENOTSUP, no file);
+#   - blocks that realloc grew or shrank are estimated at their new size;
 #   - realloc moving a sampled large block while another thread allocates
 #     blocks where it was: both sites' live bytes exact (every block
 #     sampled);
@@ -130,6 +131,23 @@ gw=$(python3 -c "print(round($grow / 1048576, 2))")
 near "${g:-0}" "$gw" 0.15 || fail "realloc: site_grow live $g MB, want $gw (the block's size at the end): $(head -8 "$T/re.txt")"
 near "${y:-0}" 18.75 0.15 || fail "realloc: site_y live $y MB, want 18.75 (64 x 300 KiB): $(head -8 "$T/re.txt")"
 ok "realloc: the moving block's sample follows it ($g MB, want $gw), the other thread's 64 blocks all live ($y MB, want 18.75)"
+
+# resized blocks keep the odds of their size: 1000 blocks grown from
+# 300 KiB to 1 MiB and 1000 shrunk from 4 MiB to 1 MiB, 1000 MiB per site,
+# sampled every 4 MiB on average (about 220 samples a site: the estimate's
+# standard error is about 7 %; keeping the odds of the first size would
+# give 3.1x too little and 2.9x too much).  A grown block that was not
+# sampled at 300 KiB and is sampled by its new bytes is recorded at
+# realloc's caller (resizes): its allocation's stack was never taken.
+run timeout 120 env LD_PRELOAD="$LIB" NUMASLAB_PROF=1 NUMASLAB_PROF_SAMPLE=4M "$PROG" resize "$T/rs.heap"
+expect_rc 0 "resize"
+grep -qx "dump 0 0" "$T/out" || fail "resize: ns_prof_dump failed: $(cat "$T/out")"
+google-pprof --text --inuse_space "$PROG" "$T/rs.heap" >"$T/rs.txt" 2>/dev/null
+u=$(flat_mb "$T/rs.txt" site_up) r=$(flat_mb "$T/rs.txt" resizes) d=$(flat_mb "$T/rs.txt" site_down)
+u=$(python3 -c "print(${u:-0} + ${r:-0})")
+near "$u" 1000 300 || fail "resize: site_up + resizes (grown to 1 MiB) estimated $u MB live, want 1000 +- 300: $(head -8 "$T/rs.txt")"
+near "${d:-0}" 1000 300 || fail "resize: site_down (shrunk to 1 MiB) estimated $d MB live, want 1000 +- 300: $(head -8 "$T/rs.txt")"
+ok "resize: grown blocks estimated at $u MB, shrunk ones at $d MB (1000 each, +- 300)"
 
 # usage
 run "$TOOL" prof

@@ -16,6 +16,13 @@
  *     that blocks land where the moving block was; then
  *     ns_prof_dump(DUMP_PATH).  Prints "grow BYTES" (the block's size at
  *     the end), "dump RC ERRNO" and "bad N" (damaged contents).
+ *   prof_prog resize DUMP_PATH
+ *     1000 blocks from site_up (300 KiB, then realloc to 1 MiB) and 1000
+ *     from site_down (4 MiB, then realloc to 1 MiB), all live, written at
+ *     their first byte only; then ns_prof_dump(DUMP_PATH).  Each site
+ *     holds 1000 MiB: run with a sampling rate near the sizes, the
+ *     profile's estimate shows whether a resized block is sampled with
+ *     the odds of its new size.  Prints "dump RC ERRNO" and "bad N".
  *   prof_prog threads N
  *     N threads (more than cores) allocate from site_x and hand every other
  *     block to the next thread, which checks its contents and frees it;
@@ -51,6 +58,8 @@ NOINLINE void *site_churn(void) { return CALL(malloc(128)); }
 NOINLINE void *site_x(size_t n) { return CALL(malloc(n)); }
 NOINLINE void *site_grow(void) { return CALL(malloc(300 << 10)); }
 NOINLINE void *site_y(void) { return CALL(malloc(300 << 10)); }
+NOINLINE void *site_up(void) { return CALL(malloc(300 << 10)); }
+NOINLINE void *site_down(void) { return CALL(malloc(4 << 20)); }
 
 static void fill(void *p, size_t n, unsigned tag)
 {
@@ -115,7 +124,7 @@ static void *grower(void *arg)
         size_t m = (300 << 10) + (size_t)((i * 7919) % 40) * (128 << 10);
         unsigned char *q = realloc(p, m);
         if (!q || q[0] != 0x5a || (m >= n && q[n - 1] != 0xa5)) {
-            realloc_bad++;
+            __atomic_add_fetch(&realloc_bad, 1, __ATOMIC_RELAXED);
             break;
         }
         p = q, n = m;
@@ -123,7 +132,7 @@ static void *grower(void *arg)
     }
     unsigned char *q = realloc(p, 5 << 20);   /* ends 5 MiB */
     if (!q || q[0] != 0x5a || q[n - 1] != 0xa5)
-        realloc_bad++;
+        __atomic_add_fetch(&realloc_bad, 1, __ATOMIC_RELAXED);
     else
         p = q, n = 5 << 20;
     grow_size = n;
@@ -138,7 +147,7 @@ static void *ys(void *arg)
         void *p = site_y();
         fill(p, 4096, (unsigned)i);
         if (i >= 64) {
-            realloc_bad += !check(keep[i % 64], 4096, (unsigned)(i - 64));
+            __atomic_add_fetch(&realloc_bad, !check(keep[i % 64], 4096, (unsigned)(i - 64)), __ATOMIC_RELAXED);
             free(keep[i % 64]);
         }
         keep[i % 64] = p;
@@ -160,6 +169,32 @@ static int reallocs(const char *dump_path)
     int rc = dump ? dump(dump_path) : -2;
     printf("grow %zu\ndump %d %d\nbad %ld\n", grow_size, rc, rc ? errno : 0, realloc_bad);
     return realloc_bad != 0;
+}
+
+/* ----------------------------------------------------------------- resize */
+static int resizes(const char *dump_path)
+{
+    static char *up[1000], *down[1000];
+    long bad = 0;
+    for (int i = 0; i < 1000; i++) {
+        char *p = site_up(), *q = site_down();
+        if (!p || !q)
+            return 1;
+        p[0] = 1, q[0] = 2;
+        up[i] = realloc(p, 1 << 20);
+        down[i] = realloc(q, 1 << 20);
+        if (!up[i] || !down[i])
+            return 1;
+        bad += up[i][0] != 1 || down[i][0] != 2;
+    }
+    int (*dump)(const char *);
+    void *f = dlsym(RTLD_DEFAULT, "ns_prof_dump");
+    memcpy(&dump, &f, sizeof f);
+    int rc = dump ? dump(dump_path) : -2;
+    printf("dump %d %d\nbad %ld\n", rc, rc ? errno : 0, bad);
+    for (int i = 0; i < 1000; i++)
+        free(up[i]), free(down[i]);
+    return bad != 0;
 }
 
 /* ---------------------------------------------------------------- threads */
@@ -262,10 +297,12 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc == 3 && !strcmp(argv[1], "sites"))
         return sites(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "resize"))
+        return resizes(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "realloc"))
         return reallocs(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "threads"))
         return threads(atoi(argv[2]));
-    fprintf(stderr, "usage: prof_prog sites DUMP_PATH | prof_prog realloc DUMP_PATH | prof_prog threads N\n");
+    fprintf(stderr, "usage: prof_prog sites DUMP_PATH | prof_prog realloc DUMP_PATH | prof_prog resize DUMP_PATH | prof_prog threads N\n");
     return 2;
 }

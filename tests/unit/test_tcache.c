@@ -12,12 +12,12 @@ static int setup(void **state)
 }
 
 /* The README's bound: NUMASLAB_TCACHE_BYTES of blocks (2..512), or up to
- * 32 blocks within 4x that for big blocks. */
+ * 32 blocks within 4x that for blocks above 2 KiB. */
 static uint32_t cap_limit(unsigned cls)
 {
     uint64_t size = sizeclass_size[cls], c = (uint64_t)options.tcache_bytes / size;
     uint64_t big = 4 * (uint64_t)options.tcache_bytes / size;
-    if (c < 32)
+    if (c < 32 && size > 2048)
         c = big < 32 ? big : 32;
     return c < 2 ? 2 : c > 512 ? 512 : (uint32_t)c;
 }
