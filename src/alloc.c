@@ -215,18 +215,9 @@ NS_API void *ns_malloc_onnode(size_t size, int node)
     tcache_t *tc = tcache_get();
     if (tc && (uint32_t)tc->node == (uint32_t)node && tc->bins[cls].head)
         return tcache_alloc(cls);
-    /* otherwise one block straight from that node's bin (once more after
-     * a give-back, as malloc would) */
-    uint32_t got;
-    void **b = bin_refill(node_pool((uint32_t)node), cls, 1, &got);
-    if (!got && tcache_give_back())
-        b = bin_refill(node_pool((uint32_t)node), cls, 1, &got);
-    if (!got) {
+    /* otherwise one block straight from that node's bin */
+    void *p = tcache_alloc_uncached(cls, (uint32_t)node);
+    if (!p)
         errno = ENOMEM;
-        return NULL;
-    }
-    if (ns_config_hardened)
-        hardened_on_alloc(b, cls);
-    b[1] = NULL;
-    return b;
+    return p;
 }

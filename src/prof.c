@@ -123,11 +123,16 @@ static double ln(double x)
     return e * 0.6931471805599453 + s;
 }
 
+/* Uniform in (0, 1]. */
+static double uniform(void)
+{
+    return (double)((rand64() >> 11) + 1) / 9007199254740992.0;
+}
+
 /* Bytes to the next sample: exponential with mean `rate`. */
 static double gap(void)
 {
-    double u = (double)((rand64() >> 11) + 1) / 9007199254740992.0;    /* (0, 1] */
-    return -ln(u) * rate;
+    return -ln(uniform()) * rate;
 }
 
 /* tcache_draw_hook: blocks of class cls until its next sample. */
@@ -241,6 +246,21 @@ static uint64_t estimate(uint64_t size)
     return p > 0 ? (uint64_t)((double)size / p) : size;
 }
 
+/* smp into the table (its address's slot) and into its site's live
+ * counts: forget() undone.  Lock held. */
+static void remember(prof_sample_t *smp)
+{
+    prof_sample_t **slot = sample_slot(smp->addr);
+    smp->next = *slot;
+    table_change(true);
+    __atomic_store_n(slot, smp, __ATOMIC_RELAXED);
+    table_change(false);
+    prof_site_t *site = smp->site;
+    site->live_n++, site->live_bytes += smp->size;
+    site->node_bytes[smp->node < PROF_NODES ? smp->node : PROF_NODES - 1] += smp->size;
+    live_est += estimate(smp->size);
+}
+
 static void record(void *p, uint64_t size, uint32_t node, bool small)
 {
     uintptr_t pc[PROF_DEPTH];
@@ -255,17 +275,10 @@ static void record(void *p, uint64_t size, uint32_t node, bool small)
         smp->size = size;
         smp->node = node;
         smp->small = small;
-        prof_sample_t **slot = sample_slot(smp->addr);
-        smp->next = *slot;
-        table_change(true);
-        __atomic_store_n(slot, smp, __ATOMIC_RELAXED);
-        table_change(false);
-        site->live_n++, site->live_bytes += size;
+        remember(smp);
         site->alloc_n++, site->alloc_bytes += size;
-        site->node_bytes[node < PROF_NODES ? node : PROF_NODES - 1] += size;
         if (small)
             unit_hold(smp->addr);
-        live_est += estimate(size);
         if (options.prof_interval && live_est >= next_dump_at) {
             next_dump_at = live_est + (uint64_t)options.prof_interval;
             dump = true;
@@ -286,14 +299,12 @@ static void sample_small(void *p, unsigned cls)
     in_prof = false;
 }
 
-/* `bytes` new bytes of the large block at p run through the thread's
- * byte count-down; a hit samples the block, at its whole size. */
-static void large_bytes(void *p, uint64_t bytes)
+/* `bytes` new bytes of the large block l run through the thread's byte
+ * count-down; a hit samples the block, at its whole size. */
+static void large_bytes(const large_t *l, uint64_t bytes)
 {
-    uintptr_t e = addrmap_lookup((uintptr_t)p);
-    if (!(e & NS_MAP_LARGE) || in_prof)
+    if (in_prof)
         return;
-    large_t *l = (large_t *)(e & ~NS_MAP_TAGS);
     if (!large_armed) {
         large_left = gap();
         large_armed = true;
@@ -304,15 +315,17 @@ static void large_bytes(void *p, uint64_t bytes)
     }
     large_left = gap();         /* memoryless: the next gap starts afresh */
     in_prof = true;
-    record(p, l->usable, l->node, false);
+    record((void *)l->base, l->usable, l->node, false);
     in_prof = false;
 }
 
 void prof_large(void *p)
 {
     uintptr_t e = addrmap_lookup((uintptr_t)p);
-    if (e & NS_MAP_LARGE)
-        large_bytes(p, ((large_t *)(e & ~NS_MAP_TAGS))->usable);
+    if (e & NS_MAP_LARGE) {
+        const large_t *l = (const large_t *)(e & ~NS_MAP_TAGS);
+        large_bytes(l, l->usable);
+    }
 }
 
 /* Unlink p's sample (NULL if p is not sampled).  Lock held. */
@@ -404,40 +417,24 @@ void *prof_detach(void *p)
 void prof_reattach(void *sample, void *p, uint64_t before)
 {
     prof_sample_t *smp = sample;
-    uintptr_t a = (uintptr_t)p, e = addrmap_lookup(a);
-    if (!(e & NS_MAP_LARGE)) {      /* cannot happen: realloc hands back large blocks only here */
-        if (smp)
-            meta_free(smp, sizeof *smp);
-        return;
-    }
+    uintptr_t e = addrmap_lookup((uintptr_t)p);
+    ns_assert(e & NS_MAP_LARGE);    /* realloc's own large block, or where it moved */
     const large_t *l = (const large_t *)(e & ~NS_MAP_TAGS);
     uint64_t now = l->usable;
     if (!smp) {
         if (now > before)
-            large_bytes(p, now - before);
+            large_bytes(l, now - before);
         return;
     }
-    if (now < before) {
-        double keep = odds(now) / odds(before);
-        double u = (double)((rand64() >> 11) + 1) / 9007199254740992.0;   /* (0, 1] */
-        if (u > keep) {
-            meta_free(smp, sizeof *smp);
-            return;
-        }
+    if (now < before && uniform() > odds(now) / odds(before)) {
+        meta_free(smp, sizeof *smp);
+        return;
     }
     lock_take(&prof_lock, LOCK_PROF);
-    smp->addr = a;
+    smp->addr = (uintptr_t)p;
     smp->size = now;
     smp->node = l->node;
-    prof_sample_t **slot = sample_slot(a);
-    smp->next = *slot;
-    table_change(true);
-    __atomic_store_n(slot, smp, __ATOMIC_RELAXED);
-    table_change(false);
-    prof_site_t *site = smp->site;
-    site->live_n++, site->live_bytes += smp->size;
-    site->node_bytes[smp->node < PROF_NODES ? smp->node : PROF_NODES - 1] += smp->size;
-    live_est += estimate(smp->size);
+    remember(smp);
     lock_drop(&prof_lock, LOCK_PROF);
 }
 

@@ -24,9 +24,10 @@ static _Atomic uint32_t npools;
 #define SS_FULL_BUCKET NS_UNITS
 #define SS_EMPTY_BUCKET (NS_UNITS + 1)
 #define SS_SCAN_PER_BUCKET 4
-/* A SuperSlab with at least this many units carved may be dense; below
- * it, once idle, its free units go back (ss_purge_idle). */
-#define SS_DENSE (NS_UNITS / 2)
+/* A SuperSlab with fewer units carved than this is sparse: once the pool
+ * is idle, its free units go back (ss_purge_idle).  (Whether it gets a
+ * huge page is decided by the bytes handed out: SS_DENSE_BYTES.) */
+#define SS_SPARSE_UNITS (NS_UNITS / 2)
 /* Huge pages where they pay (THP mode): a SuperSlab is dense once three
  * quarters of its bytes were handed out (carved_bytes: a slab's blocks are
  * handed out from its start, so this is the part the program touched;
@@ -292,7 +293,7 @@ void pool_carved(slab_t *s, size_t bytes)
 }
 
 /* Once no slab was carved on the node for NUMASLAB_DECAY_MS, sparse
- * SuperSlabs (fewer than SS_DENSE units carved) give back the pages of
+ * SuperSlabs (fewer than SS_SPARSE_UNITS units carved) give back the pages of
  * their free units: the release thread's pass, for what an idle process
  * keeps around the slabs it still uses (its threads' current slabs and
  * cached blocks, which only they can give back).  A huge page is split
@@ -303,7 +304,7 @@ void pool_carved(slab_t *s, size_t bytes)
 static bool ss_purge_idle(node_pool_t *pool, uint64_t now)
 {
     bool idle = now - pool->carved_ms >= (uint64_t)options.decay_ms;
-    for (unsigned b = 1; b < SS_DENSE; b++)
+    for (unsigned b = 1; b < SS_SPARSE_UNITS; b++)
         for (superslab_t *ss = pool->by_used[b]; ss; ss = ss->next) {
             uint32_t todo = ss->free_mask & ~ss->purged_mask;
             if (!todo || ss->backing == HP_BACK_HUGETLB)

@@ -313,7 +313,9 @@ static void tick(tcache_t *tc)
         if (tc->events[c] >= HOT_EVENTS) {
             if (transit(tc, c))     /* flushes alone: a consumer's batch */
                 m = transit_max(c, m);
-            b->cap = b->cap * 2 > m ? (b->cap > m ? b->cap : m) : b->cap * 2;
+            uint32_t cap = b->cap * 2 < m ? b->cap * 2 : m;
+            if (cap > b->cap)       /* never lowered here: the count may be above m */
+                b->cap = cap;
         } else if (tc->events[c] == 0 && count > 0) {
             flush_keep(tc, c, count / 2);
             count = tbin_count(b);
@@ -447,13 +449,12 @@ bool tcache_give_back(void)
     return bytes || unreserved;
 }
 
-/* One block for a thread without a cache (exiting, or no memory for one). */
-static void *alloc_uncached(unsigned cls)
+void *tcache_alloc_uncached(unsigned cls, uint32_t node)
 {
     uint32_t got;
-    void **p = bin_refill(node_pool(topo_current_node()), cls, 1, &got);
+    void **p = bin_refill(node_pool(node), cls, 1, &got);
     if (!got && tcache_give_back())
-        p = bin_refill(node_pool(topo_current_node()), cls, 1, &got);
+        p = bin_refill(node_pool(node), cls, 1, &got);
     if (!got)
         return NULL;
     if (ns_config_hardened)
@@ -521,7 +522,7 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
         }
         tc = live_cache(tc);
         if (!tc) {
-            void *p = alloc_uncached(cls);
+            void *p = tcache_alloc_uncached(cls, topo_current_node());
             if (!p)
                 errno = ENOMEM;
             return p;
@@ -536,7 +537,7 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
     if (!ns_config_hardened && b->head && ((void **)b->head)[1] != (void *)block_mark)
         error_fatal("heap corruption: a free list points at a block that is not free (write after free?)", b->head);
     if (!b->head && cap_max(cls) == 0) {    /* caching is off */
-        void *p = alloc_uncached(cls);
+        void *p = tcache_alloc_uncached(cls, topo_current_node());
         if (!p)
             errno = ENOMEM;
         else if (count_down(&b->left))

@@ -118,6 +118,10 @@ size_t tcache_flush_all(tcache_t *tc);   /* bytes this unmapped */
  * try; false when nothing did (a retry would fail again).  Called where
  * the allocation failed, holding no lock. */
 bool tcache_give_back(void);
+/* One block of class cls from node's bin, past any cache (a thread without
+ * one, caching off, ns_malloc_onnode), after a give-back if the first try
+ * got none; NULL without memory. */
+void *tcache_alloc_uncached(unsigned cls, uint32_t node);
 void tcache_fork_child(void);
 void tcache_fork_handlers(void);  /* fork.c: pthread_atfork, at start-up */
 void tcache_lock_list(void);

@@ -134,11 +134,11 @@ static void burst(size_t size, int n, int rounds)
 }
 
 /* A class that refills and flushes every burst doubles its capacity up to
- * the bound, and no further. */
-static void hot_class_grows(size_t size, int burst_n)
+ * the bound the README gives (`limit`), and no further. */
+static void hot_class_grows(size_t size, int burst_n, uint32_t limit)
 {
     unsigned cls = sizeclass_of(size);
-    uint32_t cap0 = tcache_tls->bins[cls].cap, limit = cap_limit(cls);
+    uint32_t cap0 = tcache_tls->bins[cls].cap;
     assert_true(cap0 < limit);
     uint32_t maxcap = cap0;
     for (int r = 0; r < 60 && maxcap < limit; r++) {
@@ -153,16 +153,17 @@ static void hot_class_grows(size_t size, int burst_n)
     assert_true(tcache_tls->bins[cls].cap <= limit);
 }
 
+/* 80-byte blocks: 64 KiB holds 819, the most a class caches is 512 */
 static void test_hot_class_grows(void **state)
 {
-    hot_class_grows(80, 3000);
+    hot_class_grows(80, 3000, 512);
 }
 
-/* 16000-byte blocks: 16 of them (4x 64 KiB), not the 4 that 64 KiB holds */
+/* 16000-byte blocks (the 16 KiB class): 16 of them (up to 32 within
+ * 4 x 64 KiB), not the 4 that 64 KiB holds */
 static void test_hot_big_class_grows(void **state)
 {
-    hot_class_grows(16000, 200);
-    assert_int_equal(cap_limit(sizeclass_of(16000)), 16);
+    hot_class_grows(16000, 200, 16);
 }
 
 static void test_idle_class_shrinks(void **state)
@@ -384,19 +385,21 @@ static void test_handed_over_block_not_reused_first(void **state)
     ns_free(h[1].got);
 }
 
-/* A thread that only frees blocks other threads allocated (hand-overs
- * past its capacity: the first free refills from a slab of its own, the
- * others overflow) never holds more than its capacity. */
+/* A thread that only frees blocks this one allocated: n hand-overs of
+ * `size` bytes.  It checks its cache's room and count after every free
+ * and notes the most blocks it held. */
 struct handover_many {
     void **v;
+    size_t size;
     int n;
     bool ok;
+    uint32_t max_count;
 };
 
 static void *handover_many_thread(void *arg)
 {
     struct handover_many *h = arg;
-    unsigned cls = sizeclass_of(48);
+    unsigned cls = sizeclass_of(h->size);
     h->ok = true;
     for (int i = 0; i < h->n; i++) {
         ns_free(h->v[i]);
@@ -406,25 +409,39 @@ static void *handover_many_thread(void *arg)
             h->ok = false;
             break;
         }
+        if (tbin_count(b) > h->max_count)
+            h->max_count = tbin_count(b);
     }
     return NULL;
 }
 
+static struct handover_many hand_over(size_t size, int n)
+{
+    struct handover_many h = {malloc((size_t)n * sizeof(void *)), size, n, false, 0};
+    assert_non_null(h.v);
+    for (int i = 0; i < n; i++) {
+        assert_non_null(h.v[i] = ns_malloc(size));
+        memset(h.v[i], 0x5a, size);
+    }
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, handover_many_thread, &h), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    free(h.v);
+    h.v = NULL;
+    return h;
+}
+
+/* Hand-overs past its capacity (the first free refills from a slab of its
+ * own, the others overflow): the thread never holds more than its
+ * capacity, and every block goes home. */
 static void test_free_only_thread_within_capacity(void **state)
 {
     (void)state;
     unsigned cls = sizeclass_of(48);
-    enum { N = 6000 };
     tcache_flush_all(tcache_tls);
     uint64_t used0 = bin_used(cls);
-    struct handover_many h = {malloc(N * sizeof(void *)), N, false};
-    for (int i = 0; i < N; i++)
-        assert_non_null(h.v[i] = ns_malloc(48));
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, handover_many_thread, &h), 0);
-    assert_int_equal(pthread_join(th, NULL), 0);
+    struct handover_many h = hand_over(48, 6000);
     assert_true(h.ok);
-    free(h.v);
     /* every block went home: the ones on remote stacks are drained when
      * this thread gives its slab back and the bin drains its own */
     assert_int_equal(tcache_validate_heap(), heap_free_blocks());
@@ -437,43 +454,15 @@ static void test_free_only_thread_within_capacity(void **state)
  * blocks, where a class it allocates grows to 64 KiB: 256), and flushes
  * them whole; so a producer/consumer pair holds its blocks in flight, not
  * a cache's worth per class in the consumer (tcache.c, transit). */
-struct consumer {
-    void **v;
-    int n;
-    uint32_t max_count;
-};
-
-static void *consumer_thread(void *arg)
-{
-    struct consumer *c = arg;
-    unsigned cls = sizeclass_of(256);
-    for (int i = 0; i < c->n; i++) {
-        ns_free(c->v[i]);
-        uint32_t n = tbin_count(&tcache_tls->bins[cls]);
-        if (n > c->max_count)
-            c->max_count = n;
-    }
-    return NULL;
-}
-
 static void test_consumer_caches_little(void **state)
 {
     (void)state;
-    enum { N = 60000 };
-    unsigned cls = sizeclass_of(256);
-    assert_int_equal(sizeclass_size[cls], 256);
-    struct consumer c = {malloc(N * sizeof(void *)), N, 0};
-    for (int i = 0; i < N; i++) {
-        assert_non_null(c.v[i] = ns_malloc(256));
-        memset(c.v[i], 0x5a, 256);
-    }
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, consumer_thread, &c), 0);
-    assert_int_equal(pthread_join(th, NULL), 0);
-    print_message("the consumer held at most %u blocks of 256 bytes\n", c.max_count);
-    assert_true(c.max_count >= 2);                  /* it did cache */
-    assert_true(c.max_count <= 16384 / 256);
-    free(c.v);
+    assert_int_equal(sizeclass_size[sizeclass_of(256)], 256);
+    struct handover_many h = hand_over(256, 60000);
+    assert_true(h.ok);
+    print_message("the consumer held at most %u blocks of 256 bytes\n", h.max_count);
+    assert_true(h.max_count >= 2);                  /* it did cache */
+    assert_true(h.max_count <= 16384 / 256);
     assert_int_equal(tcache_validate_heap(), heap_free_blocks());
 }
 
