@@ -113,18 +113,33 @@ static size_t slab_got_blocks(node_pool_t *pool, bin_t *b, slab_t *s, bool keep_
     return 0;
 }
 
+/* The last block of the list l of slab s. */
+static void *list_tail(const slab_t *s, void *l)
+{
+    for (void *next; (next = link_get(l, &s->key)) != NULL;)
+        l = next;
+    return l;
+}
+
 /* Move s's remote stack onto its free list; its owner (the bin lock
- * holder or the owning thread) calls it, with its counters.  Blocks
- * drained. */
+ * holder or the owning thread) calls it, with its counters.  The stack
+ * becomes the free list when that is empty (the usual case: a full slab
+ * notified), else the shorter of the two lists is walked to join them
+ * (both use the slab's key).  Blocks drained. */
 static uint32_t slab_take_remote(slab_t *s, bool clear, int64_t *used, void (*drained)(void *, uint32_t), void *arg)
 {
-    void *tail;
     uint32_t n;
-    void *list = remote_take(s, clear, &tail, &n);
+    void *list = remote_take(s, clear, &n);
     if (!list)
         return 0;
-    link_set(tail, s->free, &s->key);     /* both lists use the slab's key */
-    s->free = list;
+    if (!s->free) {
+        s->free = list;
+    } else if (s->bump - s->used <= n) {
+        link_set(list_tail(s, s->free), list, &s->key);
+    } else {
+        link_set(list_tail(s, list), s->free, &s->key);
+        s->free = list;
+    }
     s->used -= n;
     own_add(used, -(int64_t)n);
     drained(arg, n);
@@ -198,21 +213,35 @@ static void carve_order(uint16_t *order, uint32_t n)
     }
 }
 
+static void bad_free_list(void *blk)
+{
+    error_fatal("heap corruption: a slab's free list points at a block that is not free (write after free?)", blk);
+}
+
 /* Up to `want` blocks of s as a plain list onto *head: its free list
  * first, then blocks carved fresh; s->used grows by the count.  The
- * slab's owner calls it. */
+ * slab's owner calls it.  A whole free list onto an empty *head is taken
+ * reading its first block only: the blocks behind it were freed by other
+ * threads (remote stacks) and are cold here; the thread cache checks each
+ * one's mark before it follows its link (tiny.h, tbin_ready), and a caller
+ * without a cache takes one block. */
 static uint32_t slab_take(slab_t *s, uint32_t want, void **head)
 {
     uint32_t n = 0;
-    if (!ns_config_hardened && s->free) {
+    if (!ns_config_hardened && s->free && !*head && s->bump - s->used <= want) {
+        if (!block_marked_free(s->free))
+            bad_free_list(s->free);
+        *head = s->free;
+        s->free = NULL;
+        n = s->bump - s->used;
+    } else if (!ns_config_hardened && s->free) {
         /* the free list is already a plain list: cut its first `want`
          * blocks off whole, one write (blocks another thread freed are
          * not written again here) */
         void **first = s->free, **last = first;
         for (;;) {
             if (!block_marked_free(last))
-                error_fatal("heap corruption: a slab's free list points at a block that is not free "
-                            "(write after free?)", last);
+                bad_free_list(last);
             n++;
             if (n == want || !last[0])
                 break;
@@ -225,8 +254,7 @@ static uint32_t slab_take(slab_t *s, uint32_t want, void **head)
     while (n < want && s->free) {
         void **blk = s->free;
         if (!ns_config_hardened && !block_marked_free(blk))
-            error_fatal("heap corruption: a slab's free list points at a block that is not free "
-                        "(write after free?)", blk);
+            bad_free_list(blk);
         s->free = link_get(blk, &s->key);
         if (ns_config_hardened)
             hardened_check_in_slab(s, s->free);
@@ -588,10 +616,10 @@ void owner_fork_adopt(const owner_t *keep)
     addrmap_each_superslab(adopt_orphans, (void *)keep);
 }
 
-/* Blocks head..tail (linked by word 0, plain) of slab s, which the caller
- * does not own: onto its remote stack in one exchange (they stay counted
- * as used until the owner drains them). */
-static void return_run(slab_t *s, void *head, void *tail)
+/* n blocks head..tail (linked by word 0, plain) of slab s, which the
+ * caller does not own: onto its remote stack in one exchange (they stay
+ * counted as used until the owner drains them). */
+static void return_run(slab_t *s, void *head, void *tail, uint32_t n)
 {
     bin_t *b = &node_pool(s->node)->bins[s->cls];
     if (ns_config_hardened)                 /* the stack takes encoded links */
@@ -600,7 +628,7 @@ static void return_run(slab_t *s, void *head, void *tail)
             link_set(p, next, &s->key);
             p = next;
         }
-    remote_push_run(s, head, tail, &b->pending);
+    remote_push_run(s, head, tail, n, &b->pending);
 }
 
 /* Blocks of the bin's own slabs back onto their free lists (bin lock
@@ -615,7 +643,7 @@ static size_t return_locked(node_pool_t *pool, bin_t *b, void *list)
         slab_t *s = slab_of((uintptr_t)blk);
         if (is_owned(s)) {
             blk[0] = NULL;
-            return_run(s, blk, blk);
+            return_run(s, blk, blk, 1);
             continue;
         }
         slab_push_free(s, blk);
@@ -633,6 +661,7 @@ static size_t return_locked(node_pool_t *pool, bin_t *b, void *list)
 typedef struct runs {
     slab_t *slab[RUNS];
     void *head[RUNS], **tail[RUNS];
+    uint32_t len[RUNS];
     unsigned n, next;
 } runs_t;
 
@@ -645,14 +674,15 @@ static unsigned runs_add(runs_t *r, slab_t *s, void **blk)
         if (r->slab[i] == s) {
             *r->tail[i] = blk;
             r->tail[i] = blk;
+            r->len[i]++;
             return i;
         }
     unsigned i = r->n < RUNS ? r->n++ : r->next;
     if (i == r->next && r->n == RUNS) {         /* all places taken: the oldest goes */
-        return_run(r->slab[i], r->head[i], r->tail[i]);
+        return_run(r->slab[i], r->head[i], r->tail[i], r->len[i]);
         r->next = (r->next + 1) % RUNS;
     }
-    r->slab[i] = s, r->head[i] = blk, r->tail[i] = blk;
+    r->slab[i] = s, r->head[i] = blk, r->tail[i] = blk, r->len[i] = 1;
     return i;
 }
 
@@ -661,12 +691,13 @@ static void runs_append(runs_t *r, unsigned i, void **blk)
     blk[0] = NULL;
     *r->tail[i] = blk;
     r->tail[i] = blk;
+    r->len[i]++;
 }
 
 static void runs_flush(runs_t *r)
 {
     for (unsigned i = 0; i < r->n; i++)
-        return_run(r->slab[i], r->head[i], r->tail[i]);
+        return_run(r->slab[i], r->head[i], r->tail[i], r->len[i]);
     r->n = r->next = 0;
 }
 
@@ -764,8 +795,8 @@ bool bin_holds(void *p, const owner_t *o)
         /* its remote stack too: pushes only add at the top, and only the
          * owner (the caller, or the bin whose lock we hold) takes it */
         limit = s->capacity;
-        uintptr_t top = atomic_load_explicit(&s->remote, memory_order_acquire) & ~NS_REMOTE_NOTIFIED;
-        for (void **f = (void **)top; f && !found && limit--; f = link_get(f, &s->key))
+        void **top = remote_top(atomic_load_explicit(&s->remote, memory_order_acquire));
+        for (void **f = top; f && !found && limit--; f = link_get(f, &s->key))
             found = f == p;
     }
     lock_drop(&b->lock, LOCK_BIN);
@@ -784,7 +815,7 @@ static void owned_slab_validate(const owner_t *o, const slab_t *s, unsigned cls,
         return;
     for (void *p = s->free; p; p = link_get(p, &s->key))
         fn(arg, p, "an owned slab's free list");
-    for (void *p = (void *)(atomic_load_explicit(&s->remote, memory_order_acquire) & ~NS_REMOTE_NOTIFIED); p;
+    for (void *p = remote_top(atomic_load_explicit(&s->remote, memory_order_acquire)); p;
          p = link_get(p, &s->key))
         fn(arg, p, "an owned slab's remote stack");
 }
@@ -883,7 +914,7 @@ void bin_remote_free(owner_t *o, slab_t *s, void *p)
     blk[0] = NULL;
     if (!o || ns_config_hardened) {     /* one block onto its slab's remote stack */
         bin_t *b = &node_pool(s->node)->bins[s->cls];
-        return_run(s, blk, blk);
+        return_run(s, blk, blk, 1);
         atomic_fetch_add_explicit(&b->remote_batches, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&b->remote_frees, 1, memory_order_relaxed);
         return;

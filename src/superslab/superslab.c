@@ -111,6 +111,7 @@ slab_t *slab_carve(superslab_t *ss, unsigned u, unsigned units, unsigned cls, ui
     s->start = start;
     s->size = size;
     s->capacity = (uint32_t)(bytes / size);
+    ns_assert(s->capacity <= NS_REMOTE_COUNT_MAX);     /* its remote stack's length fits */
     s->span = s->capacity * size;
     s->magic = ((uint64_t)1 << 40) / size + 1;
     s->divc = UINT64_MAX / size + 1;

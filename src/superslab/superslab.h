@@ -89,9 +89,24 @@ typedef struct slab {
     struct slab *pending_next;  /* link in the owner's pending list        */
 } slab_t;
 
-/* The low bit of slab.remote (blocks are 16-byte aligned, so it is free). */
+/* slab.remote holds the top of the stack, the NOTIFIED bit in its low bit
+ * (blocks are 16-byte aligned, so it is free) and the number of blocks on
+ * the stack in its top 16 bits (numaslab maps nothing above NS_VA_BITS,
+ * at most 48): the owner takes the stack and its length in one
+ * exchange, without walking blocks that another core wrote last. */
 #define NS_REMOTE_NOTIFIED ((uintptr_t)1)
+#define NS_REMOTE_COUNT_SHIFT 48
+#define NS_REMOTE_COUNT_MAX 0xffffu
 _Static_assert(NS_REMOTE_NOTIFIED < 16, "NOTIFIED must fit under the 16-byte block alignment");
+_Static_assert(NS_VA_BITS <= NS_REMOTE_COUNT_SHIFT, "os.c refuses mappings above NS_VA_BITS: the count fits above");
+static inline void *remote_top(uintptr_t v)
+{
+    return (void *)(v & (((uintptr_t)1 << NS_REMOTE_COUNT_SHIFT) - 1) & ~NS_REMOTE_NOTIFIED);
+}
+static inline uint32_t remote_count(uintptr_t v)
+{
+    return (uint32_t)(v >> NS_REMOTE_COUNT_SHIFT);
+}
 _Static_assert(offsetof(slab_t, remote) % NS_CACHELINE == 0, "remote has its own cache line");
 
 /* ------------------------------------------------------------- SuperSlab */
@@ -315,16 +330,17 @@ void slab_uncarve(superslab_t *ss, slab_t *s);
  * remote_push: any thread; the first push after a drain by the owner
  * (NOTIFIED clear) also pushes the slab onto the owner's `pending` list.
  * remote_take: the owner; `clear` only for a slab just popped from its
- * pending list (see remote.c for why).  Returns the list, *n = count. */
+ * pending list (see remote.c for why).  Returns the list, *n = its
+ * length; its blocks are not read (hardened builds check each). */
 typedef _Atomic(slab_t *) remote_pending_t;
 void remote_push(slab_t *s, void *block, remote_pending_t *pending);
-/* A run head..tail of s's blocks (word 0 links, encoded with s's key in
- * hardened builds; the tail's link is set here) in one exchange. */
-void remote_push_run(slab_t *s, void *head, void *tail, remote_pending_t *pending);
+/* A run head..tail of n of s's blocks (word 0 links, encoded with s's key
+ * in hardened builds; the tail's link is set here) in one exchange. */
+void remote_push_run(slab_t *s, void *head, void *tail, uint32_t n, remote_pending_t *pending);
 /* s (NOTIFIED) onto a pending list: the push that set the bit, or a list
  * that passes a notified slab on (numa/bin.c: to its owner's inbox). */
 void remote_pending_push(remote_pending_t *pending, slab_t *s);
-void *remote_take(slab_t *s, bool clear, void **tail, uint32_t *n);
+void *remote_take(slab_t *s, bool clear, uint32_t *n);
 slab_t *remote_take_pending(remote_pending_t *pending);
 
 /* ----------------------------------------------------------- hardened.c

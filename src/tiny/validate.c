@@ -100,7 +100,7 @@ uint64_t tcache_validate_heap(void)
                     mark(&t, p, "a slab's free list");
             for (slab_t *s = atomic_load_explicit(&b->pending, memory_order_acquire); s; s = s->pending_next)
                 if (!atomic_load_explicit(&s->owner, memory_order_relaxed))   /* owned: walked above */
-                for (void *p = (void *)(atomic_load_explicit(&s->remote, memory_order_acquire) & ~NS_REMOTE_NOTIFIED);
+                for (void *p = remote_top(atomic_load_explicit(&s->remote, memory_order_acquire));
                      p; p = link_get(p, &s->key))
                     mark(&t, p, "a slab's remote stack");
             lock_drop(&b->lock, LOCK_BIN);

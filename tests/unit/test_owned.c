@@ -57,9 +57,9 @@ static uint32_t free_list_len(slab_t *s)
     return n;
 }
 
-static void *remote_top(slab_t *s)
+static void *stack_top(slab_t *s)
 {
-    return (void *)(atomic_load(&s->remote) & ~NS_REMOTE_NOTIFIED);
+    return remote_top(atomic_load(&s->remote));
 }
 
 /* Wait (up to ms) until *step reaches v. */
@@ -252,7 +252,7 @@ static void test_remote_stack_drained_by_owner(void **state)
     uint32_t batch = s->bump;       /* the first refill's batch */
     assert_true(batch > XS_K);
     assert_null(s->free);
-    assert_null(remote_top(s));
+    assert_null(stack_top(s));
     assert_int_equal(bin_used(cls), used0 + batch);
 
     pthread_t th;
@@ -262,9 +262,9 @@ static void test_remote_stack_drained_by_owner(void **state)
      * ours) is notified; they still count as used */
     assert_ptr_equal(atomic_load(&s->owner), &tc->own);
     assert_true(atomic_load(&s->remote) != 0);
-    assert_non_null(remote_top(s));
+    assert_non_null(stack_top(s));
     uint32_t n = 0;
-    for (void *p = remote_top(s); p && n <= XS_K; p = link_get(p, &s->key)) {
+    for (void *p = stack_top(s); p && n <= XS_K; p = link_get(p, &s->key)) {
         int i;
         for (i = 0; i < XS_K && v[i] != p; i++)
             ;
@@ -295,10 +295,10 @@ static void test_remote_stack_drained_by_owner(void **state)
         assert_true(nw < 512);
         w[nw++] = ns_malloc(XS_SIZE);
         if (nw == (int)cached)
-            assert_non_null(remote_top(s));   /* not before the free list runs dry */
+            assert_non_null(stack_top(s));   /* not before the free list runs dry */
     }
     assert_ptr_equal(tc->own.cls[cls].cur, s);
-    assert_null(remote_top(s));
+    assert_null(stack_top(s));
     assert_int_equal(s->bump, batch + (batch - XS_K));   /* drained ones first */
     assert_int_equal(tbin_count(tb), 0);
     assert_int_equal(node0_stats().remote_drained, drained0 + XS_K);
@@ -489,7 +489,7 @@ static void count_owned(superslab_t *ss, void *arg)
         if (!s->units || s->first_unit != u || ss->unit_slab[u] != s)
             continue;
         void *o = atomic_load(&s->owner);
-        if (o && remote_top(s))
+        if (o && stack_top(s))
             rc->slabs_with_remote++;
         bool known = !o;
         for (int i = 0; i < rc->nalive; i++)
@@ -738,7 +738,7 @@ static void test_full_slab_stays_owned(void **state)
     assert_int_equal(pthread_create(&th, NULL, free_all, &h), 0);
     assert_int_equal(pthread_join(th, NULL), 0);
     /* the helper's exit pushed them onto mine's remote stack, notified */
-    assert_non_null(remote_top(mine));
+    assert_non_null(stack_top(mine));
     assert_ptr_equal(atomic_load(&mine->owner), &tc->own);
     uint64_t slabs0 = b->slabs;
     int back = 0;

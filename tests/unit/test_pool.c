@@ -485,9 +485,9 @@ static uint32_t list_len(void *head, const list_key_t *k, uint32_t limit)
     return n;
 }
 
-static void *remote_top(slab_t *s)
+static void *stack_top(slab_t *s)
 {
-    return (void *)(atomic_load(&s->remote) & ~NS_REMOTE_NOTIFIED);
+    return remote_top(atomic_load(&s->remote));
 }
 
 static void test_return_routes_blocks_by_owner(void **state)
@@ -545,7 +545,7 @@ static void test_return_routes_blocks_by_owner(void **state)
      * still counted; the bin's: on their slabs' free lists */
     assert_int_equal(bin_used(cls), used0 + K);
     assert_int_equal(list_len(mine->free, &mine->key, 2 * K), K);
-    assert_int_equal(list_len(remote_top(theirs), &theirs->key, 2 * K), K);
+    assert_int_equal(list_len(stack_top(theirs), &theirs->key, 2 * K), K);
     assert_true(atomic_load(&theirs->remote) & NS_REMOTE_NOTIFIED);
     assert_null(theirs->free);
     assert_int_equal(theirs->used, K);
@@ -553,7 +553,7 @@ static void test_return_routes_blocks_by_owner(void **state)
     assert_null(atomic_load(&mine->remote));
     for (int i = 0; i < K; i++) {
         assert_true(on_list(mine->free, &mine->key, m[i], 2 * K));
-        assert_true(on_list(remote_top(theirs), &theirs->key, t[i], 2 * K));
+        assert_true(on_list(stack_top(theirs), &theirs->key, t[i], 2 * K));
         assert_true(bin_holds(m[i], &me));
         assert_false(bin_holds(m[i], NULL));        /* another cache's slab: not looked at */
         assert_true(bin_holds(t[i], &other));       /* its owner finds it on the remote stack */
@@ -566,7 +566,7 @@ static void test_return_routes_blocks_by_owner(void **state)
      * same blocks come out again, before any fresh one */
     void *again = owned_take(&other, cls, K, &got, false);
     assert_int_equal(got, K);
-    assert_null(remote_top(theirs));
+    assert_null(stack_top(theirs));
     assert_int_equal(bin_used(cls), used0 + K);
     uint32_t bump = theirs->bump;
     for (void **p = again; p; p = p[0]) {
@@ -587,14 +587,14 @@ static void test_return_routes_blocks_by_owner(void **state)
     /* a caller without a cache returns an owned slab's blocks through its
      * remote stack too */
     bin_return(NULL, cls, 0, again);
-    assert_int_equal(list_len(remote_top(theirs), &theirs->key, 2 * K), K);
+    assert_int_equal(list_len(stack_top(theirs), &theirs->key, 2 * K), K);
     assert_int_equal(bin_used(cls), used0 + K + 2);
     /* given back: the remote stack is drained into the slab, which goes on
      * the bin's partial list */
     owner_stop(&other);
     owner_stop(&me);
     assert_int_equal(bin_used(cls), used0 + 2);
-    assert_null(remote_top(theirs));
+    assert_null(stack_top(theirs));
     slab_t *both[2] = {mine, theirs};
     for (int j = 0; j < 2; j++) {
         assert_null(atomic_load(&both[j]->owner));

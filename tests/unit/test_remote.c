@@ -3,7 +3,8 @@
  *   - every pushed block is taken exactly once;
  *   - the NOTIFIED bit is set by the first push after a clear, and that push
  *     (only that one) puts the slab on bin.pending;
- *   - remote_take(clear=false) keeps the bit, remote_take(clear=true) drops it.
+ *   - remote_take(clear=false) keeps the bit, remote_take(clear=true) drops it;
+ *   - the length that rides in the stack's word is the number of blocks on it.
  * The slab is a real one (superslab_new + slab_carve), the bin a local one. */
 #include <pthread.h>
 
@@ -24,10 +25,11 @@ static int setup(void **state)
     unit_start();
     ss = unit_superslab_new(0);
     assert_non_null(ss);
-    /* 16-byte blocks in a 16-unit run: 65536 real blocks */
-    slab = slab_carve(ss, 1, 16, 0, 16);
+    /* 16-byte blocks in an 8-unit run: 32768 real blocks (the stack's
+     * length field holds up to NS_REMOTE_COUNT_MAX) */
+    slab = slab_carve(ss, 1, 8, 0, 16);
     nblocks = slab->capacity;
-    assert_int_equal(nblocks, 65536);
+    assert_int_equal(nblocks, 32768);
     return 0;
 }
 
@@ -69,9 +71,8 @@ struct tally {
 
 static void take_into(struct tally *t, bool clear)
 {
-    void *tail = NULL;
     uint32_t n = 0;
-    void *list = remote_take(slab, clear, &tail, &n);
+    void *list = remote_take(slab, clear, &n);
     uint32_t count = 0;
     void *last = NULL;
     for (void *b = list; b; b = *(void **)b) {
@@ -89,9 +90,8 @@ static void take_into(struct tally *t, bool clear)
             fail_msg("remote list longer than the slab: a cycle");
     }
     assert_int_equal(count, n);
-    assert_ptr_equal(last, tail);
-    if (!list)
-        assert_null(tail);
+    if (list)
+        assert_null(*(void **)last);
 }
 
 /* Take bin.pending; it may hold our slab at most once. */
@@ -172,7 +172,8 @@ static void test_notify_cycle(void **state)
 
     /* the first push notifies: bit set, slab on pending */
     remote_push(slab, marked(block(10)), &bin.pending);
-    assert_int_equal(atomic_load(&slab->remote), (uintptr_t)block(10) | NS_REMOTE_NOTIFIED);
+    assert_int_equal(atomic_load(&slab->remote),
+                     (uintptr_t)block(10) | NS_REMOTE_NOTIFIED | (uintptr_t)1 << NS_REMOTE_COUNT_SHIFT);
     assert_ptr_equal(atomic_load(&bin.pending), slab);
     assert_null(slab->pending_next);
     /* block word 0 = next (none) */
@@ -187,15 +188,15 @@ static void test_notify_cycle(void **state)
     assert_ptr_equal(*(void **)block(11), block(10));
 
     /* drain without clear: bit kept, still on pending, no re-enqueue */
-    void *tail;
     uint32_t n;
-    void *l = remote_take(slab, false, &tail, &n);
+    assert_int_equal(remote_count(atomic_load(&slab->remote)), 3);
+    void *l = remote_take(slab, false, &n);
     assert_ptr_equal(l, block(12));
-    assert_ptr_equal(tail, block(10));
     assert_int_equal(n, 3);
     assert_int_equal(atomic_load(&slab->remote), NS_REMOTE_NOTIFIED);
     remote_push(slab, marked(block(13)), &bin.pending);
-    assert_int_equal(atomic_load(&slab->remote), (uintptr_t)block(13) | NS_REMOTE_NOTIFIED);
+    assert_int_equal(atomic_load(&slab->remote),
+                     (uintptr_t)block(13) | NS_REMOTE_NOTIFIED | (uintptr_t)1 << NS_REMOTE_COUNT_SHIFT);
     assert_null(*(void **)block(13));             /* the bit is not a link */
     assert_ptr_equal(atomic_load(&bin.pending), slab);
     assert_null(slab->pending_next);
@@ -204,15 +205,14 @@ static void test_notify_cycle(void **state)
     assert_ptr_equal(remote_take_pending(&bin.pending), slab);
     assert_null(atomic_load(&bin.pending));
     assert_null(remote_take_pending(&bin.pending));
-    l = remote_take(slab, true, &tail, &n);
+    l = remote_take(slab, true, &n);
     assert_ptr_equal(l, block(13));
     assert_int_equal(n, 1);
     assert_int_equal(atomic_load(&slab->remote), 0);
 
     /* an empty take returns nothing */
-    l = remote_take(slab, false, &tail, &n);
+    l = remote_take(slab, false, &n);
     assert_null(l);
-    assert_null(tail);
     assert_int_equal(n, 0);
     assert_int_equal(atomic_load(&slab->remote), 0);
 
@@ -236,11 +236,10 @@ static void test_pending_list_of_two_slabs(void **state)
     assert_ptr_equal(p, other);
     assert_ptr_equal(p->pending_next, slab);
     assert_null(slab->pending_next);
-    void *tail;
     uint32_t n;
-    assert_ptr_equal(remote_take(other, true, &tail, &n), ob);
+    assert_ptr_equal(remote_take(other, true, &n), ob);
     assert_int_equal(n, 1);
-    assert_ptr_equal(remote_take(slab, true, &tail, &n), block(101));
+    assert_ptr_equal(remote_take(slab, true, &n), block(101));
     assert_int_equal(n, 2);
     assert_int_equal(atomic_load(&slab->remote), 0);
     assert_int_equal(atomic_load(&other->remote), 0);

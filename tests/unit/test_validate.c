@@ -58,7 +58,7 @@ static void test_heap_valid_after_threads(void **state)
 }
 
 /* the blocks of this thread's cache list also on a slab's remote stack
- * (no count covers a remote stack, so each list is valid alone): the
+ * (with the stack's length right, so that each list is valid alone): the
  * blocks on two lists.  arg 0: the stack of the slab this cache owns
  * (walked with the cache); 1: the stack of a slab of the bin, notified
  * on its pending list (walked with the bin). */
@@ -74,12 +74,13 @@ static void two_lists(void *arg)
     bin_t *b = &node_pool(s->node)->bins[s->cls];
     tbin_t *tb = &tcache_tls->bins[s->cls];
     void **tail = q;
-    while (tail[0])
+    uint32_t len = 1;
+    for (; tail[0]; len++)
         tail = tail[0];
     assert_true(tbin_count(tb) > 1);
     if (arg == NULL) {
         assert_ptr_equal(tcache_tls->own.cls[s->cls].cur, s);
-        atomic_store(&s->remote, (uintptr_t)q);      /* the same chain */
+        atomic_store(&s->remote, (uintptr_t)q | (uintptr_t)len << NS_REMOTE_COUNT_SHIFT);   /* the same chain */
     } else {
         uint32_t got;
         void **r = bin_refill(node_pool(s->node), s->cls, 1, &got);   /* the bin's */
@@ -87,7 +88,7 @@ static void two_lists(void *arg)
         slab_t *rs = slab_of((uintptr_t)r);
         assert_ptr_not_equal(rs, s);
         assert_null(atomic_load(&rs->owner));
-        remote_push_run(rs, q, tail, &b->pending);
+        remote_push_run(rs, q, tail, len, &b->pending);
         assert_ptr_equal(atomic_load(&b->pending), rs);
     }
     tcache_validate_heap();

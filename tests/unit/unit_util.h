@@ -132,7 +132,7 @@ static inline void count_slab_free(superslab_t *ss, void *arg)
             continue;
         *n += s->bump - s->used;            /* its free list */
         uint32_t limit = s->capacity;       /* its remote stack (counted in used) */
-        for (void *p = (void *)(atomic_load(&s->remote) & ~NS_REMOTE_NOTIFIED); p && limit--; p = link_get(p, &s->key))
+        for (void *p = remote_top(atomic_load(&s->remote)); p && limit--; p = link_get(p, &s->key))
             (*n)++;
     }
 }
