@@ -14,18 +14,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The malloc library mapped: a shared object whose file name (not its
+ * directory: a client built in /tmp/numaslab-... runs glibc's) names one. */
 static const char *malloc_lib(void)
 {
     static char found[256] = "glibc";
     static const char *names[] = {"numaslab", "mimalloc", "jemalloc", "tcmalloc", NULL};
     FILE *f = fopen("/proc/self/maps", "r");
     char line[1024];
-    while (f && fgets(line, sizeof line, f))
+    while (f && fgets(line, sizeof line, f)) {
+        const char *base = strrchr(line, '/');
+        if (!base || !strstr(base, ".so"))
+            continue;
         for (int i = 0; names[i]; i++)
-            if (strstr(line, names[i])) {
+            if (strstr(base, names[i])) {
                 snprintf(found, sizeof found, "%s", names[i]);
                 goto out;
             }
+    }
 out:
     if (f) fclose(f);
     return found;
