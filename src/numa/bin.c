@@ -223,7 +223,8 @@ static void bad_free_list(void *blk)
  * slab's owner calls it.  A whole free list onto an empty *head is taken
  * reading its first block only: the blocks behind it were freed by other
  * threads (remote stacks) and are cold here; the thread cache checks each
- * one's mark before it follows its link (tiny.h, tbin_ready), and a caller
+ * one's mark before it follows its link (tiny.h, tbin_ready; a flush's
+ * walk: tcache.c, next_cached, and return_list below), and a caller
  * without a cache takes one block. */
 static uint32_t slab_take(slab_t *s, uint32_t want, void **head)
 {
@@ -722,6 +723,8 @@ static size_t return_list(owner_t *o, unsigned cls, uint32_t node, void *list, u
     unsigned run = 0;
     while (list) {
         void **blk = list;
+        if (!ns_config_hardened && !block_marked_free(blk))    /* before its link is read */
+            error_fatal("heap corruption: a free list points at a block that is not free (write after free?)", blk);
         list = blk[0];
         uintptr_t a = (uintptr_t)blk;
         if (a - lo >= span) {

@@ -8,8 +8,9 @@
  * written last by the freeing thread's core, and a walk would take a cache
  * miss per block only to count them (the cost of producer-consumer
  * programs: xmalloc spent a fifth of its time there).  The free mark of
- * each block is checked when the thread cache pops it (tiny.h,
- * tbin_ready); debug and hardened builds also check the whole stack here.
+ * each block is checked when a thread cache pops it or a flush walks past
+ * it (tiny/tcache.c, numa/bin.c); debug and hardened builds also check the
+ * whole stack here.
  *
  * Waking the owner.  A slab that was full is on no list, so blocks pushed to
  * it would never be seen.  The low bit of slab.remote (NOTIFIED) says "this

@@ -217,11 +217,15 @@ static void unlink_live(tcache_t *tc)
 }
 
 /* ---------------------------------------------------------------- flush */
-/* The block after p in the cache's list of class cls; hardened builds
- * check it (a block of that class on the cache's node) before anyone
+/* The block after p in the cache's list of class cls.  Default builds
+ * check p's free mark before its link is read (a refill may hand over a
+ * slab's free list unread: numa/bin.c, slab_take); hardened builds check
+ * the next block (of that class, on the cache's node) before anyone
  * follows it. */
 static void *next_cached(const tcache_t *tc, unsigned cls, void *p)
 {
+    if (!ns_config_hardened && !block_marked_free(p))
+        error_fatal("heap corruption: a free list points at a block that is not free (write after free?)", p);
     void *n = link_get(p, &tc->key);
     if (ns_config_hardened && n)
         hardened_check_block(n, cls, (uint32_t)tc->node);
