@@ -600,14 +600,18 @@ void owner_fork_forward(void)
         }
 }
 
+/* The inbox of a thread the child does not have.  Its slabs may be caught
+ * mid-change (used not yet counted): each is counted again before its
+ * stack joins the free list, whose drain subtracts the stack's length
+ * from used (and validates the slab in Debug builds). */
 void owner_fork_forget(owner_t *o)
 {
     slab_t *s = atomic_exchange_explicit(&o->inbox, NULL, memory_order_acquire);
     while (s) {
         slab_t *next = s->pending_next;
         int64_t ignored = 0;
-        slab_take_remote(s, true, &ignored, no_count, NULL);   /* the bit cleared: on no list now */
         recount(s);
+        slab_take_remote(s, true, &ignored, no_count, NULL);   /* the bit cleared: on no list now */
         s = next;
     }
 }

@@ -794,16 +794,28 @@ static void *spill_thread(void *arg)
     }
     double t1 = now_s();
     stats(&s1);
-    size_t tail = 8 * MiB / SIZE;           /* the last 8 MiB: node 0 was full long before */
+    /* The last 8 MiB: node 0 was full long before.  The spill lasts 100 ms
+     * at a time; a thread then goes home if node 0 has room again (the
+     * kernel may have reclaimed page cache meanwhile), so a few of these
+     * blocks may be node 0's, rightly (CI saw 28 of 256 once).  What must
+     * hold: most of them are spilled, and a spilled block's pages are not
+     * on node 0. */
+    size_t tail = 8 * MiB / SIZE;
+    void *away[8 * MiB / SIZE];
+    size_t last_home_owned = 0, naway = 0;
+    for (size_t i = n - tail; i < n; i++) {
+        if (ns_node_of(p[i]) == home) {
+            last_home_owned++;
+        } else {
+            away[naway++] = p[i];
+        }
+    }
     where_t all = {0}, last = {0};
     where_blocks(&all, p, s, n);
-    where_blocks(&last, p + n - tail, s + n - tail, tail);
+    where_blocks(&last, away, s, naway);    /* s[i] == SIZE */
     char wa[256], wl[256];
     where_str(&all, wa, sizeof wa);
     where_str(&last, wl, sizeof wl);
-    size_t last_home_owned = 0;
-    for (size_t i = n - tail; i < n; i++)
-        last_home_owned += ns_node_of(p[i]) == home;
     uint64_t spills = s1.node[home].spills - s0.node[home].spills;
     for (size_t i = 0; i < n; i++)
         ns_free(p[i]);
@@ -814,11 +826,13 @@ static void *spill_thread(void *arg)
           target / MiB, free_kb / 1024, wa);
     CHECK(spilled > 0, "no block owned by another node after %zu MiB on node %d (spills=%llu); pages %s",
           target / MiB, home, (unsigned long long)spills, wa);
-    CHECK(last_home_owned == 0 && last.on[home] * 100 <= last.pages,
-          "the last 8 MiB: %zu blocks owned by node %d, pages %s", last_home_owned, home, wl);
+    CHECK(last_home_owned * 4 <= tail && last.on[home] * 100 <= last.pages,
+          "the last 8 MiB: %zu of %zu blocks owned by node %d; pages of the spilled ones %s", last_home_owned,
+          tail, home, wl);
     printf("spill: %zu MiB on node %d (MemFree %ld MiB) in %.1fs: %zu blocks spilled from #%zu "
-           "(%zu MiB), spills=%llu; pages %s\n", target / MiB, home, free_kb / 1024, t1 - t0, spilled,
-           first_spill, spilled * SIZE / MiB, (unsigned long long)spills, wa);
+           "(%zu MiB), spills=%llu; pages %s; the last 8 MiB: %zu blocks node %d's\n", target / MiB, home,
+           free_kb / 1024, t1 - t0, spilled, first_spill, spilled * SIZE / MiB, (unsigned long long)spills, wa,
+           last_home_owned, home);
     return arg;
 }
 

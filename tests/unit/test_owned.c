@@ -550,13 +550,18 @@ static void test_validator_after_exchange_and_exit(void **state)
  * change of its slab when fork() copied the heap: here, as if it had
  * popped a block off the free list in slab_take and not yet counted it.
  * The child must count the slab's blocks again (the lost one stays used)
- * so that the slab is whole when it goes back to the bin. */
+ * so that the slab is whole when it goes back to the bin.  The slab is
+ * also notified, a block on its remote stack (another thread freed it),
+ * so the child drains it from the dead owner's inbox first: that drain
+ * must not trust the mid-way count either (CI saw a Debug child abort on
+ * "used == bump - |free|" there). */
 enum { FK_SIZE = 512, FK_M = 96 };      /* cap 64: one overflow, 32 on the free list */
 
 struct forked {
     _Atomic int step;
     slab_t *s;
     tcache_t *tc;
+    void *kept;                       /* a live block of s, freed by the test */
 };
 
 static void *fork_owner(void *arg)
@@ -567,6 +572,7 @@ static void *fork_owner(void *arg)
         v[i] = ns_malloc(FK_SIZE);
     for (int i = 0; i < FK_M; i++)
         ns_free(v[i]);
+    f->kept = ns_malloc(FK_SIZE);     /* from the cache: a block of the same slab */
     f->tc = tcache_tls;
     f->s = tcache_tls->own.cls[sizeclass_of(FK_SIZE)].cur;
     atomic_store(&f->step, 1);
@@ -605,6 +611,14 @@ static void test_fork_child_recounts_owned_slab(void **state)
     assert_true(s->bump >= FK_M);     /* one slab served them all */
     assert_int_equal(free_list_len(s), 32);
     assert_int_equal(s->used, s->bump - 32);
+    assert_ptr_equal(slab_of((uintptr_t)f.kept), s);
+    /* another thread frees the kept block: onto the remote stack, the slab
+     * notified on its bin's pending list (what return_run does) */
+    void **kept = f.kept;
+    block_set_free(kept, block_mark);
+    kept[0] = NULL;
+    remote_push_run(s, kept, kept, 1, &node_pool(s->node)->bins[s->cls].pending);
+    assert_int_equal(remote_count(atomic_load(&s->remote)), 1);
     /* the thread is parked; its slab as slab_take leaves it mid-way */
     void *lost = s->free;
     s->free = link_get(lost, &s->key);
