@@ -130,6 +130,17 @@ static void stop_waiting(node_pool_t *pool, superslab_t *ss)
             pool->dense_waiting[i] = NULL;
 }
 
+/* A SuperSlab goes: it is collapsed no more (the queue holds live ones
+ * only, so the release thread may read them under ss_lock).  ss_lock held. */
+static void collapse_forget(node_pool_t *pool, superslab_t *ss)
+{
+    for (uint32_t i = 0; i < pool->ncollapse;)
+        if (pool->collapse_q[i] == ss)
+            pool->collapse_q[i] = pool->collapse_q[--pool->ncollapse];
+        else
+            i++;
+}
+
 /* Unlink empty SuperSlabs to unmap: all, those past the decay period, or
  * those beyond the reserve.  ss_lock held; returns a list (next links). */
 static superslab_t *ss_collect_empty(node_pool_t *pool, bool all)
@@ -145,6 +156,7 @@ static superslab_t *ss_collect_empty(node_pool_t *pool, bool all)
             break;
         ss_unlink(pool, t);
         stop_waiting(pool, t);
+        collapse_forget(pool, t);
         pool->nsuperslabs--;
         pool->nbacking[t->backing]--;
         nempty--;
@@ -207,13 +219,33 @@ static bool ss_rejoin(node_pool_t *pool, superslab_t *ss)
     return true;
 }
 
-/* SuperSlabs this thread promoted, collapsed once the thread holds no
- * lock (pool_collapse_pending): MADV_COLLAPSE allocates a huge page and
- * copies what is there, which must not happen under a bin lock.  Filled
- * from the first slot; one promotion wakes at most SS_PROMOTE_MIN (the
- * waiting ones and itself); more would be left to khugepaged.  `held`:
- * the thread holds blocks of it (the one whose carve made it dense), so
- * it cannot go meanwhile; a waiting one it may not hold can. */
+/* Collapsing a promoted SuperSlab (MADV_COLLAPSE) allocates a huge page
+ * and copies what is there: 1-8 ms on this kind of machine, so not under a
+ * lock, and not in the user's malloc call either.  The release thread does
+ * it (pool->collapse_q, taken by its pass: pool_collapse_queued) unless
+ * the thread is off (NUMASLAB_BACKGROUND=0, a sandbox, its creation
+ * failed); until it starts (the next free() that takes a slow path), the
+ * SuperSlab asks for huge pages and its new faults get them.  With the
+ * thread off, the thread that promoted it collapses it once it holds no
+ * lock (pool_collapse_pending), a latency price the option chose.
+ *
+ * Is a SuperSlab taken off a collapse list still one of ours?  A waiting
+ * one may have fallen empty and gone back meanwhile (it is no longer in
+ * the address map: cleared before the unmap).  What is left is the
+ * instant between this look and the call: a slot unmapped and mapped
+ * again by someone else within it would only have its pages made huge (a
+ * collapse keeps contents), and a slot of a SuperSlab reservation cannot
+ * be (it stays reserved). */
+static bool still_mapped(const superslab_t *ss)
+{
+    return addrmap_lookup((uintptr_t)ss) == ((uintptr_t)ss | NS_MAP_SS);
+}
+
+/* The thread-local list (the thread off): filled from the first slot; one
+ * promotion wakes at most SS_PROMOTE_MIN (the waiting ones and itself);
+ * more would be left to khugepaged.  `held`: the thread holds blocks of it
+ * (the one whose carve made it dense), so it cannot go meanwhile; a
+ * waiting one it may not hold can. */
 typedef struct collapse {
     superslab_t *ss;
     bool held;
@@ -229,24 +261,44 @@ void pool_collapse_pending(void)
         collapse_pending[i].ss = NULL;
         /* its pages so far become one huge page now (the later faults of
          * a THP range that already has base pages would not); without
-         * MADV_COLLAPSE khugepaged does it in its own time.  A waiting
-         * one that fell empty and went back meanwhile is no longer in the
-         * address map (cleared before the unmap): skipped.  What is left
-         * is the instant between this look and the call; a slot unmapped
-         * and mapped again by someone else within it would only have its
-         * pages made huge (a collapse keeps contents), and a slot of a
-         * SuperSlab reservation cannot be (it stays reserved). */
-        if (c.held || addrmap_lookup((uintptr_t)c.ss) == ((uintptr_t)c.ss | NS_MAP_SS))
+         * MADV_COLLAPSE khugepaged does it in its own time */
+        if (c.held || still_mapped(c.ss))
             hp_ss_collapse(c.ss);
     }
 }
 
-/* ss asks for huge pages again, and is collapsed after the lock drops.
- * ss_lock held. */
+/* The release thread's share of promotions: every queued SuperSlab still
+ * on huge pages (a purge may have split it since) is collapsed, outside
+ * the lock.  The queue holds live SuperSlabs (collapse_forget). */
+static void pool_collapse_queued(node_pool_t *pool)
+{
+    superslab_t *q[SS_COLLAPSE_Q];
+    uint32_t n = 0;
+    lock_take(&pool->ss_lock, LOCK_SS);
+    for (uint32_t i = 0; i < pool->ncollapse; i++) {
+        superslab_t *ss = pool->collapse_q[i];
+        if (ss->backing == HP_BACK_THP && !ss->split)
+            q[n++] = ss;
+    }
+    pool->ncollapse = 0;
+    lock_drop(&pool->ss_lock, LOCK_SS);
+    for (uint32_t i = 0; i < n; i++)
+        if (still_mapped(q[i]))
+            hp_ss_collapse(q[i]);
+}
+
+/* ss asks for huge pages again, and is collapsed by the release thread
+ * (or, with none, after the lock drops).  ss_lock held. */
 static void promote(node_pool_t *pool, superslab_t *ss, bool held)
 {
     if (!ss_rejoin(pool, ss))
         return;
+    if (options.background && atomic_load_explicit(&decay_state, memory_order_relaxed) != DECAY_OFF) {
+        if (pool->ncollapse < SS_COLLAPSE_Q)
+            pool->collapse_q[pool->ncollapse++] = ss;
+        decay_note();
+        return;
+    }
     for (unsigned i = 0; i < SS_PROMOTE_MIN; i++)
         if (!collapse_pending[i].ss) {
             collapse_pending[i] = (collapse_t){ss, held};
@@ -324,14 +376,17 @@ static bool ss_purge_idle(node_pool_t *pool, uint64_t now)
 }
 
 /* A fresh SuperSlab for the node: mapped with the page kind the mode asks
- * for (THP: base pages until it is dense, unless the node's heap is big),
- * bound to the node before its first touch, its header set up. */
-static superslab_t *ss_new(node_pool_t *pool)
+ * for (THP: base pages until it is dense, unless the node's heap is big:
+ * `sparse` says which, read under ss_lock), bound to the node before its
+ * first touch, its header set up.  Called without ss_lock: the header's
+ * first write faults, and a huge page's fault zeroes 2 MiB (0.1 ms on a
+ * server, 5 ms in a VM whose host backs it afresh); the node's other
+ * threads need ss_lock for any new slab meanwhile. */
+static superslab_t *ss_map_new(node_pool_t *pool, bool sparse)
 {
     void *m;
     int mode = hp_mode(), backing;
     bool hugetlb = mode == OPT_PAGES_HUGETLB || (mode == OPT_PAGES_AUTO && topo_node_has_hugetlb_kb(pool->node, 2048));
-    bool sparse = hp_thp_possible() && pool->nbacking[HP_BACK_THP] < SS_HUGE_START;
     if (hp_ss_map(hugetlb, mode != OPT_PAGES_HUGETLB || options.hugetlb_fallback, sparse, &backing, &m) != 0)
         return NULL;
     topo_bind(m, NS_SS_SIZE, pool->node);
@@ -341,11 +396,16 @@ static superslab_t *ss_new(node_pool_t *pool)
         return NULL;
     }
     ss->split = sparse && backing == HP_BACK_BASE;
+    ss->bucket = SS_FULL_BUCKET;   /* on no list yet */
+    return ss;
+}
+
+/* The fresh SuperSlab joins the pool.  ss_lock held. */
+static void ss_adopt(node_pool_t *pool, superslab_t *ss)
+{
     pool->nsuperslabs++;
     pool->nbacking[ss->backing]++;
     promote_waiting(pool);
-    ss->bucket = SS_FULL_BUCKET;   /* on no list yet */
-    return ss;
 }
 
 slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room)
@@ -367,8 +427,17 @@ slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room)
         ss = pool->empty;
         u = superslab_find_slab(ss, cls);
     }
-    if (!ss && (!need_room || topo_node_has_room(pool->node)) && (ss = ss_new(pool)) != NULL)
-        u = superslab_find_slab(ss, cls);
+    if (!ss && (!need_room || topo_node_has_room(pool->node))) {
+        bool sparse = hp_thp_possible() && pool->nbacking[HP_BACK_THP] < SS_HUGE_START;
+        lock_drop(&pool->ss_lock, LOCK_SS);
+        superslab_t *fresh = ss_map_new(pool, sparse);
+        lock_take(&pool->ss_lock, LOCK_SS);
+        if (fresh) {
+            ss_adopt(pool, fresh);
+            ss = fresh;
+            u = superslab_find_slab(ss, cls);
+        }
+    }
     if (ss) {
         ns_assert(u >= 0 && ss->node == pool->node);
         ss_unlink(pool, ss);
@@ -442,6 +511,10 @@ void node_heap_decay(void)
     static _Atomic uint64_t last_ms;
     if (decay_running())
         return;             /* the release thread does it */
+    if (atomic_load_explicit(&decay_state, memory_order_relaxed) == DECAY_OFF)
+        for (uint32_t n = 0; n < topo_nodes(); n++)
+            if (__atomic_load_n(&node_pool(n)->ncollapse, __ATOMIC_RELAXED))
+                pool_collapse_queued(node_pool(n));   /* queued before the thread turned off */
     uint64_t now = clock_ms();
     uint64_t last = atomic_load_explicit(&last_ms, memory_order_relaxed);
     if (now - last >= (uint64_t)options.decay_ms / 2 &&
@@ -457,7 +530,7 @@ void node_heap_decay(void)
 static bool pool_keeps(node_pool_t *pool, bool purge)
 {
     lock_take(&pool->ss_lock, LOCK_SS);
-    bool keeps = pool->empty != NULL;
+    bool keeps = pool->empty != NULL || pool->ncollapse > 0;
     if (purge)
         keeps |= ss_purge_idle(pool, clock_ms());
     lock_drop(&pool->ss_lock, LOCK_SS);
@@ -478,6 +551,8 @@ bool node_heap_keeps(void)
 bool node_heap_decay_pass(void)
 {
     bool keeps = !away_all_handed();    /* runs parked: look again later */
+    for (uint32_t n = 0; n < topo_nodes(); n++)
+        pool_collapse_queued(node_pool(n));     /* first: a purge after it may split them again */
     for (uint32_t n = 0; n < topo_nodes(); n++) {
         node_pool_release(node_pool(n), false);
         keeps |= pool_keeps(node_pool(n), true);

@@ -108,6 +108,9 @@ enum { NS_LARGE_LIVE = 1, NS_LARGE_CACHED = 2 };
 /* A dense SuperSlab asks for a huge page once the node's heap spans this
  * many SuperSlabs (node_pool.c, pool_carved). */
 #define SS_PROMOTE_MIN 4
+/* Promoted SuperSlabs waiting for the release thread's collapse, per node
+ * (more are left to khugepaged). */
+#define SS_COLLAPSE_Q 16
 
 typedef struct node_pool {
     bin_t bins[NS_CLASSES];
@@ -121,6 +124,10 @@ typedef struct node_pool {
     /* dense SuperSlabs on base pages until the heap spans SS_PROMOTE_MIN
      * SuperSlabs (node_pool.c, pool_carved) */
     superslab_t *dense_waiting[SS_PROMOTE_MIN];
+    /* promoted SuperSlabs the release thread collapses into huge pages
+     * (MADV_COLLAPSE takes milliseconds: not in a malloc call) */
+    superslab_t *collapse_q[SS_COLLAPSE_Q];
+    uint32_t ncollapse;
     uint64_t carved_ms;         /* when a slab was last carved here        */
     uint32_t uncarved;          /* units freed in SuperSlabs left in use,
                                    since the last decay_note for them      */

@@ -20,7 +20,8 @@
  *     TLB's reach; a huge page would make the untouched rest resident).
  *  4. Then up to 24 MiB of 256-byte blocks, written: AnonHugePages covers
  *     at least 90 % of the Rss of the SuperSlabs holding them (the ones
- *     of step 3 promoted when the heap reached 4 SuperSlabs, MADV_COLLAPSE;
+ *     of step 3 promoted when the heap reached 4 SuperSlabs, collapsed by
+ *     the release thread, which a large block's free starts: at most 3 s;
  *     later ones promoted once three quarters of them were handed out, or
  *     started on huge pages).  If the kernel has no MADV_COLLAPSE (before
  *     6.1; the test asks for it on a mapping of its own), the first two
@@ -28,24 +29,6 @@
  *  5. Every block is intact.
  */
 #include "hp_util.h"
-
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25
-#endif
-
-/* Can this kernel collapse a range into a huge page on request? */
-static bool collapse_works(void)
-{
-    size_t span = 2 * SS_SIZE;
-    unsigned char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        return false;
-    uintptr_t a = ((uintptr_t)m + SS_SIZE - 1) & ~(uintptr_t)(SS_SIZE - 1);
-    ((volatile unsigned char *)a)[0] = 1;
-    bool ok = madvise((void *)a, SS_SIZE, MADV_COLLAPSE) == 0;
-    munmap(m, span);
-    return ok;
-}
 
 int main(void)
 {
@@ -89,7 +72,7 @@ int main(void)
     CHECK(m.rss <= bound, "it costs the pages it touches: Rss %.0f KiB <= %.0f KiB written + 3 pages per size (%.0f KiB)",
           m.rss / (double)KiB, written / (double)KiB, bound / (double)KiB);
 
-    bool collapse = collapse_works();
+    bool collapse = hp_collapse_works();
     hp_blks_init(&dense, 24 * MiB / 256 + 16);
     hp_ssset_t dset;
     /* step 3 ends when one SuperSlab holds 1.625 MiB of these blocks
@@ -126,9 +109,10 @@ int main(void)
     }
     CHECK(step3, "one SuperSlab came to hold 1.625 MiB of the 256-byte blocks");
     hp_ssset_of(&dset, &dense);
-    hp_smaps(&dset, &m);
-    hp_print_mem("24 MiB of 256-byte blocks", &m);
     double want = collapse ? 0.90 : 0.80;
+    long waited = hp_wait_huge(&dset, &m, want);
+    hp_note("the release thread's collapses: %ld ms waited", waited);
+    hp_print_mem("24 MiB of 256-byte blocks", &m);
     CHECK(hp_huge_share(&m) >= want, "a dense heap is on huge pages: AnonHugePages %.1f of Rss %.1f MiB = %.1f %% "
           "(>= %.0f %%; MADV_COLLAPSE %s)", m.anon_huge / (double)MiB, m.rss / (double)MiB,
           100.0 * hp_huge_share(&m), 100 * want, collapse ? "works" : "unavailable");

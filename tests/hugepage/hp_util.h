@@ -17,6 +17,8 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -400,6 +402,58 @@ static inline double hp_huge_share(const hp_mem_t *m)
 {
     uint64_t all = m->rss + m->hugetlb;
     return all ? (double)(m->anon_huge + m->hugetlb) / (double)all : 0.0;
+}
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+
+/* Can this kernel collapse a range into a huge page on request (a mapping
+ * of the test's own, one page written)? */
+static inline bool hp_collapse_works(void)
+{
+    size_t span = 2 * SS_SIZE;
+    unsigned char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return false;
+    uintptr_t a = ((uintptr_t)m + SS_SIZE - 1) & ~(uintptr_t)(SS_SIZE - 1);
+    ((volatile unsigned char *)a)[0] = 1;
+    bool ok = madvise((void *)a, SS_SIZE, MADV_COLLAPSE) == 0;
+    munmap(m, span);
+    return ok;
+}
+
+/* Threads of this process: the entries of /proc/self/task. */
+static inline int hp_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* The SuperSlabs promoted to huge pages while the heap grew are collapsed
+ * by the release thread (node_pool.c: MADV_COLLAPSE takes milliseconds,
+ * not in a malloc call), which the next free() on a slow path starts:
+ * a large block's.  Then smaps is read every 20 ms until the heap's huge
+ * share reaches `want` or 3 s passed; m holds the last reading and the
+ * milliseconds waited are returned. */
+static inline long hp_wait_huge(const hp_ssset_t *set, hp_mem_t *m, double want)
+{
+    free(malloc(4 << 20));
+    long waited = 0;
+    for (;;) {
+        hp_smaps(set, m);
+        if (hp_huge_share(m) >= want || waited >= 3000)
+            return waited;
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+        waited += 20;
+    }
 }
 
 static inline void hp_print_mem(const char *when, const hp_mem_t *m)
