@@ -10,17 +10,17 @@
  * spare slab of a bin nobody took for the decay period, and, once no slab
  * was carved on a node for that long, the free units of its sparse
  * SuperSlabs (around the slabs idle threads still own: their caches are
- * theirs alone, README "Background release").  It also collapses the
- * SuperSlabs promoted to huge pages (node_pool.c: MADV_COLLAPSE takes
- * milliseconds, which no malloc call should wait for).  While it runs, the
+ * theirs alone, README "Background release").  While it runs it also
+ * collapses the SuperSlabs promoted to huge pages (node_pool.c:
+ * MADV_COLLAPSE takes milliseconds, which no malloc call should wait for;
+ * decay_wake interrupts a nap for them).  While it runs, the
  * slow paths skip the pass (node_heap_decay).
  *
  * When it starts: only in a process that has had something to release, so
  * that a program which never frees a SuperSlab's worth of slabs or a large
  * block stays single-threaded (unshare(CLONE_NEWUSER) requires that).
  * decay_note (an empty SuperSlab listed, a large mapping cached, 2 MiB of
- * slabs freed in SuperSlabs still in use, a SuperSlab promoted to huge
- * pages; under the node's lock) raises
+ * slabs freed in SuperSlabs still in use; under the node's lock) raises
  * `decay_work`; the next free() that sees it with no thread yet
  * starts one once it holds no lock (api.h, free_slow_entry: free()'s
  * caller is read there, off the fast path), unless that free() was called
@@ -89,6 +89,14 @@ void decay_note(void)
     atomic_store(&decay_work, 1);
     if (atomic_load(&parked))
         futex_wake(&decay_work);
+}
+
+void decay_wake(void)
+{
+    atomic_store(&decay_work, 1);
+    if (atomic_load(&parked))
+        futex_wake(&decay_work);
+    futex_wake(&decay_state);   /* a nap */
 }
 
 /* Nothing waits for its decay: sleep until decay_note (or the end). */

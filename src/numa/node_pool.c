@@ -35,14 +35,15 @@ static _Atomic uint32_t npools;
  * 64 KiB unit for its first block).  Not half: a huge page makes the
  * untouched rest resident, up to 2x the touched part at one half, 1.33x
  * at three quarters (rptest at one thread: 12.1 -> 9.3 MiB).  A dense
- * SuperSlab asks for a huge page (collapsed at once, outside any lock)
- * once the node's heap spans SS_PROMOTE_MIN SuperSlabs; before that it
- * waits on base pages (pool->dense_waiting): a heap of a few MiB fits the
- * TLB's reach on base pages (a small producer/consumer program: 0.8 MiB
- * less).  A new SuperSlab starts on base pages unless SS_HUGE_START
- * SuperSlabs of the node already ask for huge pages (dense ones, or new
- * ones of a heap this big): a heap that big will fill its next SuperSlab
- * too, and a huge page taken at the first fault costs no copy. */
+ * SuperSlab asks for a huge page (collapsed soon after, outside any
+ * lock: pool_collapse_queued) once the node's heap spans SS_PROMOTE_MIN
+ * SuperSlabs; before that it waits on base pages (pool->dense_waiting):
+ * a heap of a few MiB fits the TLB's reach on base pages (a small
+ * producer/consumer program: 0.8 MiB less).  A new SuperSlab starts on
+ * base pages unless SS_HUGE_START SuperSlabs of the node already ask for
+ * huge pages (dense ones, or new ones of a heap this big): a heap that
+ * big will fill its next SuperSlab too, and a huge page taken at the first
+ * fault costs no copy. */
 #define SS_DENSE_BYTES (NS_SS_SIZE / 4 * 3)
 #define SS_HUGE_START 2
 
@@ -220,14 +221,16 @@ static bool ss_rejoin(node_pool_t *pool, superslab_t *ss)
 }
 
 /* Collapsing a promoted SuperSlab (MADV_COLLAPSE) allocates a huge page
- * and copies what is there: 1-8 ms on this kind of machine, so not under a
- * lock, and not in the user's malloc call either.  The release thread does
- * it (pool->collapse_q, taken by its pass: pool_collapse_queued) unless
- * the thread is off (NUMASLAB_BACKGROUND=0, a sandbox, its creation
- * failed); until it starts (the next free() that takes a slow path), the
- * SuperSlab asks for huge pages and its new faults get them.  With the
- * thread off, the thread that promoted it collapses it once it holds no
- * lock (pool_collapse_pending), a latency price the option chose.
+ * and copies what is there while it holds the process's mmap lock: 1-8 ms
+ * on this kind of machine, so not under an allocator lock, and not in the
+ * user's malloc call when the release thread runs: it does it then
+ * (pool->collapse_q, taken first by its pass: pool_collapse_queued; woken
+ * at once).  A collapse is never the reason to start that thread (a
+ * process that only allocates stays single-threaded: README "Background
+ * release"): without it the thread that promoted the SuperSlab collapses
+ * it once it holds no lock (pool_collapse_pending), as it did before the
+ * thread existed.  (Faults into a dense SuperSlab's range get base pages
+ * until it is collapsed: its page table exists already.)
  *
  * Is a SuperSlab taken off a collapse list still one of ours?  A waiting
  * one may have fallen empty and gone back meanwhile (it is no longer in
@@ -268,8 +271,9 @@ void pool_collapse_pending(void)
 }
 
 /* The release thread's share of promotions: every queued SuperSlab still
- * on huge pages (a purge may have split it since) is collapsed, outside
- * the lock.  The queue holds live SuperSlabs (collapse_forget). */
+ * on huge pages and in use (not split, emptied or purged since) is
+ * collapsed, outside the lock.  The queue holds live SuperSlabs
+ * (collapse_forget). */
 static void pool_collapse_queued(node_pool_t *pool)
 {
     superslab_t *q[SS_COLLAPSE_Q];
@@ -277,8 +281,8 @@ static void pool_collapse_queued(node_pool_t *pool)
     lock_take(&pool->ss_lock, LOCK_SS);
     for (uint32_t i = 0; i < pool->ncollapse; i++) {
         superslab_t *ss = pool->collapse_q[i];
-        if (ss->backing == HP_BACK_THP && !ss->split)
-            q[n++] = ss;
+        if (ss->backing == HP_BACK_THP && !ss->split && ss->used_units >= SS_SPARSE_UNITS && !ss->purged_mask)
+            q[n++] = ss;    /* not one emptied or purged since: a collapse would fill its holes */
     }
     pool->ncollapse = 0;
     lock_drop(&pool->ss_lock, LOCK_SS);
@@ -293,10 +297,9 @@ static void promote(node_pool_t *pool, superslab_t *ss, bool held)
 {
     if (!ss_rejoin(pool, ss))
         return;
-    if (options.background && atomic_load_explicit(&decay_state, memory_order_relaxed) != DECAY_OFF) {
-        if (pool->ncollapse < SS_COLLAPSE_Q)
-            pool->collapse_q[pool->ncollapse++] = ss;
-        decay_note();
+    if (decay_running() && pool->ncollapse < SS_COLLAPSE_Q) {
+        pool->collapse_q[pool->ncollapse++] = ss;
+        decay_wake();
         return;
     }
     for (unsigned i = 0; i < SS_PROMOTE_MIN; i++)
@@ -376,17 +379,14 @@ static bool ss_purge_idle(node_pool_t *pool, uint64_t now)
 }
 
 /* A fresh SuperSlab for the node: mapped with the page kind the mode asks
- * for (THP: base pages until it is dense, unless the node's heap is big:
- * `sparse` says which, read under ss_lock), bound to the node before its
- * first touch, its header set up.  Called without ss_lock: the header's
- * first write faults, and a huge page's fault zeroes 2 MiB (0.1 ms on a
- * server, 5 ms in a VM whose host backs it afresh); the node's other
- * threads need ss_lock for any new slab meanwhile. */
-static superslab_t *ss_map_new(node_pool_t *pool, bool sparse)
+ * for (THP: base pages until it is dense, unless the node's heap is big),
+ * bound to the node before its first touch, its header set up. */
+static superslab_t *ss_new(node_pool_t *pool)
 {
     void *m;
     int mode = hp_mode(), backing;
     bool hugetlb = mode == OPT_PAGES_HUGETLB || (mode == OPT_PAGES_AUTO && topo_node_has_hugetlb_kb(pool->node, 2048));
+    bool sparse = hp_thp_possible() && pool->nbacking[HP_BACK_THP] < SS_HUGE_START;
     if (hp_ss_map(hugetlb, mode != OPT_PAGES_HUGETLB || options.hugetlb_fallback, sparse, &backing, &m) != 0)
         return NULL;
     topo_bind(m, NS_SS_SIZE, pool->node);
@@ -396,48 +396,39 @@ static superslab_t *ss_map_new(node_pool_t *pool, bool sparse)
         return NULL;
     }
     ss->split = sparse && backing == HP_BACK_BASE;
+    pool->nsuperslabs++;
+    pool->nbacking[ss->backing]++;
+    promote_waiting(pool);
     ss->bucket = SS_FULL_BUCKET;   /* on no list yet */
     return ss;
 }
 
-/* The fresh SuperSlab joins the pool.  ss_lock held. */
-static void ss_adopt(node_pool_t *pool, superslab_t *ss)
+/* The SuperSlab a new slab of class cls comes from: the fullest one with
+ * room, else an empty one; NULL if none (*u: the slab's first unit).
+ * ss_lock held. */
+static superslab_t *find_room(node_pool_t *pool, unsigned cls, int *u)
 {
-    pool->nsuperslabs++;
-    pool->nbacking[ss->backing]++;
-    promote_waiting(pool);
+    for (unsigned b = NS_UNITS - 1; b >= 1; b--) {
+        unsigned scanned = 0;
+        for (superslab_t *c = pool->by_used[b]; c && scanned < SS_SCAN_PER_BUCKET; c = c->next, scanned++)
+            if ((*u = superslab_find_slab(c, cls)) >= 0)
+                return c;
+    }
+    if (pool->empty) {
+        *u = superslab_find_slab(pool->empty, cls);
+        return pool->empty;
+    }
+    return NULL;
 }
 
 slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room)
 {
     slab_t *s = NULL;
     lock_take(&pool->ss_lock, LOCK_SS);
-    superslab_t *ss = NULL;
     int u = -1;
-    for (unsigned b = NS_UNITS - 1; b >= 1 && u < 0; b--) {
-        unsigned scanned = 0;
-        for (superslab_t *c = pool->by_used[b]; c && scanned < SS_SCAN_PER_BUCKET; c = c->next, scanned++) {
-            if ((u = superslab_find_slab(c, cls)) >= 0) {
-                ss = c;
-                break;
-            }
-        }
-    }
-    if (!ss && pool->empty) {
-        ss = pool->empty;
+    superslab_t *ss = find_room(pool, cls, &u);
+    if (!ss && (!need_room || topo_node_has_room(pool->node)) && (ss = ss_new(pool)) != NULL)
         u = superslab_find_slab(ss, cls);
-    }
-    if (!ss && (!need_room || topo_node_has_room(pool->node))) {
-        bool sparse = hp_thp_possible() && pool->nbacking[HP_BACK_THP] < SS_HUGE_START;
-        lock_drop(&pool->ss_lock, LOCK_SS);
-        superslab_t *fresh = ss_map_new(pool, sparse);
-        lock_take(&pool->ss_lock, LOCK_SS);
-        if (fresh) {
-            ss_adopt(pool, fresh);
-            ss = fresh;
-            u = superslab_find_slab(ss, cls);
-        }
-    }
     if (ss) {
         ns_assert(u >= 0 && ss->node == pool->node);
         ss_unlink(pool, ss);
@@ -511,17 +502,15 @@ void node_heap_decay(void)
     static _Atomic uint64_t last_ms;
     if (decay_running())
         return;             /* the release thread does it */
-    if (atomic_load_explicit(&decay_state, memory_order_relaxed) == DECAY_OFF)
-        for (uint32_t n = 0; n < topo_nodes(); n++)
-            if (__atomic_load_n(&node_pool(n)->ncollapse, __ATOMIC_RELAXED))
-                pool_collapse_queued(node_pool(n));   /* queued before the thread turned off */
     uint64_t now = clock_ms();
     uint64_t last = atomic_load_explicit(&last_ms, memory_order_relaxed);
     if (now - last >= (uint64_t)options.decay_ms / 2 &&
         atomic_compare_exchange_strong_explicit(&last_ms, &last, now, memory_order_relaxed, memory_order_relaxed)) {
         away_all_handed();
-        for (uint32_t n = 0; n < topo_nodes(); n++)
+        for (uint32_t n = 0; n < topo_nodes(); n++) {
+            pool_collapse_queued(node_pool(n));   /* queued before the thread ended */
             node_pool_release(node_pool(n), false);
+        }
     }
 }
 
@@ -530,7 +519,7 @@ void node_heap_decay(void)
 static bool pool_keeps(node_pool_t *pool, bool purge)
 {
     lock_take(&pool->ss_lock, LOCK_SS);
-    bool keeps = pool->empty != NULL || pool->ncollapse > 0;
+    bool keeps = pool->empty != NULL || pool->ncollapse > 0;   /* or a collapse waits */
     if (purge)
         keeps |= ss_purge_idle(pool, clock_ms());
     lock_drop(&pool->ss_lock, LOCK_SS);

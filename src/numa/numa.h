@@ -244,16 +244,18 @@ int node_heap_init(void);
 int node_heap_load_topology(void);
 /* A new slab of class cls on the pool's node (fullest SuperSlab first,
  * then an empty one, then a new mapping; `need_room`: a new mapping only
- * if the node has room); NULL when none can be had.  bin lock held.  A
- * new mapping may promote dense SuperSlabs that waited: the caller calls
- * pool_collapse_pending once it holds no lock. */
+ * if the node has room); NULL when none can be had.  bin lock held.  A new
+ * mapping may promote dense SuperSlabs that waited: the caller calls
+ * pool_collapse_pending once it holds no lock (a no-op when the release
+ * thread runs: it collapses them). */
 slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room);
 /* `bytes` of slab s were handed out for the first time (slab_take): its
  * SuperSlab may have become dense, and then asks for a huge page (or
  * waits for the heap to span SS_PROMOTE_MIN SuperSlabs).  Takes
  * ss_lock when it does (bin lock held or none); the collapse into one
- * huge page waits for pool_collapse_pending, which the refill paths call
- * once they hold no lock. */
+ * huge page is the release thread's, or, without it, waits for
+ * pool_collapse_pending, which the refill paths call once they hold no
+ * lock. */
 void pool_carved(slab_t *s, size_t bytes);
 void pool_collapse_pending(void);
 /* Give the slab's units back (bin lock held); bytes unmapped. */
@@ -279,7 +281,8 @@ bool node_heap_decay_pass(void);
  * over the cross-node frees that idle threads parked for at least age_ms;
  * true if none is left parked.  Both decay routes call it. */
 extern bool (*node_heap_away_hook)(uint64_t age_ms);
-/* Does any node keep an empty SuperSlab or a cached large mapping? */
+/* Does any node keep an empty SuperSlab or a cached large mapping, or
+ * a SuperSlab waiting for the release thread's collapse? */
 bool node_heap_keeps(void);
 void node_pools_lock_all(void);
 void node_pools_unlock_all(bool child);
@@ -371,6 +374,9 @@ extern _Atomic uint32_t decay_state, decay_work;
  * most a futex wake): an empty SuperSlab listed, a large mapping cached, a
  * SuperSlab's worth of units freed in SuperSlabs still in use. */
 void decay_note(void);
+/* The running thread has work now (a collapse): wakes it, parked or
+ * napping.  Any lock may be held. */
+void decay_wake(void);
 /* Should a caller that holds no lock start the thread?  Two loads. */
 static inline bool decay_wanted(void)
 {

@@ -3,20 +3,19 @@
  * copies the SuperSlab into it while it holds the process's mmap lock:
  * milliseconds (6 ms in this project's VMs), so a malloc that promoted a
  * SuperSlab used to stall for up to four of them.  The release thread
- * does it now (numa/node_pool.c).
+ * does it now whenever it runs (numa/node_pool.c).
  *
  * The truth here is the kernel's: a seccomp filter on one thread traps
  * every madvise(..., MADV_COLLAPSE) that thread makes (SIGSYS, counted,
- * the call skipped); it stays alive until the release thread runs, which
- * its exit could otherwise start (with the filter).  That thread grows a 24 MiB heap of 256-byte blocks
+ * the call skipped).  The release thread runs before that thread starts
+ * (it collapses only while it runs; one it started would inherit the
+ * filter).  That thread grows a 24 MiB heap of 256-byte blocks
  * (past the four SuperSlabs after which dense ones are promoted), written
  * in full; then:
  *  1. it made no MADV_COLLAPSE call (the count is 0);
- *  2. the main thread, which has no filter, frees a large block (a slow
- *     path: it starts the release thread, which inherits no filter) and
- *     the heap reaches 90 % huge pages within 3 s (smaps), if this kernel
- *     has MADV_COLLAPSE (else 80 %, as hp_sparse), with the thread named
- *     numaslab-decay running;
+ *  2. the heap reaches 90 % huge pages within 3 s (smaps), if this kernel
+ *     has MADV_COLLAPSE (else 80 %, as hp_sparse): the release thread,
+ *     started before by the main thread (no filter), collapsed them;
  *  3. every block is intact.
  * SKIP when seccomp filters cannot be installed (qemu-user, old kernels).
  */
@@ -78,27 +77,6 @@ static bool trap_collapse(void)
 
 static hp_blks_t heap;
 static int filtered;
-/* the filtered thread stays until the main thread has started the release
- * thread (a thread's exit may start it, and it would inherit the filter) */
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int step;
-
-static void set_step(int s)
-{
-    pthread_mutex_lock(&mu);
-    step = s;
-    pthread_cond_broadcast(&cv);
-    pthread_mutex_unlock(&mu);
-}
-
-static void wait_step(int s)
-{
-    pthread_mutex_lock(&mu);
-    while (step < s)
-        pthread_cond_wait(&cv, &mu);
-    pthread_mutex_unlock(&mu);
-}
 
 static void *grow(void *arg)
 {
@@ -109,8 +87,15 @@ static void *grow(void *arg)
             if (!hp_alloc_one(&heap, 256, (uint32_t)i))
                 break;
     }
-    set_step(1);
-    wait_step(2);
+    return NULL;
+}
+
+/* A thread with a cache that exits: its destructor starts the release
+ * thread once something is releasable (README "Background release"). */
+static void *brief(void *arg)
+{
+    (void)arg;
+    free(malloc(16));
     return NULL;
 }
 
@@ -123,15 +108,18 @@ int main(void)
     if (strcmp(thp, "never") == 0)
         hp_skip("THP is 'never': nothing is promoted (run through thp.sh as root)");
     hp_blks_init(&heap, 24 * MiB / 256 + 16);
+    /* the release thread first (a cached large mapping is releasable, a
+     * thread's exit starts it): it collapses only while it runs, and is
+     * never started for a collapse alone */
+    free(malloc(4 * MiB));
     pthread_t t;
-    if (pthread_create(&t, NULL, grow, NULL) != 0)
+    if (pthread_create(&t, NULL, brief, NULL) != 0 || pthread_join(t, NULL) != 0)
         hp_skip("no thread");
-    wait_step(1);
-    if (!filtered) {
-        set_step(2);
-        pthread_join(t, NULL);
+    CHECK(hp_threads() == 2, "the release thread runs before the heap grows (%d threads, 2)", hp_threads());
+    if (pthread_create(&t, NULL, grow, NULL) != 0 || pthread_join(t, NULL) != 0)
+        hp_skip("no thread");
+    if (!filtered)
         hp_skip("seccomp filters cannot be installed here (%s)", strerror(errno));
-    }
     CHECK(heap.n == 24 * MiB / 256, "24 MiB of 256-byte blocks allocated (%zu)", heap.n);
 
     hp_ssset_t set;
@@ -147,9 +135,7 @@ int main(void)
     bool collapse = hp_collapse_works();
     double want = collapse ? 0.90 : 0.80;
     hp_mem_t m;
-    long waited = hp_wait_huge(&set, &m, want);    /* its free() starts the release thread, here */
-    set_step(2);
-    pthread_join(t, NULL);
+    long waited = hp_wait_huge(&set, &m, want);
     hp_print_mem("24 MiB of 256-byte blocks", &m);
     hp_note("the release thread's collapses: %ld ms waited; %d threads", waited, hp_threads());
     CHECK(hp_huge_share(&m) >= want, "the release thread made the heap huge: %.1f %% (>= %.0f %%; MADV_COLLAPSE %s)",

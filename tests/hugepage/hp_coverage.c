@@ -95,12 +95,7 @@ int main(int argc, char **argv)
     hp_check_kernel("after filling", &st, &t1, &set, true);
 
     hp_mem_t m;
-    if (none) {
-        hp_smaps(&set, &m);
-    } else {
-        long waited = hp_wait_huge(&set, &m, 0.90);
-        hp_note("the release thread's collapses: %ld ms waited", waited);
-    }
+    hp_smaps(&set, &m);
     hp_print_mem("heap", &m);
     CHECK(m.rss + m.hugetlb >= bytes, "the heap is resident: %.1f MiB >= %.1f MiB of written blocks",
           (m.rss + m.hugetlb) / (double)MiB, bytes / (double)MiB);

@@ -20,8 +20,7 @@
  *     TLB's reach; a huge page would make the untouched rest resident).
  *  4. Then up to 24 MiB of 256-byte blocks, written: AnonHugePages covers
  *     at least 90 % of the Rss of the SuperSlabs holding them (the ones
- *     of step 3 promoted when the heap reached 4 SuperSlabs, collapsed by
- *     the release thread, which a large block's free starts: at most 3 s;
+ *     of step 3 promoted when the heap reached 4 SuperSlabs, MADV_COLLAPSE;
  *     later ones promoted once three quarters of them were handed out, or
  *     started on huge pages).  If the kernel has no MADV_COLLAPSE (before
  *     6.1; the test asks for it on a mapping of its own), the first two
@@ -109,10 +108,9 @@ int main(void)
     }
     CHECK(step3, "one SuperSlab came to hold 1.625 MiB of the 256-byte blocks");
     hp_ssset_of(&dset, &dense);
-    double want = collapse ? 0.90 : 0.80;
-    long waited = hp_wait_huge(&dset, &m, want);
-    hp_note("the release thread's collapses: %ld ms waited", waited);
+    hp_smaps(&dset, &m);
     hp_print_mem("24 MiB of 256-byte blocks", &m);
+    double want = collapse ? 0.90 : 0.80;
     CHECK(hp_huge_share(&m) >= want, "a dense heap is on huge pages: AnonHugePages %.1f of Rss %.1f MiB = %.1f %% "
           "(>= %.0f %%; MADV_COLLAPSE %s)", m.anon_huge / (double)MiB, m.rss / (double)MiB,
           100.0 * hp_huge_share(&m), 100 * want, collapse ? "works" : "unavailable");

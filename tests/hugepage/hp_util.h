@@ -436,15 +436,11 @@ static inline int hp_threads(void)
     return n;
 }
 
-/* The SuperSlabs promoted to huge pages while the heap grew are collapsed
- * by the release thread (node_pool.c: MADV_COLLAPSE takes milliseconds,
- * not in a malloc call), which the next free() on a slow path starts:
- * a large block's.  Then smaps is read every 20 ms until the heap's huge
- * share reaches `want` or 3 s passed; m holds the last reading and the
- * milliseconds waited are returned. */
+/* Read smaps every 20 ms until the heap's huge share reaches `want` or 3 s
+ * passed (the release thread's collapses); m holds the last reading and
+ * the milliseconds waited are returned. */
 static inline long hp_wait_huge(const hp_ssset_t *set, hp_mem_t *m, double want)
 {
-    free(malloc(4 << 20));
     long waited = 0;
     for (;;) {
         hp_smaps(set, m);
