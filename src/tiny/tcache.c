@@ -13,8 +13,8 @@
  * doubles its capacity (up to NUMASLAB_TCACHE_BYTES worth of blocks,
  * 2..512, or CAP_BIG within 4x that; a class the thread only frees, to
  * TRANSIT_BYTES), one that saw
- * no event and holds blocks gives back half of them and halves its
- * capacity.  Caches are bounded, thread exit flushes them,
+ * no event and handed out no block since the last look (idle) gives back
+ * half of the blocks it holds and halves its capacity.  Caches are bounded, thread exit flushes them,
  * and after fork the child returns the caches of threads that no longer
  * exist.
  *
@@ -314,21 +314,27 @@ static void tick(tcache_t *tc)
         tbin_t *b = &tc->bins[c];
         uint32_t m = cap_max(c);
         uint32_t count = tbin_count(b);
+        /* handed out blocks since the last review: in use, not idle, even
+         * without a slow-path event (a class that many others share the
+         * reviews with may see none between two) */
+        uint64_t allocs = tbin_allocs(b);
+        bool used = allocs != tc->review_allocs[c];
+        tc->review_allocs[c] = allocs;
         if (tc->events[c] >= HOT_EVENTS) {
             if (transit(tc, c))     /* flushes alone: a consumer's batch */
                 m = transit_max(c, m);
             uint32_t cap = b->cap * 2 < m ? b->cap * 2 : m;
             if (cap > b->cap)       /* never lowered here: the count may be above m */
                 b->cap = cap;
-        } else if (tc->events[c] == 0 && count > 0) {
+        } else if (tc->events[c] == 0 && !used && count > 0) {
             flush_keep(tc, c, count / 2);
             count = tbin_count(b);
             b->cap = b->cap / 2 < CAP_MIN ? (m < CAP_MIN ? m : CAP_MIN) : b->cap / 2;
-        } else if (tc->events[c] == 0 && (tc->own.cls[c].cur || tc->own.cls[c].avail) &&
+        } else if (tc->events[c] == 0 && !used && (tc->own.cls[c].cur || tc->own.cls[c].avail) &&
                    now - tc->idle_since_ms[c] >= (uint64_t)options.decay_ms) {
             owner_release_class(&tc->own, c);  /* idle for the decay time and empty: its slabs with room go back */
         }
-        if (tc->events[c] || !tc->idle_since_ms[c])
+        if (tc->events[c] || used || !tc->idle_since_ms[c])
             tc->idle_since_ms[c] = now;
         b->room = b->cap - count;
         tc->events[c] = 0;

@@ -42,7 +42,8 @@ typedef struct tcache {
     uint16_t events[NS_CLASSES];/* refills + flushes since the last tick   */
     uint32_t tick_events;
     uint64_t spill_until_ms;    /* spilled to a nearer node: stay until then */
-    uint64_t idle_since_ms[NS_CLASSES]; /* last tick that saw events of the class */
+    uint64_t idle_since_ms[NS_CLASSES]; /* last tick that saw events or use of the class */
+    uint64_t review_allocs[NS_CLASSES]; /* its blocks handed out at the last tick */
     uint32_t countdown_epoch;   /* tcache_countdown_epoch its countdowns follow */
     struct tcache *prev, *next; /* all live caches (tcache.c list lock)    */
     owner_t own;                /* the slabs it owns (numa/bin.c)          */

@@ -196,6 +196,38 @@ static void test_idle_class_shrinks(void **state)
     check_counts();
 }
 
+/* A class in use that meets no slow path of its own between reviews (its
+ * blocks come and go on the fast paths while another class makes the
+ * events) keeps its blocks and its capacity: halving it would make it
+ * flush and refill a few blocks at a time. */
+static void test_used_class_keeps(void **state)
+{
+    enum { K = 40 };
+    void *v[K];
+    for (int i = 0; i < K; i++)
+        assert_non_null(v[i] = ns_malloc(700));
+    for (int i = 0; i < K; i++)
+        ns_free(v[i]);
+    unsigned cls = sizeclass_of(700);
+    tbin_t *b = &tcache_tls->bins[cls];
+    uint32_t count0 = tbin_count(b), cap0 = b->cap;
+    assert_true(count0 >= K / 2);
+    uint64_t rounds = 0;
+    for (int r = 0; r < 3 * TCACHE_TICK * 64 / 400 + 8; r++) {
+        char *p = ns_malloc(700);          /* a pop and a push: no event */
+        assert_non_null(p);
+        memset(p, r, 700);
+        ns_free(p);
+        burst(1500, 400, 1);
+        rounds++;
+    }
+    print_message("used class %u: count %u -> %u, cap %u -> %u over %lu rounds\n", cls, count0, tbin_count(b), cap0,
+                  b->cap, (unsigned long)rounds);
+    assert_true(b->cap >= cap0);   /* may have grown at the first look: the fill refilled */
+    assert_int_equal(tbin_count(b), count0);
+    check_counts();
+}
+
 static void double_free_child(void *arg)
 {
     size_t size = (size_t)(uintptr_t)arg;
@@ -487,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_hot_class_grows),
         cmocka_unit_test(test_hot_big_class_grows),
         cmocka_unit_test(test_idle_class_shrinks),
+        cmocka_unit_test(test_used_class_keeps),
         cmocka_unit_test(test_double_free_detected),
         cmocka_unit_test(test_double_free_after_flush_detected),
         cmocka_unit_test(test_key_lookalike_is_not_double_free),
