@@ -93,9 +93,7 @@ void decay_note(void)
 
 void decay_wake(void)
 {
-    atomic_store(&decay_work, 1);
-    if (atomic_load(&parked))
-        futex_wake(&decay_work);
+    decay_note();
     futex_wake(&decay_state);   /* a nap */
 }
 
