@@ -21,6 +21,7 @@ cases=(
     "mstress|mstress|2 3 50000 100 200"
     "larson_orig|larson|2 20 10000 1000 10 1000 larson_orig"
     "latency|latency|2 20000 200000 256 2"
+    "growth|growth|2 400 200000 262144 8"
 )
 fail=0
 for c in "${cases[@]}"; do

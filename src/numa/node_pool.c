@@ -58,6 +58,7 @@ static int node_pools_grow(uint32_t slots)
             return ENOMEM;
         p->node = n;
         pthread_mutex_init(&p->ss_lock, NULL);
+        pthread_cond_init(&p->mapped, NULL);
         pthread_mutex_init(&p->large_lock, NULL);
         for (unsigned c = 0; c < NS_CLASSES; c++)
             pthread_mutex_init(&p->bins[c].lock, NULL);
@@ -380,21 +381,33 @@ static bool ss_purge_idle(node_pool_t *pool, uint64_t now)
 
 /* A fresh SuperSlab for the node: mapped with the page kind the mode asks
  * for (THP: base pages until it is dense, unless the node's heap is big),
- * bound to the node before its first touch, its header set up. */
+ * bound to the node before its first touch, its header set up.  ss_lock
+ * held on entry and on return, but dropped meanwhile: the header's first
+ * touch may fault a huge page in (milliseconds when the kernel zeroes or
+ * compacts for it), and the node's other threads go on freeing slabs and
+ * carving from the SuperSlabs it has; those that need a new one too wait
+ * for this one (pool_new_slab).  The caller holds a bin lock, so fork's
+ * prepare handler, which takes them all first, never meets a mapping
+ * half done. */
 static superslab_t *ss_new(node_pool_t *pool)
 {
     void *m;
     int mode = hp_mode(), backing;
     bool hugetlb = mode == OPT_PAGES_HUGETLB || (mode == OPT_PAGES_AUTO && topo_node_has_hugetlb_kb(pool->node, 2048));
     bool sparse = hp_thp_possible() && pool->nbacking[HP_BACK_THP] < SS_HUGE_START;
-    if (hp_ss_map(hugetlb, mode != OPT_PAGES_HUGETLB || options.hugetlb_fallback, sparse, &backing, &m) != 0)
-        return NULL;
-    topo_bind(m, NS_SS_SIZE, pool->node);
-    superslab_t *ss = superslab_init(m, pool->node, backing);
-    if (!ss) {
-        hp_ss_unmap(m);
-        return NULL;
+    superslab_t *ss = NULL;
+    pool->mapping = true;
+    lock_drop(&pool->ss_lock, LOCK_SS);
+    if (hp_ss_map(hugetlb, mode != OPT_PAGES_HUGETLB || options.hugetlb_fallback, sparse, &backing, &m) == 0) {
+        topo_bind(m, NS_SS_SIZE, pool->node);
+        if (!(ss = superslab_init(m, pool->node, backing)))
+            hp_ss_unmap(m);
     }
+    lock_take(&pool->ss_lock, LOCK_SS);
+    pool->mapping = false;
+    pthread_cond_broadcast(&pool->mapped);
+    if (!ss)
+        return NULL;
     ss->split = sparse && backing == HP_BACK_BASE;
     pool->nsuperslabs++;
     pool->nbacking[ss->backing]++;
@@ -426,7 +439,9 @@ slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room)
     slab_t *s = NULL;
     lock_take(&pool->ss_lock, LOCK_SS);
     int u = -1;
-    superslab_t *ss = find_room(pool, cls, &u);
+    superslab_t *ss;
+    while (!(ss = find_room(pool, cls, &u)) && pool->mapping)
+        pthread_cond_wait(&pool->mapped, &pool->ss_lock);  /* a new one is on its way: then look again */
     if (!ss && (!need_room || topo_node_has_room(pool->node)) && (ss = ss_new(pool)) != NULL)
         u = superslab_find_slab(ss, cls);
     if (ss) {
@@ -572,6 +587,8 @@ void node_pools_unlock_all(bool child)
         if (child) {
             pthread_mutex_init(&p->large_lock, NULL);
             pthread_mutex_init(&p->ss_lock, NULL);
+            pthread_cond_init(&p->mapped, NULL);
+            p->mapping = false;     /* every mapper holds a bin lock: none was mid-way */
             for (unsigned c = 0; c < NS_CLASSES; c++)
                 pthread_mutex_init(&p->bins[c].lock, NULL);
         } else {

@@ -121,6 +121,11 @@ typedef struct node_pool {
     superslab_t *empty_tail;
     uint64_t nsuperslabs;
     uint64_t nbacking[3];       /* SuperSlabs by HP_BACK_*                 */
+    /* a thread maps and first touches a new SuperSlab with ss_lock
+     * dropped (a huge-page fault takes milliseconds); others that need
+     * one wait on `mapped` for it (node_pool.c, ss_new) */
+    bool mapping;
+    pthread_cond_t mapped;
     /* dense SuperSlabs on base pages until the heap spans SS_PROMOTE_MIN
      * SuperSlabs (node_pool.c, pool_carved) */
     superslab_t *dense_waiting[SS_PROMOTE_MIN];

@@ -670,6 +670,95 @@ static void test_large_move_fails(void **state)
     move_fails(4);
 }
 
+/* A thread that maps a new SuperSlab (and first touches it: a huge-page
+ * fault can take milliseconds) does it with ss_lock dropped: meanwhile
+ * the node's other threads carve from SuperSlabs with room and free
+ * slabs, and one that needs a new SuperSlab too waits for that one
+ * instead of mapping a second.  White box: this test plays the mapper by
+ * setting pool->mapping; a helper thread carves 7-unit slabs until it
+ * needs a new SuperSlab. */
+#define MAP_WAIT_MAX 512
+struct carver {
+    unsigned cls;
+    uint64_t nss0;
+    slab_t *s[MAP_WAIT_MAX];
+    _Atomic int n, done;
+};
+
+static void *carve_until_new(void *arg)
+{
+    struct carver *c = arg;
+    node_pool_t *p = pool0();
+    for (int i = 0; i < MAP_WAIT_MAX; i++) {
+        slab_t *s = pool_new_slab(p, c->cls, false);
+        if (!s)
+            break;
+        c->s[i] = s;
+        atomic_store(&c->n, i + 1);
+        pthread_mutex_lock(&p->ss_lock);
+        bool grew = p->nsuperslabs > c->nss0;
+        pthread_mutex_unlock(&p->ss_lock);
+        if (grew)
+            break;
+    }
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+static void test_mapping_leaves_the_pool_free(void **state)
+{
+    node_pool_t *p = pool0();
+    unsigned small = sizeclass_of(1024);
+    static struct carver c;
+    memset(&c, 0, sizeof c);
+    c.cls = sizeclass_of(212992);
+    assert_int_equal(sizeclass_units[c.cls], 7);
+    slab_t *keep = pool_new_slab(p, small, false);
+    assert_non_null(keep);
+    pthread_mutex_lock(&p->ss_lock);
+    p->mapping = true;              /* "a new SuperSlab is on its way" */
+    c.nss0 = p->nsuperslabs;
+    pthread_mutex_unlock(&p->ss_lock);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, carve_until_new, &c), 0);
+    /* until the carver stops making progress for 300 ms */
+    int last = -1, still = 0;
+    while (still < 6 && !atomic_load(&c.done)) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        int n = atomic_load(&c.n);
+        still = n == last ? still + 1 : 0;
+        last = n;
+    }
+    print_message("carver: %d slabs of %u units from %lu SuperSlabs, then waits\n", atomic_load(&c.n),
+                  sizeclass_units[c.cls], (unsigned long)c.nss0);
+    assert_false(atomic_load(&c.done));     /* it needs a new SuperSlab: waits for the one on its way */
+    pthread_mutex_lock(&p->ss_lock);
+    assert_int_equal(p->nsuperslabs, c.nss0);   /* and maps none of its own meanwhile */
+    pthread_mutex_unlock(&p->ss_lock);
+    /* the pool is not held meanwhile: a one-unit slab from the room left,
+     * and a slab given back */
+    slab_t *one = pool_new_slab(p, small, false);
+    assert_non_null(one);
+    pool_free_slab(p, keep);
+    /* the "mapping" ends: the carver looks again, finds no room, maps one */
+    pthread_mutex_lock(&p->ss_lock);
+    p->mapping = false;
+    pthread_cond_broadcast(&p->mapped);
+    pthread_mutex_unlock(&p->ss_lock);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    pthread_mutex_lock(&p->ss_lock);
+    uint64_t nss = p->nsuperslabs;
+    pthread_mutex_unlock(&p->ss_lock);
+    print_message("carver: %d slabs, SuperSlabs %lu -> %lu\n", atomic_load(&c.n), (unsigned long)c.nss0,
+                  (unsigned long)nss);
+    assert_int_equal(nss, c.nss0 + 1);
+    for (int i = 0; i < atomic_load(&c.n); i++)
+        pool_free_slab(p, c.s[i]);
+    pool_free_slab(p, one);
+    check_pool_invariants();
+}
+
 #define T(f) cmocka_unit_test_setup(f, each)
 int main(void)
 {
@@ -686,6 +775,7 @@ int main(void)
         T(test_malloc_trim_return),
         T(test_return_routes_blocks_by_owner),
         T(test_large_move_fails),
+        T(test_mapping_leaves_the_pool_free),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
