@@ -434,6 +434,18 @@ static superslab_t *find_room(node_pool_t *pool, unsigned cls, int *u)
     return NULL;
 }
 
+/* Wait (ss_lock held) until the SuperSlab being mapped is there or a slab
+ * went back.  pthread_cond_wait is a cancellation point and malloc must
+ * not be one: a thread cancelled there would leave holding ss_lock and
+ * its bin lock. */
+static void wait_mapped(node_pool_t *pool)
+{
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    pthread_cond_wait(&pool->mapped, &pool->ss_lock);
+    pthread_setcancelstate(old, NULL);
+}
+
 slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room)
 {
     slab_t *s = NULL;
@@ -441,7 +453,7 @@ slab_t *pool_new_slab(node_pool_t *pool, unsigned cls, bool need_room)
     int u = -1;
     superslab_t *ss;
     while (!(ss = find_room(pool, cls, &u)) && pool->mapping)
-        pthread_cond_wait(&pool->mapped, &pool->ss_lock);  /* a new one is on its way: then look again */
+        wait_mapped(pool);      /* a new one is on its way: then look again */
     if (!ss && (!need_room || topo_node_has_room(pool->node)) && (ss = ss_new(pool)) != NULL)
         u = superslab_find_slab(ss, cls);
     if (ss) {
@@ -475,6 +487,8 @@ size_t pool_free_slab(node_pool_t *pool, slab_t *s)
         decay_note();
     }
     superslab_t *dead = ss->used_units == 0 ? ss_collect_empty(pool, false) : NULL;
+    if (pool->mapping)
+        pthread_cond_broadcast(&pool->mapped);   /* room again: a waiter may not need the new one */
     lock_drop(&pool->ss_lock, LOCK_SS);
     return ss_unmap_list(pool, dead);
 }

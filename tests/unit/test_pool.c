@@ -16,6 +16,11 @@ static int setup(void **state)
 
 static int each(void **state)
 {
+    node_pool_t *p = node_pool(0);
+    pthread_mutex_lock(&p->ss_lock);      /* a test that failed while it played the mapper */
+    p->mapping = false;
+    pthread_cond_broadcast(&p->mapped);
+    pthread_mutex_unlock(&p->ss_lock);
     options = saved;
     hp_fault_set(0, 0);
     ns_release();
@@ -736,17 +741,27 @@ static void test_mapping_leaves_the_pool_free(void **state)
     pthread_mutex_lock(&p->ss_lock);
     assert_int_equal(p->nsuperslabs, c.nss0);   /* and maps none of its own meanwhile */
     pthread_mutex_unlock(&p->ss_lock);
-    /* the pool is not held meanwhile: a one-unit slab from the room left,
-     * and a slab given back */
+    /* the pool is not held meanwhile: a slab given back (which wakes the
+     * carver: one unit is no room for it, it waits again), and a one-unit
+     * slab carved from that room */
+    pool_free_slab(p, keep);
     slab_t *one = pool_new_slab(p, small, false);
     assert_non_null(one);
-    pool_free_slab(p, keep);
+    assert_false(atomic_load(&c.done));
+    /* a waiting thread is no cancellation point (malloc is not one): a
+     * cancel request waits for the carver's next one, which it does not
+     * have, and it leaves no lock held */
+    assert_int_equal(pthread_cancel(t), 0);
     /* the "mapping" ends: the carver looks again, finds no room, maps one */
     pthread_mutex_lock(&p->ss_lock);
     p->mapping = false;
     pthread_cond_broadcast(&p->mapped);
     pthread_mutex_unlock(&p->ss_lock);
-    assert_int_equal(pthread_join(t, NULL), 0);
+    void *ret;
+    assert_int_equal(pthread_join(t, &ret), 0);
+    assert_true(ret != PTHREAD_CANCELED);
+    assert_int_equal(pthread_mutex_trylock(&p->ss_lock), 0);
+    pthread_mutex_unlock(&p->ss_lock);
     pthread_mutex_lock(&p->ss_lock);
     uint64_t nss = p->nsuperslabs;
     pthread_mutex_unlock(&p->ss_lock);
