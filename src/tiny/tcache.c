@@ -12,11 +12,10 @@
  * the thread looks at each class; one that refilled or flushed often
  * doubles its capacity (up to NUMASLAB_TCACHE_BYTES worth of blocks,
  * 2..512, or CAP_BIG within 4x that; a class the thread only frees, to
- * TRANSIT_BYTES), one that saw
- * no event and handed out no block since the last look (idle) gives back
- * half of the blocks it holds and halves its capacity.  Caches are bounded, thread exit flushes them,
- * and after fork the child returns the caches of threads that no longer
- * exist.
+ * TRANSIT_BYTES), one that saw no event and handed out no block since
+ * the last look (idle) gives back half of the blocks it holds and halves
+ * its capacity.  Caches are bounded, thread exit flushes them, and after
+ * fork the child returns the caches of threads that no longer exist.
  *
  * Sentinels: a thread starts with tcache_tls = &tc_init (no blocks,
  * capacity 0, node -1), so both fast paths miss and land here, where the
