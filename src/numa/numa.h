@@ -304,10 +304,11 @@ static inline void pool_released(node_pool_t *pool, size_t bytes)
  * callers without a cache (exiting threads, ns_malloc_onnode). */
 void *bin_refill(node_pool_t *pool, unsigned cls, uint32_t want, uint32_t *got);
 /* Up to `want` blocks of class cls for owner o (a plain list), from its
- * slabs on o->node without a lock; a new slab from the bin when they are
- * exhausted (`need_room`: a new one only if the node has room,
+ * slabs on o->node without a lock, or up to `room` (>= want) when that
+ * is a slab's whole free list, taken unread; a new slab from the bin when
+ * they are exhausted (`need_room`: a new one only if the node has room,
  * topo_node_has_room).  *got = 0: none could be had. */
-void *owned_take(owner_t *o, unsigned cls, uint32_t want, uint32_t *got, bool need_room);
+void *owned_take(owner_t *o, unsigned cls, uint32_t want, uint32_t room, uint32_t *got, bool need_room);
 /* Blocks of class cls on `node` (a plain list) back to their slabs: onto
  * the free lists of o's own slabs (no lock), of the bin's slabs (one bin
  * lock for the lot), else onto their owners' remote stacks, one exchange

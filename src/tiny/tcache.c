@@ -4,7 +4,7 @@
  * Each thread has a tcache_t with a LIFO list per size class holding blocks
  * of one node only (tcache.node).  malloc pops, free pushes (tiny.h); the
  * functions here run when a list is empty (refill a batch from the node's
- * bin), full (flush the colder half back; all of it for a class the
+ * bin), full (flush the half freed last back; all of it for a class the
  * thread only frees), or when the block or the thread is unusual.
  *
  * Capacity adapts per class (jemalloc's idea, driven by slow-path events
@@ -231,25 +231,28 @@ static void *next_cached(const tcache_t *tc, unsigned cls, void *p)
     return n;
 }
 
-/* Give back all but `keep` blocks of class cls (the colder ones: the list
- * is LIFO, so its tail holds the blocks freed longest ago): to the slab
- * the cache owns without a lock, to other slabs through their remote
- * stacks (numa/bin.c). */
+/* Give back all but `keep` blocks of class cls: the ones at the list's
+ * head, freed last, whose lines this thread has just written; the tail,
+ * freed longest ago and likely out of the cache, stays unread until
+ * malloc hands it out and the program writes it anyway.  Keeping the head
+ * instead walked `keep` cold links to find the cut and then the cold tail
+ * to return it, a chain of misses (tcmalloc also gives back the front of
+ * its lists).  The blocks go to the slab the cache owns without a lock,
+ * to other slabs through their remote stacks (numa/bin.c). */
 static size_t flush_to(tcache_t *tc, unsigned cls, uint32_t keep, owner_t *o)
 {
     tbin_t *b = &tc->bins[cls];
     uint32_t count = tbin_count(b);
     if (count <= keep)
         return 0;
-    void **cut = NULL, *list;
+    void **cut = NULL, *list = b->head;
     if (keep == 0) {
-        list = b->head;
         b->head = NULL;
     } else {
         cut = b->head;
-        for (uint32_t i = 1; i < keep; i++)
+        for (uint32_t i = 1; i < count - keep; i++)
             cut = next_cached(tc, cls, cut);
-        list = next_cached(tc, cls, cut);
+        b->head = next_cached(tc, cls, cut);
         link_set(cut, NULL, &tc->key);
     }
     b->room = b->cap - keep;
@@ -385,7 +388,7 @@ static void *spill(tcache_t *tc, unsigned cls, uint32_t want, uint32_t *got)
         set_node(tc, n);
         tc->spill_until_ms = clock_ms() + 100;
         atomic_fetch_add_explicit(&node_pool(home)->spills, 1, memory_order_relaxed);
-        void *list = owned_take(&tc->own, cls, want, got, true);
+        void *list = owned_take(&tc->own, cls, want, want, got, true);
         if (*got)
             return list;
     }
@@ -434,12 +437,16 @@ static bool refill(tcache_t *tc, unsigned cls, bool local)
             return true;
         }
     }
+    /* half the capacity; or a slab's whole free list, unread, while one
+     * place stays free (a free right after a refill does not flush, and
+     * push_behind_own has its place) */
     uint32_t want = b->cap / 2 ? b->cap / 2 : 1, got;
-    void *list = owned_take(&tc->own, cls, want, &got, true);
+    uint32_t room = b->room > want ? b->room - 1 : want;
+    void *list = owned_take(&tc->own, cls, want, room, &got, true);
     if (!got && topo_get() && !local)
         list = spill(tc, cls, want, &got);
     if (!got && !local)
-        list = owned_take(&tc->own, cls, want, &got, false);
+        list = owned_take(&tc->own, cls, want, room, &got, false);
     if (!got)
         return false;
     __atomic_store_n(&tc->own.cls[cls].refills, tc->own.cls[cls].refills + 1, __ATOMIC_RELAXED);
@@ -645,9 +652,9 @@ void tcache_free_small(void *ptr, slab_t *s)
         return;
     }
     if (b->room == 0) {
-        /* overflow: the colder half goes home; all of it if the thread
-         * does not allocate the class (transit: nothing here would be
-         * reused) */
+        /* overflow: the half freed last goes home (flush_to); all of it
+         * if the thread does not allocate the class (transit: nothing
+         * here would be reused) */
         flush_keep(tc, s->cls, transit(tc, s->cls) ? 0 : b->cap / 2);
         event(tc, s->cls);
         if (b->room == 0) {         /* capacity 0: caching is off */

@@ -504,9 +504,9 @@ static void test_return_routes_blocks_by_owner(void **state)
     uint64_t used0 = bin_used(cls);
     enum { K = 10 };
     uint32_t got;
-    void *lm = owned_take(&me, cls, K, &got, false);
+    void *lm = owned_take(&me, cls, K, K, &got, false);
     assert_int_equal(got, K);
-    void *lt = owned_take(&other, cls, K, &got, false);
+    void *lt = owned_take(&other, cls, K, K, &got, false);
     assert_int_equal(got, K);
     slab_t *mine = me.cls[cls].cur, *theirs = other.cls[cls].cur;
     assert_non_null(mine);
@@ -569,7 +569,7 @@ static void test_return_routes_blocks_by_owner(void **state)
     check_pool_invariants();
     /* the owner drains its remote stack once its free list is dry: the
      * same blocks come out again, before any fresh one */
-    void *again = owned_take(&other, cls, K, &got, false);
+    void *again = owned_take(&other, cls, K, K, &got, false);
     assert_int_equal(got, K);
     assert_null(stack_top(theirs));
     assert_int_equal(bin_used(cls), used0 + K);
@@ -583,9 +583,9 @@ static void test_return_routes_blocks_by_owner(void **state)
     }
     assert_int_equal(theirs->bump, bump);
     /* one fresh block of each stays in use: the slabs outlive their owners */
-    void **keep_t = owned_take(&other, cls, 1, &got, false);
+    void **keep_t = owned_take(&other, cls, 1, 1, &got, false);
     assert_int_equal(got, 1);
-    void **keep_m = owned_take(&me, cls, 1, &got, false);     /* its free list first, LIFO */
+    void **keep_m = owned_take(&me, cls, 1, 1, &got, false);     /* its free list first, LIFO */
     assert_int_equal(got, 1);
     assert_ptr_equal(keep_m, m[K - 1]);
     assert_int_equal(bin_used(cls), used0 + K + 2);
