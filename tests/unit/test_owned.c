@@ -112,7 +112,7 @@ static void test_malloc_owns_slab(void **state)
 
 /* ---------------------------------------------------------------- (2)
  * A worker fills and overflows its cache while this thread holds the bin
- * lock of the class: the colder half goes onto the owned slab's free list
+ * lock of the class: the half freed last goes onto the owned slab's free list
  * without the lock (a worker that needed it would stop, and the wait time
  * out).  Then tcache_flush_all: every block on the free list, the slab
  * back in the bin (one block kept live keeps it from being released). */
@@ -184,17 +184,18 @@ static void test_owner_flush_to_free_list_without_lock(void **state)
     assert_true(still_owned);
     assert_false(listed);
     /* 95 frees into an empty cache of capacity 64: the 65th overflowed and
-     * the colder half (v[1..32], freed first) went onto the slab's free
-     * list; 33 + 30 are cached */
+     * the half freed last (v[33..64], at the list's head) went onto the
+     * slab's free list; v[1..32] and v[65..95] are cached */
     print_message("after %d frees: %u cached, %u on the slab's free list\n", OV_M - 1, o.cached_after,
                   free_list_len(s));
     assert_int_equal(o.cached_after, OV_M - 1 - 32);
     assert_int_equal(free_list_len(s), 32);
-    for (int i = 1; i <= 32; i++)
+    for (int i = 33; i <= 64; i++)
         if (!on_free_list(s, o.v[i]))
-            fail_msg("block %d (flushed first) is not on the owned slab's free list", i);
-    for (int i = 33; i < OV_M; i++)
-        assert_false(on_free_list(s, o.v[i]));
+            fail_msg("block %d (freed last before the overflow) is not on the owned slab's free list", i);
+    for (int i = 1; i < OV_M; i++)
+        if (i < 33 || i > 64)
+            assert_false(on_free_list(s, o.v[i]));
     assert_false(on_free_list(s, o.v[0]));
     assert_int_equal(s->used, OV_M - 32);
     assert_int_equal(bin_used(cls), used0 + OV_M - 32);

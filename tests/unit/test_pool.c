@@ -624,6 +624,82 @@ static void test_return_routes_blocks_by_owner(void **state)
 #undef bin_used
 }
 
+/* An owner's refill takes a slab's whole free list when it fits in the
+ * cache's room, without walking it (the blocks behind the first were freed
+ * by other threads and are cold); with less room it cuts `want` blocks
+ * off.  "Unread" is shown by a block in the list whose free mark is
+ * cleared: a walk would stop at it (heap corruption, abort). */
+static void test_refill_takes_free_list_unread(void **state)
+{
+    static owner_t me;
+    unsigned cls = sizeclass_of(160);
+    enum { N = 12, BACK = 8, WANT = 4 };
+    uint32_t got;
+    void **l = owned_take(&me, cls, N, N, &got, false);
+    assert_int_equal(got, N);
+    slab_t *s = me.cls[cls].cur;
+    assert_non_null(s);
+    void *blk[N];
+    for (int i = 0; i < N; i++)
+        blk[i] = l, l = l[0];
+    uint32_t bump = s->bump;
+    for (int round = 0; round < 2; round++) {
+        /* BACK blocks onto the slab's free list (its own: no lock) */
+        void *list = NULL;
+        for (int i = BACK; i-- > 0;) {
+            ((void **)blk[i])[0] = list;
+            block_set_free(blk[i], block_mark);
+            list = blk[i];
+        }
+        bin_return(&me, cls, 0, list);
+        assert_int_equal(s->used, N - BACK);
+        void **first = s->free, **second = first[0];
+        assert_non_null(second);
+        uintptr_t mark = (uintptr_t)second[1];
+        uint32_t room = round == 0 ? BACK : BACK - 1;
+        if (round == 0)
+            second[1] = 0;                /* a walk would abort here */
+        void **took = owned_take(&me, cls, WANT, room, &got, false);
+        second[1] = (void *)mark;
+        assert_ptr_equal(took, first);
+        assert_int_equal(s->bump, bump);  /* nothing carved */
+        if (round == 0) {                 /* fits: the whole list, unread */
+            assert_int_equal(got, BACK);
+            assert_null(s->free);
+        } else {                          /* does not fit: WANT cut off */
+            assert_int_equal(got, WANT);
+            assert_int_equal(list_len(s->free, &s->key, N), BACK - WANT);
+            uint32_t more;
+            void **rest = owned_take(&me, cls, BACK - WANT, BACK - WANT, &more, false);
+            assert_int_equal(more, BACK - WANT);
+            void **t = took;
+            while (t[0])
+                t = t[0];
+            t[0] = rest;
+        }
+        /* the same BACK blocks came out */
+        int n = 0;
+        for (void **p = took; p; p = p[0], n++) {
+            int i;
+            for (i = 0; i < BACK && blk[i] != p; i++)
+                ;
+            if (i == BACK)
+                fail_msg("%p: not one of the blocks given back", (void *)p);
+        }
+        assert_int_equal(n, BACK);
+        assert_int_equal(s->used, N);
+    }
+    void *list = NULL;
+    for (int i = N; i-- > 0;) {
+        ((void **)blk[i])[0] = list;
+        block_set_free(blk[i], block_mark);
+        list = blk[i];
+    }
+    bin_return(&me, cls, 0, list);
+    owner_stop(&me);
+    check_pool_invariants();
+}
+
 /* A large block whose growth has to move (the granule after it fenced
  * off), with the move failing: realloc copies instead, and nothing is lost
  * or left mapped.  fail_at counts the OS layer's mapping calls: 1
@@ -789,6 +865,7 @@ int main(void)
         T(test_release_return_value),
         T(test_malloc_trim_return),
         T(test_return_routes_blocks_by_owner),
+        T(test_refill_takes_free_list_unread),
         T(test_large_move_fails),
         T(test_mapping_leaves_the_pool_free),
     };
