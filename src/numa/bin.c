@@ -113,12 +113,25 @@ static size_t slab_got_blocks(node_pool_t *pool, bin_t *b, slab_t *s, bool keep_
     return 0;
 }
 
-/* The last block of the list l of slab s. */
+static void bad_free_list(void *blk)
+{
+    error_fatal("heap corruption: a slab's free list points at a block that is not free (write after free?)", blk);
+}
+
+/* The last block of the list l of slab s, which the caller then links
+ * on: each block is checked before its link is followed (its free mark;
+ * hardened: the next one lies in the slab), so a poisoned link cannot
+ * lead that write elsewhere. */
 static void *list_tail(const slab_t *s, void *l)
 {
-    for (void *next; (next = link_get(l, &s->key)) != NULL;)
-        l = next;
-    return l;
+    for (void *next;; l = next) {
+        if (!ns_config_hardened && !block_marked_free(l))
+            bad_free_list(l);
+        if (!(next = link_get(l, &s->key)))
+            return l;
+        if (ns_config_hardened)
+            hardened_check_in_slab(s, next);
+    }
 }
 
 /* Move s's remote stack onto its free list; its owner (the bin lock
@@ -213,20 +226,15 @@ static void carve_order(uint16_t *order, uint32_t n)
     }
 }
 
-static void bad_free_list(void *blk)
-{
-    error_fatal("heap corruption: a slab's free list points at a block that is not free (write after free?)", blk);
-}
-
 /* Up to `want` blocks of s as a plain list onto *head: its free list
  * first, then blocks carved fresh; s->used grows by the count.  The
  * slab's owner calls it.  A whole free list of at most `room` blocks
  * (room >= want) onto an empty *head is taken reading its first block
- * only: the blocks behind it were freed by other threads (remote stacks)
- * and are cold here, and a walk to cut `want` of them off would miss the
- * cache once per block, a chain of misses, before the thread cache pops
- * them and the program writes them (xmalloc at 2 threads: slab_take was
- * 14 % of the run, 84 % of it on that load).  The thread cache checks
+ * only: the blocks behind it are often ones other threads freed (remote
+ * stacks) and cold here, and a walk to cut `want` of them off would miss
+ * the cache once per block, a chain of misses, before the thread cache
+ * pops them and the program writes them (xmalloc at 2 threads: slab_take
+ * was 14 % of the run, 84 % of it on that load).  The thread cache checks
  * each one's mark before it follows its link (tiny.h, tbin_ready; a
  * flush's walk: tcache.c, next_cached, and return_list below); a caller
  * without a cache passes room == want (it may take one block). */

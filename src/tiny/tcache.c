@@ -568,10 +568,13 @@ void *tcache_alloc_slow(tcache_t *tc, unsigned cls)
 }
 
 /* ------------------------------------------------------------ free slow */
+/* Is p on the cache's list of class cls?  Each block's mark is checked
+ * before its link is followed (next_cached): a poisoned link is reported,
+ * not followed. */
 static bool tcache_holds(const tcache_t *tc, unsigned cls, void *p)
 {
     uint32_t n = tbin_count(&tc->bins[cls]);
-    for (void **b = tc->bins[cls].head; b && n--; b = link_get(b, &tc->key))
+    for (void **b = tc->bins[cls].head; b && n; b = --n ? next_cached(tc, cls, b) : NULL)
         if (b == p)
             return true;
     return false;
