@@ -629,6 +629,18 @@ static void test_return_routes_blocks_by_owner(void **state)
  * by other threads and are cold); with less room it cuts `want` blocks
  * off.  "Unread" is shown by a block in the list whose free mark is
  * cleared: a walk would stop at it (heap corruption, abort). */
+/* blk[0..n) back to owner o as a cache's flush would hand them over. */
+static void give_back_to(owner_t *o, unsigned cls, void **blk, int n)
+{
+    void *list = NULL;
+    for (int i = n; i-- > 0;) {
+        ((void **)blk[i])[0] = list;
+        block_set_free(blk[i], block_mark);
+        list = blk[i];
+    }
+    bin_return(o, cls, 0, list);
+}
+
 static void test_refill_takes_free_list_unread(void **state)
 {
     static owner_t me;
@@ -644,14 +656,7 @@ static void test_refill_takes_free_list_unread(void **state)
         blk[i] = l, l = l[0];
     uint32_t bump = s->bump;
     for (int round = 0; round < 2; round++) {
-        /* BACK blocks onto the slab's free list (its own: no lock) */
-        void *list = NULL;
-        for (int i = BACK; i-- > 0;) {
-            ((void **)blk[i])[0] = list;
-            block_set_free(blk[i], block_mark);
-            list = blk[i];
-        }
-        bin_return(&me, cls, 0, list);
+        give_back_to(&me, cls, blk, BACK);   /* onto the slab's free list (its own: no lock) */
         assert_int_equal(s->used, N - BACK);
         void **first = s->free, **second = first[0];
         assert_non_null(second);
@@ -689,13 +694,7 @@ static void test_refill_takes_free_list_unread(void **state)
         assert_int_equal(n, BACK);
         assert_int_equal(s->used, N);
     }
-    void *list = NULL;
-    for (int i = N; i-- > 0;) {
-        ((void **)blk[i])[0] = list;
-        block_set_free(blk[i], block_mark);
-        list = blk[i];
-    }
-    bin_return(&me, cls, 0, list);
+    give_back_to(&me, cls, blk, N);
     owner_stop(&me);
     check_pool_invariants();
 }
